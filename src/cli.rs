@@ -1,0 +1,70 @@
+//! The command line: what each command does, its options and their defaults.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::core::time::Millis;
+use crate::telemetry::LogFormat;
+
+/// sla-timerd keeps marketplace sellers inside their service-level deadlines.
+///
+/// It reads order, customer-message and return events (CloudEvents JSON), keeps a
+/// deadline per open obligation (reply within 48h, ship by the ship-by date, ...), and
+/// emits alerts: warnings as a deadline nears, a breach when it lapses, a resolution
+/// when it is met late, and policy violations.
+#[derive(Debug, Parser)]
+#[command(name = "sla-timerd", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log line format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true, env = "SLA_TIMERD_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a JSON Lines file of events and print the alerts they cause.
+    ///
+    /// Event times are the clock: before each event is applied, every warning or breach
+    /// point strictly before the greatest event time seen so far fires, so an event at
+    /// exactly a deadline meets it. At the end of the input, points at or before
+    /// --until fire. Alerts go to standard output as JSON lines in the order emitted; a
+    /// summary goes to standard error. Exit status 0 once the input was read to the end,
+    /// whatever it contained.
+    Replay(ReplayArgs),
+
+    /// Check a configuration file and print the rules it defines.
+    CheckConfig {
+        /// Rules file (TOML); without it, the shipped defaults.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Rules file (TOML). Without it, the shipped defaults (config/default.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Fire the points at or before this RFC 3339 instant at the end of the input
+    /// (default: the greatest event time read).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    pub until: Option<Millis>,
+
+    /// Write records that could not be decoded here, one JSON object per line with the
+    /// line number, the reason and the original text (default: count them only).
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+
+    /// Events as JSON Lines, one CloudEvent per line; `-` or absent reads standard input.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+}
+
+fn parse_instant(text: &str) -> Result<Millis, String> {
+    Millis::parse_rfc3339(text).map_err(|e| e.0)
+}

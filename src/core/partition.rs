@@ -1,0 +1,330 @@
+//! The engine state of one input partition, and the timing rules of contract section 4.
+//!
+//! # Ground rules
+//!
+//! * **Clock.** The partition's clock is the greatest time of the well-formed events taken
+//!   (applied or skipped; duplicates and dead letters do not count), or a later time the
+//!   shell hands in ([`PartitionState::advance`], live mode's wall clock). It never
+//!   moves backwards.
+//! * **Firing.** Before an event at `t` is applied, the clock becomes `max(clock, t)` and
+//!   every pending point strictly before the clock fires, earliest first. At the end of
+//!   a replay, [`PartitionState::finish`] fires every point at or before `until`.
+//! * **Open / close.** Per (rule, key): `L` is the latest closing time seen. An opening
+//!   event at `s` opens an instance when none is open and `s > L`; a closing event at `t`
+//!   sets `L = max(L, t)` and closes the open instance when `t >= s`, with a
+//!   `sla.resolved` alert (`met` when `t <= d`) if the instance had alerted.
+//! * **Duplicates.** An input whose (`source`, `id`) was taken within the retention
+//!   window is ignored entirely. An alert id emitted within the window is never emitted
+//!   again (two sources may reuse an event id).
+//! * **Retention.** Seen ids, emitted alert ids, order totals and `L` values are forgotten
+//!   once older than the retention window of clock time; open instances never are.
+//! * One value holds everything, so moving or restoring a partition moves this value.
+
+use super::alert::{Alert, AlertKind, Copied, Outcome, SlaStage};
+use super::event::{Event, EventType, Field, Input, Money};
+use super::instances::{self, first_point, point_time, SlotTable, NO_POINT, NO_TIMER};
+use super::packed::Packed;
+use super::retained::{fingerprint, Retained};
+use super::rules::{Check, RuleId, RuleSet};
+use super::time::Millis;
+use super::wheel::{TimerKey, TimerWheel};
+
+/// What happened to one well-formed input.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Taken {
+    /// A known type: rules and checks ran.
+    Applied,
+    /// An unknown type: only its time and id counted.
+    Skipped,
+    /// Its (`source`, `id`) was already taken: ignored entirely.
+    Duplicate,
+}
+
+/// Counters of things that are not alerts, for metrics and summaries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Alerts not emitted because their id already was.
+    pub alert_ids_suppressed: u64,
+}
+
+/// One partition's engine state.
+#[derive(Debug, Default)]
+pub struct PartitionState {
+    clock: Option<Millis>,
+    seen: Retained<()>,
+    emitted: Retained<()>,
+    totals: Retained<Money>,
+    slots: SlotTable,
+    wheel: TimerWheel<u32>,
+    open_by_rule: Vec<u64>,
+    forget_timers: usize,
+    tally: Tally,
+}
+
+impl PartitionState {
+    pub fn new() -> PartitionState {
+        PartitionState::default()
+    }
+
+    /// Takes one well-formed input: clock rule, duplicate rule, then the event's effects.
+    pub fn take(&mut self, rules: &RuleSet, input: &Input<'_>, out: &mut Vec<Alert>) -> Taken {
+        let (source, id) = input.source_and_id();
+        let seen = fingerprint(&[source, id]);
+        if self.seen.contains(seen) {
+            return Taken::Duplicate;
+        }
+        let clock = self.advance(rules, input.time(), out);
+        self.seen.insert(seen, (), clock);
+        self.sweep(rules, clock);
+        match input {
+            Input::Unknown(_) => Taken::Skipped,
+            Input::Known(event) => {
+                self.apply(rules, event, out);
+                Taken::Applied
+            }
+        }
+    }
+
+    /// Moves the clock to `max(clock, now)` and fires every point strictly before it.
+    pub fn advance(&mut self, rules: &RuleSet, now: Millis, out: &mut Vec<Alert>) -> Millis {
+        let clock = self.clock.map_or(now, |c| c.max(now));
+        self.clock = Some(clock);
+        self.fire_before(rules, clock, out);
+        clock
+    }
+
+    /// End of input: fires every point at or before `until` (default: the clock).
+    pub fn finish(&mut self, rules: &RuleSet, until: Option<Millis>, out: &mut Vec<Alert>) {
+        if let Some(until) = until.or(self.clock) {
+            self.fire_before(rules, until.succ(), out);
+        }
+    }
+
+    pub fn clock(&self) -> Option<Millis> {
+        self.clock
+    }
+
+    /// The earliest pending timer (a point, or a retention expiry), for a shell to sleep
+    /// until. It fires once the clock is past it.
+    pub fn next_due(&self) -> Option<Millis> {
+        self.wheel.next_deadline().map(Millis)
+    }
+
+    /// Open instances per rule, indexed by [`RuleId`].
+    pub fn open_by_rule(&self) -> &[u64] {
+        &self.open_by_rule
+    }
+
+    pub fn open_instances(&self) -> u64 {
+        self.open_by_rule.iter().sum()
+    }
+
+    /// Warning and breach points waiting to fire.
+    pub fn pending_points(&self) -> usize {
+        self.wheel.len() - self.forget_timers
+    }
+
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// Heap bytes held, approximately (slot table, wheel, retained sets).
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.heap_bytes() + self.wheel.heap_bytes() + self.seen.heap_bytes() + self.emitted.heap_bytes()
+            + self.totals.heap_bytes()
+    }
+
+    fn sweep(&mut self, rules: &RuleSet, clock: Millis) {
+        self.seen.sweep(clock, rules.retention);
+        self.emitted.sweep(clock, rules.retention);
+        self.totals.sweep(clock, rules.retention);
+    }
+
+    fn fire_before(&mut self, rules: &RuleSet, bound: Millis, out: &mut Vec<Alert>) {
+        while let Some((when, slot)) = self.wheel.pop_before(bound.0) {
+            self.on_timer(rules, slot, Millis(when), out);
+        }
+    }
+
+    fn on_timer(&mut self, rules: &RuleSet, i: u32, when: Millis, out: &mut Vec<Alert>) {
+        let slot = self.slots.get_mut(i);
+        slot.timer = NO_TIMER;
+        if !slot.is_open() {
+            self.forget_timers -= 1;
+            self.slots.remove(i);
+            return;
+        }
+        let rule = rules.rule(slot.rule);
+        let point = slot.next_point;
+        let stage = match rule.warn_before.get(point as usize) {
+            Some(lead) => SlaStage::Warning(*lead),
+            None => SlaStage::Breach,
+        };
+        slot.mark_emitted();
+        if (point as usize) < rule.warn_before.len() {
+            slot.next_point = point + 1;
+            let at = point_time(&rule.warn_before, slot.started, slot.deadline, point + 1);
+            slot.timer = self.wheel.insert(at.0, i).to_raw();
+        } else {
+            slot.next_point = NO_POINT;
+        }
+        let alert = self.instance_alert(rules, i, when, stage);
+        self.emit(alert, out);
+    }
+
+    fn instance_alert(&self, rules: &RuleSet, i: u32, time: Millis, stage: SlaStage) -> Alert {
+        let slot = self.slots.get(i);
+        let rule = rules.rule(slot.rule);
+        let s = &slot.strings;
+        let kind = AlertKind::Sla {
+            stage,
+            deadline: slot.deadline,
+            started_at: slot.started,
+            opened_by: s.get(instances::OPENED_BY).unwrap_or_default().to_string(),
+        };
+        let copied = Copied {
+            order_id: s.get(instances::ORDER_ID).map(str::to_string),
+            seller_id: s.get(instances::SELLER_ID).map(str::to_string),
+            marketplace: s.get(instances::MARKETPLACE).map(str::to_string),
+        };
+        Alert::sla(&rule.name, slot.key(), time, kind, copied, &rule.texts)
+    }
+
+    fn emit(&mut self, alert: Alert, out: &mut Vec<Alert>) {
+        let id = fingerprint(&[&alert.id]);
+        if self.emitted.contains(id) {
+            self.tally.alert_ids_suppressed += 1;
+            return;
+        }
+        self.emitted.insert(id, (), self.clock.unwrap_or(alert.time));
+        out.push(alert);
+    }
+
+    fn apply(&mut self, rules: &RuleSet, event: &Event<'_>, out: &mut Vec<Alert>) {
+        let actions = rules.actions(event.event_type);
+        for &c in &actions.checks {
+            self.run_check(&rules.checks[c as usize], event, out);
+        }
+        if rules.remembers_order_totals && event.event_type == EventType::OrderPlaced {
+            self.remember_total(event);
+        }
+        for &rule in &actions.closes {
+            self.close(rules, rule, event, out);
+        }
+        for opening in &actions.opens {
+            if opening.when.iter().all(|c| c.holds(&event.data)) {
+                self.open(rules, opening.rule, event);
+            }
+        }
+    }
+
+    fn run_check(&mut self, check: &Check, event: &Event<'_>, out: &mut Vec<Alert>) {
+        let Some(key) = event.data.text(check.key) else { return };
+        if !check.when.iter().all(|c| c.holds(&event.data)) {
+            return;
+        }
+        if check.uses_order_totals() {
+            let total = event.data.text(Field::OrderId).and_then(|o| self.totals.get(fingerprint(&[o])).copied());
+            if !check.total_reaches_threshold(total) {
+                return;
+            }
+        }
+        let alert = Alert::violation(&check.name, key, &event.id, event.time, copied_from(event), &check.texts);
+        self.emit(alert, out);
+    }
+
+    fn remember_total(&mut self, event: &Event<'_>) {
+        let Some(order) = event.data.text(Field::OrderId) else { return };
+        let key = fingerprint(&[order]);
+        match event.data.money(Field::OrderTotal) {
+            Some(total) => self.totals.insert(key, total, self.clock.unwrap_or(event.time)),
+            None => self.totals.remove(key),
+        }
+    }
+
+    fn close(&mut self, rules: &RuleSet, rule: RuleId, event: &Event<'_>, out: &mut Vec<Alert>) {
+        let Some(key) = event.data.text(rules.rule(rule).key) else { return };
+        let i = self.slots.find_or_insert(rule, key);
+        let slot = self.slots.get_mut(i);
+        slot.last_close = slot.last_close.max(event.time);
+        if slot.closes_at(event.time) {
+            self.close_instance(rules, i, event, out);
+        } else if !slot.is_open() {
+            self.schedule_forget(rules, i);
+        }
+    }
+
+    fn close_instance(&mut self, rules: &RuleSet, i: u32, event: &Event<'_>, out: &mut Vec<Alert>) {
+        self.cancel_timer(i);
+        let slot = self.slots.get(i);
+        if slot.has_emitted() {
+            let outcome = if event.time <= slot.deadline { Outcome::Met } else { Outcome::Late };
+            let stage = SlaStage::Resolved { outcome, closed_by: event.id.to_string() };
+            let alert = self.instance_alert(rules, i, event.time, stage);
+            self.emit(alert, out);
+        }
+        let slot = self.slots.get_mut(i);
+        self.open_by_rule[slot.rule as usize] -= 1;
+        slot.close();
+        self.schedule_forget(rules, i);
+    }
+
+    /// Arms the slot's retention timer at `L + retention`.
+    fn schedule_forget(&mut self, rules: &RuleSet, i: u32) {
+        self.cancel_timer(i);
+        let slot = self.slots.get_mut(i);
+        let at = slot.last_close.plus(rules.retention);
+        slot.timer = self.wheel.insert(at.0, i).to_raw();
+        self.forget_timers += 1;
+    }
+
+    fn cancel_timer(&mut self, i: u32) {
+        let slot = self.slots.get_mut(i);
+        if slot.timer == NO_TIMER {
+            return;
+        }
+        self.wheel.cancel(TimerKey::from_raw(slot.timer));
+        slot.timer = NO_TIMER;
+        if !slot.is_open() {
+            self.forget_timers -= 1;
+        }
+    }
+
+    fn open(&mut self, rules: &RuleSet, rule_id: RuleId, event: &Event<'_>) {
+        let rule = rules.rule(rule_id);
+        let Some(key) = event.data.text(rule.key) else { return };
+        let Some(deadline) = rule.deadline_for(event.time, &event.data) else { return };
+        let i = self.slots.find_or_insert(rule_id, key);
+        if !self.slots.get(i).opens_at(event.time) {
+            return;
+        }
+        self.cancel_timer(i);
+        let s = event.time;
+        let first = first_point(&rule.warn_before, s, deadline);
+        let d = &event.data;
+        let strings = Packed::new(&[
+            Some(key),
+            Some(&event.id),
+            d.text(Field::OrderId),
+            d.text(Field::SellerId),
+            d.text(Field::Marketplace),
+        ]);
+        let slot = self.slots.get_mut(i);
+        slot.open(strings, s, deadline, first);
+        let at = point_time(&rule.warn_before, s, deadline, first);
+        slot.timer = self.wheel.insert(at.0, i).to_raw();
+        if self.open_by_rule.len() < rules.rules.len() {
+            self.open_by_rule.resize(rules.rules.len(), 0);
+        }
+        self.open_by_rule[rule_id as usize] += 1;
+    }
+}
+
+fn copied_from(event: &Event<'_>) -> Copied {
+    let text = |f| event.data.text(f).map(str::to_string);
+    Copied { order_id: text(Field::OrderId), seller_id: text(Field::SellerId), marketplace: text(Field::Marketplace) }
+}
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

@@ -1,0 +1,188 @@
+//! Instants and durations of the engine, and the one place the time rules are written.
+//!
+//! # Ground rules
+//!
+//! * **Resolution.** Every instant is a whole number of milliseconds since the Unix epoch,
+//!   UTC ([`Millis`]). RFC 3339 timestamps with finer fractions are truncated towards the
+//!   past to the millisecond (`12:00:00.9999Z` is `12:00:00.999Z`), so two timestamps are
+//!   equal exactly when the contract says they are: "compared as instants at millisecond
+//!   precision".
+//! * **Offsets.** A timestamp must carry an explicit offset (`Z` or `+01:00`); the offset
+//!   is applied and forgotten. Alerts are written in UTC with a `Z` and three fraction
+//!   digits.
+//! * **What happens at a point's time.** A point at instant `p` fires only once the clock
+//!   has moved *past* `p` (`p < clock`), so an event stamped exactly `p` is applied first:
+//!   a reply at the deadline meets it. At the end of a replay, points at or before `until`
+//!   fire, which is "before `until + 1 ms`". Both cases are [`Millis::succ`] away from one
+//!   primitive, "fire every point strictly before `t`".
+//! * **Range.** Arithmetic saturates at the ends of `i64`, so a configured duration can
+//!   never wrap a deadline into the past.
+//!
+//! This module never reads a clock; the shell's `clock.rs` does.
+
+use std::fmt;
+
+/// An instant: milliseconds since 1970-01-01T00:00:00Z (negative before it).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Millis(pub i64);
+
+/// A span of time in milliseconds; never negative once validated by the config loader.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Span(pub i64);
+
+impl Millis {
+    pub const MIN: Millis = Millis(i64::MIN);
+    pub const MAX: Millis = Millis(i64::MAX);
+
+    /// The next representable instant (`self + 1 ms`), saturating.
+    pub fn succ(self) -> Millis {
+        Millis(self.0.saturating_add(1))
+    }
+
+    pub fn plus(self, span: Span) -> Millis {
+        Millis(self.0.saturating_add(span.0))
+    }
+
+    pub fn minus(self, span: Span) -> Millis {
+        Millis(self.0.saturating_sub(span.0))
+    }
+
+    /// Parses an RFC 3339 timestamp with an explicit offset, truncated to the millisecond.
+    pub fn parse_rfc3339(text: &str) -> Result<Millis, TimeError> {
+        let parsed = chrono::DateTime::parse_from_rfc3339(text.trim())
+            .map_err(|e| TimeError(format!("`{}` is not an RFC 3339 timestamp with an offset ({e})", shorten(text))))?;
+        Ok(Millis(parsed.timestamp_millis()))
+    }
+
+    /// Writes the instant as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub fn to_rfc3339(self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match chrono::DateTime::from_timestamp_millis(self.0) {
+            Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+            None => write!(f, "{}ms", self.0),
+        }
+    }
+}
+
+impl Span {
+    pub const ZERO: Span = Span(0);
+
+    pub fn from_secs(secs: i64) -> Span {
+        Span(secs.saturating_mul(1000))
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds, as alert ids and `lead_seconds` print them.
+    pub fn whole_secs(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// Parses `48h`, `90m`, `7d`, `1h30m`, `45s`, `250ms`, `0s`. A leading `-` is refused
+    /// with a message saying durations cannot be negative.
+    pub fn parse(text: &str) -> Result<Span, TimeError> {
+        let t = text.trim();
+        if t.starts_with('-') {
+            return Err(TimeError(format!("`{t}` is negative; durations must be zero or more")));
+        }
+        if t.is_empty() {
+            return Err(TimeError("empty duration; write e.g. `48h`, `30m`, `7d`".into()));
+        }
+        let mut total: i64 = 0;
+        let mut rest = t;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let unit_len = rest[digits..].bytes().take_while(u8::is_ascii_alphabetic).count();
+            if digits == 0 || unit_len == 0 {
+                return Err(bad_duration(t));
+            }
+            let n: i64 = rest[..digits].parse().map_err(|_| bad_duration(t))?;
+            let unit = match &rest[digits..digits + unit_len] {
+                "ms" => 1,
+                "s" => 1_000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                "d" => 86_400_000,
+                "w" => 604_800_000,
+                _ => return Err(bad_duration(t)),
+            };
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(|| TimeError(format!("`{t}` is too long")))?;
+            rest = &rest[digits + unit_len..];
+        }
+        Ok(Span(total))
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.whole_secs())
+    }
+}
+
+fn bad_duration(t: &str) -> TimeError {
+    TimeError(format!("`{t}` is not a duration; write a number and a unit (ms, s, m, h, d, w), e.g. `48h` or `1h30m`"))
+}
+
+/// Keeps error messages short when a producer sends a huge string.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 64;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+/// A timestamp or duration that could not be read; the message names the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TimeError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_is_applied_and_forgotten() {
+        let a = Millis::parse_rfc3339("2026-11-05T18:00:00+01:00").unwrap();
+        let b = Millis::parse_rfc3339("2026-11-05T17:00:00Z").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.to_rfc3339(), "2026-11-05T17:00:00.000Z");
+    }
+
+    #[test]
+    fn sub_millisecond_fractions_are_truncated() {
+        let a = Millis::parse_rfc3339("2026-11-05T17:00:00.9999Z").unwrap();
+        assert_eq!(a.to_rfc3339(), "2026-11-05T17:00:00.999Z");
+    }
+
+    #[test]
+    fn a_timestamp_without_an_offset_is_refused() {
+        assert!(Millis::parse_rfc3339("2026-11-05T17:00:00").is_err());
+        assert!(Millis::parse_rfc3339("yesterday").is_err());
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(Span::parse("48h").unwrap(), Span::from_secs(48 * 3600));
+        assert_eq!(Span::parse("1h30m").unwrap(), Span::from_secs(5400));
+        assert_eq!(Span::parse("7d").unwrap(), Span::from_secs(7 * 86400));
+        assert_eq!(Span::parse("250ms").unwrap(), Span(250));
+        for bad in ["-4h", "", "4", "h", "4x", "4h-"] {
+            assert!(Span::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

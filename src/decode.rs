@@ -1,0 +1,287 @@
+//! Bytes to a typed input event, or a dead letter whose reason a person can act on
+//! (contract sections 1, 2 and 5). Pure: no I/O, no clock, no allocation on the common
+//! path (text borrows from the record).
+//!
+//! # Ground rules
+//!
+//! * Every record decodes to exactly one of [`Decoded::Known`], [`Decoded::Unknown`]
+//!   (a well-formed event of a type the engine does not handle: skipped) or
+//!   [`Decoded::Dead`]. Nothing panics, whatever the bytes.
+//! * The envelope needs `specversion` `"1.0"`, non-empty string `id`, `source`, `type`,
+//!   an RFC 3339 `time` with an offset, and an object `data`; other attributes are
+//!   carried, not read.
+//! * For a known type, each field of its schema ([`EventType::schema`]) is read with the
+//!   field's [`Kind`]; `null` is absent; a required field that is absent (or empty text)
+//!   and a present field of another JSON type make a dead letter. Fields outside the
+//!   schema are ignored.
+//! * `fulfillment_channel` defaults to `"MFN"` when absent (contract section 2).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::core::event::{
+    Currency, Decimal, Event, EventType, Field, Fields, Input, Kind, Money, Presence, Unknown, Value,
+};
+use crate::core::time::{shorten, Millis};
+
+/// The outcome of decoding one record.
+#[derive(Debug, PartialEq)]
+pub enum Decoded<'a> {
+    Known(Event<'a>),
+    Unknown(Unknown<'a>),
+    Dead(DeadLetter),
+}
+
+impl<'a> Decoded<'a> {
+    /// The well-formed input, or the dead letter.
+    pub fn into_input(self) -> Result<Input<'a>, DeadLetter> {
+        match self {
+            Decoded::Known(e) => Ok(Input::Known(e)),
+            Decoded::Unknown(u) => Ok(Input::Unknown(u)),
+            Decoded::Dead(d) => Err(d),
+        }
+    }
+}
+
+/// Why a record was dead-lettered. `Display` is the sentence written to the dead-letter
+/// file or header; [`DeadLetter::class`] is a short fixed label for metrics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeadLetter {
+    #[error("not valid JSON: {0}")]
+    NotJson(String),
+    #[error("not a JSON object: the record is {0}")]
+    NotAnObject(&'static str),
+    #[error("attribute `{0}` is missing or empty")]
+    MissingAttribute(&'static str),
+    #[error("attribute `specversion` is {0}, expected \"1.0\"")]
+    BadSpecVersion(String),
+    #[error("attribute `{attribute}` is {found}, expected {expected}")]
+    AttributeType { attribute: &'static str, found: &'static str, expected: &'static str },
+    #[error("attribute `time`: {0}")]
+    BadTime(String),
+    #[error("data: {0}")]
+    BadData(String),
+    #[error("{event_type}: required field `data.{field}` is missing or empty")]
+    MissingField { event_type: EventType, field: Field },
+    #[error("{event_type}: field `data.{field}` is {found}, expected {expected}")]
+    FieldType { event_type: EventType, field: Field, found: &'static str, expected: &'static str },
+    #[error("{event_type}: field `data.{field}`: {problem}")]
+    BadField { event_type: EventType, field: Field, problem: String },
+    /// Live mode only: the event claims a time too far ahead of the wall clock.
+    #[error("attribute `time` {time} is {ahead_secs}s ahead of the wall clock, beyond the allowed skew of {skew_secs}s")]
+    FromTheFuture { time: String, ahead_secs: i64, skew_secs: i64 },
+}
+
+impl DeadLetter {
+    /// A label from a small fixed set, for metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            DeadLetter::NotJson(_) | DeadLetter::NotAnObject(_) => "not_json_object",
+            DeadLetter::MissingAttribute(_) | DeadLetter::BadSpecVersion(_) | DeadLetter::AttributeType { .. } => {
+                "bad_envelope"
+            }
+            DeadLetter::BadTime(_) => "bad_time",
+            DeadLetter::BadData(_) => "bad_data",
+            DeadLetter::MissingField { .. } => "missing_field",
+            DeadLetter::FieldType { .. } | DeadLetter::BadField { .. } => "bad_field",
+            DeadLetter::FromTheFuture { .. } => "from_the_future",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow, default)]
+    specversion: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    source: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    event_type: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    time: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+macro_rules! raw_data {
+    ($($name:ident => $field:ident),+ $(,)?) => {
+        /// `data` with every known field left as raw JSON, to be read per schema.
+        #[derive(Deserialize)]
+        struct RawData<'a> {
+            $(#[serde(borrow, default)] $name: Option<&'a RawValue>,)+
+        }
+
+        impl<'a> RawData<'a> {
+            fn get(&self, field: Field) -> Option<&'a RawValue> {
+                match field { $(Field::$field => self.$name,)+ }
+            }
+        }
+    };
+}
+
+raw_data! {
+    thread_id => ThreadId, message_id => MessageId, order_id => OrderId, return_id => ReturnId,
+    item_return_required => ItemReturnRequired, return_label_provided => ReturnLabelProvided,
+    return_address_provided => ReturnAddressProvided, reason => Reason, amount => Amount,
+    latest_ship_date => LatestShipDate, latest_delivery_date => LatestDeliveryDate,
+    fulfillment_channel => FulfillmentChannel, order_total => OrderTotal,
+    purchase_date => PurchaseDate, tracking_number => TrackingNumber, carrier => Carrier,
+    signature_confirmation => SignatureConfirmation, seller_id => SellerId, marketplace => Marketplace,
+}
+
+#[derive(Deserialize)]
+struct RawMoney<'a> {
+    #[serde(borrow, default)]
+    amount: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    currency: Option<&'a RawValue>,
+}
+
+/// Decodes one record (a Kafka value or a JSON Lines line).
+pub fn decode(bytes: &[u8]) -> Decoded<'_> {
+    match decode_inner(bytes) {
+        Ok(decoded) => decoded,
+        Err(dead) => Decoded::Dead(dead),
+    }
+}
+
+fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        // Checked first: serde would read a JSON array positionally into the struct.
+        let whole: Result<&RawValue, _> = serde_json::from_slice(bytes);
+        return Err(match whole {
+            Ok(raw) => DeadLetter::NotAnObject(json_kind(raw)),
+            Err(e) => DeadLetter::NotJson(e.to_string()),
+        });
+    }
+    let env: RawEnvelope = serde_json::from_slice(bytes).map_err(|e| DeadLetter::NotJson(e.to_string()))?;
+    let specversion = envelope_text(env.specversion, "specversion")?;
+    if specversion != "1.0" {
+        return Err(DeadLetter::BadSpecVersion(format!("\"{}\"", shorten(&specversion))));
+    }
+    let id = envelope_text(env.id, "id")?;
+    let source = envelope_text(env.source, "source")?;
+    let type_name = envelope_text(env.event_type, "type")?;
+    let time_text = envelope_text(env.time, "time")?;
+    let time = Millis::parse_rfc3339(&time_text).map_err(|e| DeadLetter::BadTime(e.0))?;
+    let data = env.data.ok_or(DeadLetter::MissingAttribute("data"))?;
+    if json_kind(data) != "an object" {
+        return Err(DeadLetter::BadData(format!("is {}, expected an object", json_kind(data))));
+    }
+    let Some(event_type) = EventType::from_name(&type_name) else {
+        return Ok(Decoded::Unknown(Unknown { source, id, type_name, time }));
+    };
+    let data = decode_data(event_type, data)?;
+    Ok(Decoded::Known(Event { source, id, event_type, time, data }))
+}
+
+fn envelope_text<'a>(raw: Option<&'a RawValue>, attribute: &'static str) -> Result<Cow<'a, str>, DeadLetter> {
+    let raw = raw.ok_or(DeadLetter::MissingAttribute(attribute))?;
+    match text(raw) {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(DeadLetter::MissingAttribute(attribute)),
+        Err(found) => Err(DeadLetter::AttributeType { attribute, found, expected: "a string" }),
+    }
+}
+
+fn decode_data<'a>(event_type: EventType, raw: &'a RawValue) -> Result<Fields<'a>, DeadLetter> {
+    let data: RawData = serde_json::from_str(raw.get()).map_err(|e| DeadLetter::BadData(e.to_string()))?;
+    let mut fields = Fields::default();
+    for (field, presence) in event_type.schema() {
+        let value = match data.get(field) {
+            Some(raw) => read_field(event_type, field, raw)?,
+            None => Value::Absent,
+        };
+        let value = match value {
+            Value::Absent if field == Field::FulfillmentChannel => Value::Text(Cow::Borrowed("MFN")),
+            Value::Absent if presence == Presence::Required => {
+                return Err(DeadLetter::MissingField { event_type, field })
+            }
+            v => v,
+        };
+        fields.set(field, value);
+    }
+    Ok(fields)
+}
+
+fn read_field<'a>(event_type: EventType, field: Field, raw: &'a RawValue) -> Result<Value<'a>, DeadLetter> {
+    let wrong = |found, expected| DeadLetter::FieldType { event_type, field, found, expected };
+    let bad = |problem: String| DeadLetter::BadField { event_type, field, problem };
+    if raw.get() == "null" {
+        return Ok(Value::Absent);
+    }
+    Ok(match field.kind() {
+        Kind::Text => text(raw).map_err(|found| wrong(found, "a string"))?.map_or(Value::Absent, Value::Text),
+        Kind::Flag => match raw.get() {
+            "true" => Value::Flag(true),
+            "false" => Value::Flag(false),
+            _ => return Err(wrong(json_kind(raw), "a boolean")),
+        },
+        Kind::Instant => match text(raw).map_err(|found| wrong(found, "an RFC 3339 string"))? {
+            Some(t) => Value::Instant(Millis::parse_rfc3339(&t).map_err(|e| bad(e.0))?),
+            None => Value::Absent,
+        },
+        Kind::Number => Value::Number(decimal(raw).map_err(|e| bad(e))?),
+        Kind::Money => Value::Money(money(raw).map_err(|e| bad(e))?),
+    })
+}
+
+/// A decimal string or a JSON number.
+fn decimal(raw: &RawValue) -> Result<Decimal, String> {
+    let kind = json_kind(raw);
+    let digits = match kind {
+        "a number" => Cow::Borrowed(raw.get()),
+        "a string" => text(raw).ok().flatten().unwrap_or_default(),
+        other => return Err(format!("is {other}, expected a decimal string or a number")),
+    };
+    Decimal::parse(&digits).ok_or_else(|| format!("`{}` is not a decimal number", shorten(&digits)))
+}
+
+fn money(raw: &RawValue) -> Result<Money, String> {
+    if json_kind(raw) != "an object" {
+        return Err(format!("is {}, expected an object with `amount` and `currency`", json_kind(raw)));
+    }
+    let parts: RawMoney = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    let amount = parts.amount.filter(|a| a.get() != "null").ok_or("`amount` is missing")?;
+    let amount = decimal(amount).map_err(|e| format!("`amount` {e}"))?;
+    let currency = parts.currency.map(text).and_then(|t| t.ok().flatten()).ok_or("`currency` is missing or not a string")?;
+    let currency = Currency::parse(&currency)
+        .ok_or_else(|| format!("`currency` `{}` is not an ISO 4217 code", shorten(&currency)))?;
+    Ok(Money { amount, currency })
+}
+
+/// A JSON string's text (`None` when empty after trimming), or the kind found instead.
+fn text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, &'static str> {
+    let json = raw.get();
+    if !json.starts_with('"') {
+        return Err(json_kind(raw));
+    }
+    let inner = &json[1..json.len() - 1];
+    let value = if inner.contains('\\') {
+        Cow::Owned(serde_json::from_str::<String>(json).map_err(|_| "a malformed string")?)
+    } else {
+        Cow::Borrowed(inner)
+    };
+    Ok(if value.trim().is_empty() { None } else { Some(value) })
+}
+
+/// "a string", "a number", ... for messages; `raw` is valid JSON by construction.
+fn json_kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't') | Some(b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

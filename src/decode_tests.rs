@@ -1,0 +1,168 @@
+//! One test per bad-input class of contract section 5, and the happy paths.
+
+use super::*;
+
+fn event(type_name: &str, data: &str) -> String {
+    format!(
+        r#"{{"specversion":"1.0","id":"e-1","source":"test","type":"{type_name}","time":"2026-11-02T10:00:00Z","data":{data}}}"#
+    )
+}
+
+fn dead(line: &str) -> DeadLetter {
+    match decode(line.as_bytes()) {
+        Decoded::Dead(d) => d,
+        other => panic!("expected a dead letter for {line}, got {other:?}"),
+    }
+}
+
+fn known(line: &str) -> Event<'_> {
+    match decode(line.as_bytes()) {
+        Decoded::Known(e) => e,
+        other => panic!("expected a known event for {line}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_well_formed_event_decodes_with_borrowed_text() {
+    let line = event("customer_message.received", r#"{"thread_id":"T-1","marketplace":"NL"}"#);
+    let e = known(&line);
+    assert_eq!(e.event_type, EventType::MessageReceived);
+    assert_eq!(e.data.text(Field::ThreadId), Some("T-1"));
+    assert_eq!(e.data.text(Field::Marketplace), Some("NL"));
+    assert!(matches!(e.id, Cow::Borrowed("e-1")));
+    assert_eq!(e.time, Millis::parse_rfc3339("2026-11-02T10:00:00Z").unwrap());
+}
+
+#[test]
+fn text_that_is_not_json_is_dead_lettered() {
+    assert!(matches!(dead("not even json"), DeadLetter::NotJson(_)));
+    assert!(matches!(dead(""), DeadLetter::NotJson(_)));
+    assert!(matches!(dead("{\"specversion\":"), DeadLetter::NotJson(_)));
+}
+
+#[test]
+fn json_that_is_not_an_object_is_dead_lettered() {
+    assert_eq!(dead("[1,2]"), DeadLetter::NotAnObject("an array"));
+    assert_eq!(dead("42"), DeadLetter::NotAnObject("a number"));
+}
+
+#[test]
+fn a_specversion_other_than_1_0_is_dead_lettered() {
+    let line = event("order.cancelled", r#"{"order_id":"O"}"#).replace("\"1.0\"", "\"0.3\"");
+    assert!(matches!(dead(&line), DeadLetter::BadSpecVersion(_)));
+}
+
+#[test]
+fn a_missing_or_empty_envelope_attribute_is_dead_lettered() {
+    let line = event("order.cancelled", r#"{"order_id":"O"}"#);
+    for attribute in ["id", "source", "type", "time"] {
+        let removed = line.replacen(&format!("\"{attribute}\":"), "\"ignored\":", 1);
+        assert_eq!(dead(&removed), DeadLetter::MissingAttribute(attribute), "{attribute}");
+    }
+    let empty_id = line.replace("\"e-1\"", "\"  \"");
+    assert_eq!(dead(&empty_id), DeadLetter::MissingAttribute("id"));
+}
+
+#[test]
+fn an_envelope_attribute_of_another_type_is_dead_lettered() {
+    let line = event("order.cancelled", r#"{"order_id":"O"}"#).replace("\"e-1\"", "17");
+    assert!(matches!(dead(&line), DeadLetter::AttributeType { attribute: "id", found: "a number", .. }));
+}
+
+#[test]
+fn an_unparseable_or_offsetless_time_is_dead_lettered() {
+    let line = event("order.cancelled", r#"{"order_id":"O"}"#);
+    assert!(matches!(dead(&line.replace("2026-11-02T10:00:00Z", "tomorrow")), DeadLetter::BadTime(_)));
+    assert!(matches!(dead(&line.replace("2026-11-02T10:00:00Z", "2026-11-02T10:00:00")), DeadLetter::BadTime(_)));
+}
+
+#[test]
+fn data_that_is_missing_or_not_an_object_is_dead_lettered() {
+    let line = event("order.cancelled", "[]");
+    assert!(matches!(dead(&line), DeadLetter::BadData(_)));
+    let line = event("order.cancelled", "null");
+    assert!(matches!(dead(&line), DeadLetter::BadData(_)));
+    let no_data = r#"{"specversion":"1.0","id":"e","source":"s","type":"order.cancelled","time":"2026-11-02T10:00:00Z"}"#;
+    assert_eq!(dead(no_data), DeadLetter::MissingAttribute("data"));
+}
+
+#[test]
+fn a_known_type_missing_a_required_field_is_dead_lettered() {
+    let line = event("order.placed", r#"{"order_id":"O-1"}"#);
+    let d = dead(&line);
+    assert_eq!(d, DeadLetter::MissingField { event_type: EventType::OrderPlaced, field: Field::LatestShipDate });
+    assert_eq!(d.to_string(), "order.placed: required field `data.latest_ship_date` is missing or empty");
+}
+
+#[test]
+fn a_required_text_field_that_is_blank_counts_as_missing() {
+    let line = event("customer_message.received", r#"{"thread_id":"  "}"#);
+    assert!(matches!(dead(&line), DeadLetter::MissingField { field: Field::ThreadId, .. }));
+}
+
+#[test]
+fn a_field_of_the_wrong_json_type_is_dead_lettered() {
+    for data in [
+        r#"{"thread_id":17}"#,
+        r#"{"thread_id":"T","order_id":["x"]}"#,
+        r#"{"thread_id":"T","marketplace":true}"#,
+    ] {
+        let line = event("customer_message.received", data);
+        assert!(matches!(dead(&line), DeadLetter::FieldType { .. }), "{data}");
+    }
+    let flag = event("return.authorized", r#"{"return_id":"R","order_id":"O","item_return_required":"yes"}"#);
+    assert!(matches!(dead(&flag), DeadLetter::FieldType { field: Field::ItemReturnRequired, .. }));
+}
+
+#[test]
+fn a_bad_timestamp_or_amount_in_data_is_dead_lettered() {
+    let ship = event("order.placed", r#"{"order_id":"O","latest_ship_date":"soon"}"#);
+    assert!(matches!(dead(&ship), DeadLetter::BadField { field: Field::LatestShipDate, .. }));
+    let total = r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z","order_total":{"amount":"lots","currency":"EUR"}}"#;
+    assert!(matches!(dead(&event("order.placed", total)), DeadLetter::BadField { field: Field::OrderTotal, .. }));
+    let refund = event("refund.issued", r#"{"order_id":"O","amount":{}}"#);
+    assert!(matches!(dead(&refund), DeadLetter::BadField { field: Field::Amount, .. }));
+}
+
+#[test]
+fn optional_fields_may_be_absent_or_null() {
+    let line = event("shipment.confirmed", r#"{"order_id":"O","tracking_number":null,"carrier":null}"#);
+    let e = known(&line);
+    assert_eq!(e.data.get(Field::TrackingNumber), &Value::Absent);
+    assert_eq!(e.data.get(Field::SignatureConfirmation), &Value::Absent);
+}
+
+#[test]
+fn the_fulfillment_channel_defaults_to_mfn() {
+    let e = known(&event("order.placed", r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z"}"#));
+    assert_eq!(e.data.text(Field::FulfillmentChannel), Some("MFN"));
+}
+
+#[test]
+fn an_order_total_reads_string_and_number_amounts() {
+    let data = r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z","order_total":{"amount":899.5,"currency":"EUR"}}"#;
+    let e = known(&event("order.placed", data));
+    let money = e.data.money(Field::OrderTotal).unwrap();
+    assert_eq!(money.amount, Decimal::parse("899.50").unwrap());
+    assert_eq!(money.currency.as_str(), "EUR");
+}
+
+#[test]
+fn an_unknown_type_is_well_formed_but_unknown() {
+    let line = event("inventory.adjusted", r#"{"sku":"A"}"#);
+    assert!(matches!(decode(line.as_bytes()), Decoded::Unknown(Unknown { .. })));
+}
+
+#[test]
+fn escaped_strings_are_unescaped() {
+    let e = known(&event("customer_message.received", r#"{"thread_id":"T\u002d1"}"#));
+    assert_eq!(e.data.text(Field::ThreadId), Some("T-1"));
+}
+
+#[test]
+fn invalid_utf8_is_dead_lettered_not_a_panic() {
+    let mut bytes = event("order.cancelled", r#"{"order_id":"O"}"#).into_bytes();
+    let at = bytes.iter().position(|b| *b == b'O').unwrap();
+    bytes[at] = 0xff;
+    assert!(matches!(decode(&bytes), Decoded::Dead(DeadLetter::NotJson(_))));
+}

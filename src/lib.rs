@@ -1,0 +1,20 @@
+//! sla-timerd keeps marketplace sellers inside their service-level deadlines: it reads
+//! order, message and return events, keeps a deadline timer per open obligation, and
+//! emits CloudEvents alerts (warnings, breaches, resolutions, policy violations).
+//!
+//! # Core and shell
+//!
+//! * [`core`] is pure and deterministic: decoded events and times in, alerts out. It
+//!   never reads a clock and does no I/O. Replay, the live daemon, the benches and the
+//!   property tests all drive it.
+//! * [`decode`] turns bytes into events or dead letters (pure).
+//! * The shell around them owns I/O: [`config`] (files, validation at start-up),
+//!   [`replay`] (a JSON Lines file through the core to stdout), [`cli`] and
+//!   [`telemetry`].
+
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod decode;
+pub mod replay;
+pub mod telemetry;

@@ -1,0 +1,75 @@
+//! The `sla-timerd` binary: parse the command line, set up logging, run, exit.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use sla_timerd::cli::{Cli, Command, ReplayArgs};
+use sla_timerd::config::load_rules;
+use sla_timerd::core::engine::Engine;
+use sla_timerd::replay::{replay, Sinks};
+use sla_timerd::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format, "warn");
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sla-timerd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Replay(args) => run_replay(args),
+        Command::CheckConfig { config } => {
+            let rules = load_rules(config.as_deref())?;
+            for r in &rules.rules {
+                let leads: Vec<String> = r.warn_before.iter().map(|l| l.to_string()).collect();
+                println!("rule {:<22} key {:<10} deadline {:?} warn before [{}]", r.name, r.key, r.deadline, leads.join(", "));
+            }
+            for c in &rules.checks {
+                println!("check {:<28} key {}", c.name, c.key);
+            }
+            println!("retention {}", rules.retention);
+            Ok(())
+        }
+    }
+}
+
+fn run_replay(args: ReplayArgs) -> Result<()> {
+    let rules = Arc::new(load_rules(args.config.as_deref())?);
+    let input = open_input(args.input.as_deref())?;
+    let dead_letters = match &args.dead_letter {
+        Some(p) => Some(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create the dead-letter file {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let mut sinks = Sinks { alerts: BufWriter::with_capacity(1 << 16, io::stdout().lock()), dead_letters };
+    let mut engine = Engine::new(rules);
+    let summary = replay(&mut engine, input, &mut sinks, args.until).context("replay failed")?;
+    sinks.alerts.flush()?;
+    eprintln!("{summary}");
+    if summary.alert_ids_suppressed > 0 {
+        eprintln!("alert ids suppressed as already emitted: {}", summary.alert_ids_suppressed);
+    }
+    Ok(())
+}
+
+fn open_input(path: Option<&Path>) -> Result<BufReader<Box<dyn Read>>> {
+    let reader: Box<dyn Read> = match path {
+        None => Box::new(io::stdin()),
+        Some(p) if p == Path::new("-") => Box::new(io::stdin()),
+        Some(p) => Box::new(File::open(p).with_context(|| format!("cannot read the input file {}", p.display()))?),
+    };
+    Ok(BufReader::with_capacity(1 << 16, reader))
+}

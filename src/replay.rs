@@ -1,0 +1,177 @@
+//! `sla-timerd replay`: a JSON Lines file through the core, alerts to stdout (contract
+//! section 6).
+//!
+//! # Ground rules
+//!
+//! * The input is streamed one line at a time into one reused buffer; it is never held
+//!   whole, so a replay's memory is the engine's state, whatever the file's size.
+//! * Every non-blank line is a record and ends as exactly one of applied, skipped
+//!   (unknown type, or a duplicate), or dead-lettered. Blank lines are not records.
+//! * Event times are the clock; at the end, points at or before `--until` (default: the
+//!   clock) fire.
+//! * Dead letters are written as `{"line": N, "reason": "...", "raw": "..."}`; bytes that
+//!   are not UTF-8 are kept exactly in `raw_base64` as well.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, BufRead, Write};
+
+use crate::core::alert::Alert;
+use crate::core::engine::{Engine, PartitionId};
+use crate::core::partition::Taken;
+use crate::core::time::Millis;
+use crate::decode::{decode, DeadLetter};
+
+/// What a replay read and wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub records: u64,
+    pub applied: u64,
+    pub skipped_unknown: u64,
+    pub skipped_duplicate: u64,
+    pub dead_lettered: u64,
+    pub alerts_by_type: BTreeMap<&'static str, u64>,
+    pub alert_ids_suppressed: u64,
+}
+
+impl Summary {
+    pub fn alerts(&self) -> u64 {
+        self.alerts_by_type.values().sum()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let skipped = self.skipped_unknown + self.skipped_duplicate;
+        writeln!(
+            f,
+            "records read: {}; applied: {}; skipped: {} ({} unknown type, {} duplicate); dead-lettered: {}",
+            self.records, self.applied, skipped, self.skipped_unknown, self.skipped_duplicate, self.dead_lettered
+        )?;
+        let by_type: Vec<String> = self.alerts_by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        write!(f, "alerts: {} ({})", self.alerts(), if by_type.is_empty() { "none".into() } else { by_type.join(", ") })
+    }
+}
+
+/// Where a replay writes.
+pub struct Sinks<A: Write, D: Write> {
+    pub alerts: A,
+    pub dead_letters: Option<D>,
+}
+
+/// Replays `input` through `engine`, writing alerts and dead letters as they happen.
+pub fn replay<A: Write, D: Write>(
+    engine: &mut Engine,
+    mut input: impl BufRead,
+    sinks: &mut Sinks<A, D>,
+    until: Option<Millis>,
+) -> io::Result<Summary> {
+    let mut summary = Summary::default();
+    let mut line = Vec::with_capacity(4096);
+    let mut alerts = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        number += 1;
+        let record = trim_line_end(&line);
+        if record.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        summary.records += 1;
+        match decode(record).into_input() {
+            Ok(event) => match engine.take(PartitionId::REPLAY, &event, &mut alerts) {
+                Taken::Applied => summary.applied += 1,
+                Taken::Skipped => summary.skipped_unknown += 1,
+                Taken::Duplicate => summary.skipped_duplicate += 1,
+            },
+            Err(dead) => {
+                summary.dead_lettered += 1;
+                if let Some(out) = sinks.dead_letters.as_mut() {
+                    write_dead_letter(out, number, &dead, record)?;
+                }
+            }
+        }
+        write_alerts(&mut sinks.alerts, &mut alerts, &mut summary)?;
+    }
+    engine.finish(PartitionId::REPLAY, until, &mut alerts);
+    write_alerts(&mut sinks.alerts, &mut alerts, &mut summary)?;
+    if let Some(state) = engine.partition(PartitionId::REPLAY) {
+        summary.alert_ids_suppressed = state.tally().alert_ids_suppressed;
+    }
+    sinks.alerts.flush()?;
+    if let Some(out) = sinks.dead_letters.as_mut() {
+        out.flush()?;
+    }
+    Ok(summary)
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn write_alerts(out: &mut impl Write, alerts: &mut Vec<Alert>, summary: &mut Summary) -> io::Result<()> {
+    for alert in alerts.drain(..) {
+        *summary.alerts_by_type.entry(alert.event_type()).or_default() += 1;
+        out.write_all(alert.to_json().as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// One dead-letter line: position, reason and the original bytes.
+pub fn dead_letter_json(position: serde_json::Value, reason: &DeadLetter, raw: &[u8]) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "reason": reason.to_string(),
+        "class": reason.class(),
+        "raw": String::from_utf8_lossy(raw),
+    });
+    if std::str::from_utf8(raw).is_err() {
+        v["raw_base64"] = base64(raw).into();
+    }
+    if let (Some(obj), serde_json::Value::Object(pos)) = (v.as_object_mut(), position) {
+        obj.extend(pos);
+    }
+    v
+}
+
+fn write_dead_letter(out: &mut impl Write, line: u64, reason: &DeadLetter, raw: &[u8]) -> io::Result<()> {
+    let v = dead_letter_json(serde_json::json!({ "line": line }), reason, raw);
+    serde_json::to_writer(&mut *out, &v)?;
+    out.write_all(b"\n")
+}
+
+/// Standard base64 with padding (RFC 4648), for bytes that are not UTF-8.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            let c = if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' };
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn line_endings_are_trimmed() {
+        assert_eq!(trim_line_end(b"{}\r\n"), b"{}");
+        assert_eq!(trim_line_end(b"{}"), b"{}");
+    }
+}
