@@ -91,20 +91,25 @@ impl DeadLetter {
     }
 }
 
+/// The envelope attributes, raw; `None` only when absent (`null` is kept, to be named).
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "keep_null")]
     specversion: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "keep_null")]
     id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "keep_null")]
     source: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, default, rename = "type", deserialize_with = "keep_null")]
     event_type: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "keep_null")]
     time: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "keep_null")]
     data: Option<&'a RawValue>,
+}
+
+fn keep_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 macro_rules! raw_data {

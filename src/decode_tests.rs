@@ -134,14 +134,16 @@ fn optional_fields_may_be_absent_or_null() {
 
 #[test]
 fn the_fulfillment_channel_defaults_to_mfn() {
-    let e = known(&event("order.placed", r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z"}"#));
+    let line = event("order.placed", r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z"}"#);
+    let e = known(&line);
     assert_eq!(e.data.text(Field::FulfillmentChannel), Some("MFN"));
 }
 
 #[test]
 fn an_order_total_reads_string_and_number_amounts() {
     let data = r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z","order_total":{"amount":899.5,"currency":"EUR"}}"#;
-    let e = known(&event("order.placed", data));
+    let line = event("order.placed", data);
+    let e = known(&line);
     let money = e.data.money(Field::OrderTotal).unwrap();
     assert_eq!(money.amount, Decimal::parse("899.50").unwrap());
     assert_eq!(money.currency.as_str(), "EUR");
@@ -155,7 +157,8 @@ fn an_unknown_type_is_well_formed_but_unknown() {
 
 #[test]
 fn escaped_strings_are_unescaped() {
-    let e = known(&event("customer_message.received", r#"{"thread_id":"T\u002d1"}"#));
+    let line = event("customer_message.received", r#"{"thread_id":"T\u002d1"}"#);
+    let e = known(&line);
     assert_eq!(e.data.text(Field::ThreadId), Some("T-1"));
 }
 

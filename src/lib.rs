@@ -17,4 +17,5 @@ pub mod config;
 pub mod core;
 pub mod decode;
 pub mod replay;
+pub mod sample;
 pub mod telemetry;

@@ -1,0 +1,1 @@
+//! Placeholder: the sample stream generator lands here.
