@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::{load_rules, parse_rules, ConfigError, DEFAULT_CONFIG};
 
 fn problem(text: &str) -> ConfigError {
     parse_rules(text, "test.toml").expect_err("the config should be refused")

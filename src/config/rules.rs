@@ -1,54 +1,28 @@
-//! Configuration: TOML text to a validated [`RuleSet`], in two stages.
+//! The `[engine]`, `[[rules]]` and `[[checks]]` sections: raw TOML structs to the
+//! engine's validated [`RuleSet`].
 //!
 //! # Ground rules
 //!
-//! * Stage one is serde into raw structs with `deny_unknown_fields`, so a misspelt key is
-//!   an error naming it, never a silently ignored setting.
-//! * Stage two ([`compile`]) checks every rule and check against the event schema and
-//!   builds the engine's [`RuleSet`]. Every problem is reported as `file: place: problem`
-//!   with the place spelt as in the file (`rules[ship_by].opens_on[0].when[1]`), at
-//!   start-up, before any record is read.
-//! * The shipped defaults (`config/default.toml`, contract section 3 to the letter) are
-//!   embedded in the binary: running without `--config` uses exactly that file.
+//! * Every rule and check is checked against the event schema: every field it reads
+//!   exists on the event types it reads it from, with the right kind; a deadline field is
+//!   guaranteed present; leads are positive and distinct; names are fit for alert ids.
+//! * A problem is returned as (place, problem) with the place spelt as in the file
+//!   (`rules[ship_by].opens_on[0].when[1]`); the caller adds the file name.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::Problem;
 use crate::core::event::{Currency, Decimal, EventType, Field, Kind, Money, Presence, TYPE_COUNT};
 use crate::core::rules::{Check, Condition, Deadline, Expected, Opening, Rule, RuleId, RuleSet, Texts, TypeActions};
 use crate::core::time::Span;
 
-/// The shipped configuration, embedded at build time.
-pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
-/// How the embedded defaults are named in messages.
-pub const DEFAULT_CONFIG_NAME: &str = "<built-in config/default.toml>";
-
-/// A configuration problem: which file, where in it, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {place}: {problem}")]
-pub struct ConfigError {
-    pub file: String,
-    pub place: String,
-    pub problem: String,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    engine: RawEngine,
-    #[serde(default)]
-    rules: Vec<RawRule>,
-    #[serde(default)]
-    checks: Vec<RawCheck>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEngine {
+pub(super) struct RawEngine {
     #[serde(default = "default_retention")]
     retention: String,
 }
@@ -65,7 +39,7 @@ fn default_retention() -> String {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRule {
+pub(super) struct RawRule {
     name: String,
     #[serde(default)]
     #[allow(dead_code)] // documentation for people reading the file
@@ -107,7 +81,7 @@ struct RawCondition {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCheck {
+pub(super) struct RawCheck {
     name: String,
     #[serde(default)]
     #[allow(dead_code)]
@@ -127,50 +101,22 @@ fn default_check_key() -> String {
     "order_id".to_string()
 }
 
-/// Loads rules from a file, or the embedded defaults when `path` is `None`.
-pub fn load_rules(path: Option<&Path>) -> Result<RuleSet, ConfigError> {
-    match path {
-        None => parse_rules(DEFAULT_CONFIG, DEFAULT_CONFIG_NAME),
-        Some(p) => {
-            let name = p.display().to_string();
-            let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
-                file: name.clone(),
-                place: "file".into(),
-                problem: format!("cannot be read ({e}); pass an existing TOML file to --config"),
-            })?;
-            parse_rules(&text, &name)
-        }
-    }
-}
-
-/// Parses and validates configuration text; `file` names it in errors.
-pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-        file: file.to_string(),
-        place: "syntax".into(),
-        problem: e.to_string().trim().replace('\n', " "),
-    })?;
-    compile(&raw).map_err(|(place, problem)| ConfigError { file: file.to_string(), place, problem })
-}
-
-/// A problem at a place; the caller adds the file name.
-type Problem = (String, String);
-
-fn compile(raw: &RawConfig) -> Result<RuleSet, Problem> {
-    let retention = span(&raw.engine.retention, "engine.retention")?;
+/// Validates the rule sections and builds the rule set.
+pub(super) fn compile(engine: &RawEngine, raw_rules: &[RawRule], raw_checks: &[RawCheck]) -> Result<RuleSet, Problem> {
+    let retention = span(&engine.retention, "engine.retention")?;
     if retention == Span::ZERO {
         return Err(("engine.retention".into(), "must be positive, e.g. \"7d\"".into()));
     }
     let mut by_type = vec![TypeActions::default(); TYPE_COUNT];
-    let mut rules = Vec::with_capacity(raw.rules.len());
-    for (index, r) in raw.rules.iter().enumerate() {
+    let mut rules = Vec::with_capacity(raw_rules.len());
+    for (index, r) in raw_rules.iter().enumerate() {
         let place = format!("rules[{}]", if r.name.is_empty() { index.to_string() } else { r.name.clone() });
         check_name(&r.name, &place, rules.iter().map(|x: &Rule| &*x.name))?;
         let id = RuleId::try_from(index).map_err(|_| (place.clone(), "too many rules (at most 65535)".into()))?;
         rules.push(compile_rule(r, id, &place, &mut by_type)?);
     }
-    let mut checks = Vec::with_capacity(raw.checks.len());
-    for (index, c) in raw.checks.iter().enumerate() {
+    let mut checks = Vec::with_capacity(raw_checks.len());
+    for (index, c) in raw_checks.iter().enumerate() {
         let place = format!("checks[{}]", if c.name.is_empty() { index.to_string() } else { c.name.clone() });
         check_name(&c.name, &place, checks.iter().map(|x: &Check| &*x.name))?;
         let (event_type, check) = compile_check(c, &place)?;
@@ -336,7 +282,7 @@ fn check_name<'a>(name: &str, place: &str, mut taken: impl Iterator<Item = &'a s
     Ok(())
 }
 
-fn span(text: &str, place: &str) -> Result<Span, Problem> {
+pub(super) fn span(text: &str, place: &str) -> Result<Span, Problem> {
     Span::parse(text).map_err(|e| (place.to_string(), e.0))
 }
 
@@ -359,5 +305,5 @@ fn require_field(t: EventType, f: Field, place: &str) -> Result<(), Problem> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
+#[path = "rules_tests.rs"]
 mod tests;

@@ -1,0 +1,298 @@
+//! The `[kafka]` and `[http]` sections: where the daemon reads, writes and listens.
+//!
+//! Defaults are the contract's topic names and a broker on localhost, so a daemon started
+//! with no file at all does the expected thing. `kafka.properties` passes librdkafka
+//! settings through untouched (security, SASL, TLS, tuning); the few that the daemon's
+//! guarantees depend on (group id, offset storage, idempotence, partitioner) are owned by
+//! the daemon and refused there with a pointer to the setting to use instead.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use super::rules::span;
+use super::Problem;
+use crate::core::time::Span;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKafka {
+    #[serde(default = "default_bootstrap")]
+    bootstrap_servers: String,
+    #[serde(default = "default_group")]
+    group_id: String,
+    #[serde(default = "default_client_id")]
+    client_id: String,
+    #[serde(default)]
+    topics: RawTopics,
+    #[serde(default = "default_skew")]
+    max_clock_skew: String,
+    #[serde(default = "default_commit_interval")]
+    commit_interval: String,
+    #[serde(default = "default_shutdown_timeout")]
+    shutdown_timeout: String,
+    #[serde(default)]
+    properties: BTreeMap<String, toml::Value>,
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        toml::from_str("").expect("every kafka setting has a default")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopics {
+    #[serde(default = "t_customer_message")]
+    customer_message: String,
+    #[serde(default = "t_return_request")]
+    return_request: String,
+    #[serde(default = "t_shipment")]
+    shipment: String,
+    #[serde(default = "t_alerts")]
+    alerts: String,
+    #[serde(default = "t_dead_letter")]
+    dead_letter: String,
+}
+
+impl Default for RawTopics {
+    fn default() -> Self {
+        toml::from_str("").expect("every topic has a default")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    #[serde(default = "default_listen")]
+    listen: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp { listen: default_listen() }
+    }
+}
+
+fn default_bootstrap() -> String {
+    "localhost:9092".into()
+}
+fn default_group() -> String {
+    "sla-timerd".into()
+}
+fn default_client_id() -> String {
+    "sla-timerd".into()
+}
+fn default_skew() -> String {
+    "5m".into()
+}
+fn default_commit_interval() -> String {
+    "5s".into()
+}
+fn default_shutdown_timeout() -> String {
+    "30s".into()
+}
+fn default_listen() -> String {
+    "0.0.0.0:9464".into()
+}
+fn t_customer_message() -> String {
+    "customer-message".into()
+}
+fn t_return_request() -> String {
+    "return-request".into()
+}
+fn t_shipment() -> String {
+    "shipment".into()
+}
+fn t_alerts() -> String {
+    "sla-alerts".into()
+}
+fn t_dead_letter() -> String {
+    "sla-dead-letter".into()
+}
+
+/// Topic names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub customer_message: String,
+    pub return_request: String,
+    pub shipment: String,
+    pub alerts: String,
+    pub dead_letter: String,
+}
+
+impl Topics {
+    /// The three input topics, in a fixed order (their index is the partition id's topic).
+    pub fn inputs(&self) -> [&str; 3] {
+        [&self.customer_message, &self.return_request, &self.shipment]
+    }
+}
+
+/// Validated Kafka settings.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    pub group_id: String,
+    pub client_id: String,
+    pub topics: Topics,
+    /// How far ahead of the wall clock an event time may be before it is dead-lettered.
+    pub max_clock_skew: Span,
+    /// How often stored offsets are committed (also on revoke and shutdown).
+    pub commit_interval: Span,
+    /// How long a graceful shutdown may take before the daemon gives up and exits.
+    pub shutdown_timeout: Span,
+    /// librdkafka properties passed through, e.g. `security.protocol`.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// librdkafka properties the daemon sets itself, and the setting to use instead.
+const OWNED: &[(&str, &str)] = &[
+    ("bootstrap.servers", "kafka.bootstrap_servers"),
+    ("group.id", "kafka.group_id"),
+    ("client.id", "kafka.client_id"),
+    ("enable.auto.commit", "nothing: offsets are committed after alerts are acknowledged"),
+    ("enable.auto.offset.store", "nothing: offsets are stored after alerts are acknowledged"),
+    ("enable.idempotence", "nothing: the producer is always idempotent"),
+    ("partitioner", "nothing: murmur2_random places keys where Java clients do"),
+];
+
+impl KafkaSettings {
+    /// The pass-through properties with secret values masked, for logs.
+    pub fn redacted_properties(&self) -> BTreeMap<&str, &str> {
+        self.properties
+            .iter()
+            .map(|(k, v)| {
+                let secret = ["password", "secret", "key"].iter().any(|s| k.to_ascii_lowercase().contains(s));
+                (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+            })
+            .collect()
+    }
+}
+
+/// Validated HTTP settings.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub listen: SocketAddr,
+}
+
+pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
+    non_empty(&raw.bootstrap_servers, "kafka.bootstrap_servers", "a list such as \"broker-1:9092,broker-2:9092\"")?;
+    non_empty(&raw.group_id, "kafka.group_id", "a consumer group name such as \"sla-timerd\"")?;
+    let t = &raw.topics;
+    let topics = Topics {
+        customer_message: topic(&t.customer_message, "kafka.topics.customer_message")?,
+        return_request: topic(&t.return_request, "kafka.topics.return_request")?,
+        shipment: topic(&t.shipment, "kafka.topics.shipment")?,
+        alerts: topic(&t.alerts, "kafka.topics.alerts")?,
+        dead_letter: topic(&t.dead_letter, "kafka.topics.dead_letter")?,
+    };
+    let mut inputs = topics.inputs().to_vec();
+    inputs.sort_unstable();
+    inputs.dedup();
+    if inputs.len() != 3 || [&topics.alerts, &topics.dead_letter].iter().any(|o| topics.inputs().contains(&o.as_str())) {
+        return Err(("kafka.topics".into(), "input, alert and dead-letter topics must all differ".into()));
+    }
+    let properties = properties(&raw.properties)?;
+    let commit_interval = positive(&raw.commit_interval, "kafka.commit_interval")?;
+    let shutdown_timeout = positive(&raw.shutdown_timeout, "kafka.shutdown_timeout")?;
+    Ok(KafkaSettings {
+        bootstrap_servers: raw.bootstrap_servers.trim().to_string(),
+        group_id: raw.group_id.trim().to_string(),
+        client_id: raw.client_id.trim().to_string(),
+        topics,
+        max_clock_skew: span(&raw.max_clock_skew, "kafka.max_clock_skew")?,
+        commit_interval,
+        shutdown_timeout,
+        properties,
+    })
+}
+
+fn properties(raw: &BTreeMap<String, toml::Value>) -> Result<BTreeMap<String, String>, Problem> {
+    let mut out = BTreeMap::new();
+    for (name, value) in raw {
+        let place = format!("kafka.properties.\"{name}\"");
+        if let Some((_, instead)) = OWNED.iter().find(|(owned, _)| owned == name) {
+            return Err((place, format!("is set by sla-timerd; use {instead}")));
+        }
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => return Err((place, format!("is {}, expected a string, number or boolean", other.type_str()))),
+        };
+        out.insert(name.clone(), text);
+    }
+    Ok(out)
+}
+
+pub(super) fn compile_http(raw: &RawHttp) -> Result<HttpSettings, Problem> {
+    let listen = raw.listen.trim().parse().map_err(|_| {
+        ("http.listen".to_string(), format!("`{}` is not an address; write e.g. \"0.0.0.0:9464\"", raw.listen))
+    })?;
+    Ok(HttpSettings { listen })
+}
+
+fn non_empty(value: &str, place: &str, example: &str) -> Result<(), Problem> {
+    if value.trim().is_empty() {
+        return Err((place.to_string(), format!("must not be empty; write {example}")));
+    }
+    Ok(())
+}
+
+fn topic(name: &str, place: &str) -> Result<String, Problem> {
+    let ok = !name.is_empty() && name.len() <= 249 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        return Err((place.to_string(), format!("`{name}` is not a Kafka topic name (letters, digits, `.`, `_`, `-`)")));
+    }
+    Ok(name.to_string())
+}
+
+fn positive(text: &str, place: &str) -> Result<Span, Problem> {
+    let s = span(text, place)?;
+    if s == Span::ZERO {
+        return Err((place.to_string(), "must be positive".into()));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse, DEFAULT_CONFIG};
+
+    fn problem(extra: &str) -> super::super::ConfigError {
+        parse(&format!("{DEFAULT_CONFIG}\n{extra}"), "t.toml", std::iter::empty()).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_are_the_contract_topic_names() {
+        let s = parse(DEFAULT_CONFIG, "d", std::iter::empty()).unwrap();
+        assert_eq!(s.kafka.topics.inputs(), ["customer-message", "return-request", "shipment"]);
+        assert_eq!(s.kafka.topics.alerts, "sla-alerts");
+        assert_eq!(s.kafka.topics.dead_letter, "sla-dead-letter");
+        assert_eq!(s.kafka.max_clock_skew.as_millis(), 300_000);
+    }
+
+    #[test]
+    fn a_property_the_daemon_owns_is_refused_with_the_setting_to_use() {
+        let e = problem("[kafka.properties]\n\"group.id\" = \"x\"");
+        assert_eq!(e.place, "kafka.properties.\"group.id\"");
+        assert!(e.problem.contains("kafka.group_id"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_listen_address_is_refused() {
+        let env = [("SLA_TIMERD__HTTP__LISTEN".to_string(), "everywhere".to_string())];
+        let e = parse(DEFAULT_CONFIG, "t.toml", env.into_iter()).unwrap_err();
+        assert_eq!(e.place, "http.listen");
+    }
+
+    #[test]
+    fn an_alert_topic_equal_to_an_input_topic_is_refused() {
+        let env = [("SLA_TIMERD__KAFKA__TOPICS__ALERTS".to_string(), "shipment".to_string())];
+        let e = parse(DEFAULT_CONFIG, "t.toml", env.into_iter()).unwrap_err();
+        assert_eq!(e.place, "kafka.topics");
+    }
+}
