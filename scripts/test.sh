@@ -2,8 +2,11 @@
 # The whole test suite, as the README gives it and CI (.ci/run) runs it.
 #
 # Installs what it needs on a fresh machine (a Rust toolchain through rustup when cargo
-# is missing), then: unit tests, the integration-test binary (spec examples, the
-# engine against its reference model), and a compile of every bench.
+# is missing; the Apache Kafka broker jars through Maven), starts a single-node Kafka
+# broker on loopback (scripts/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS points at one,
+# then runs: unit tests, the integration-test binary (spec examples, the engine against
+# its reference model, the live daemon against the broker), and a compile of every
+# bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +22,18 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
-log "cargo $(cargo --version | cut -d' ' -f2): unit and integration tests"
+log "building"
+cargo build --locked --all-targets
+
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  log "starting a Kafka broker for the integration tests"
+  trap 'scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+  eval "$(scripts/kafka.sh start)"
+fi
+export KAFKA_BOOTSTRAP_SERVERS
+export SLA_REQUIRE_KAFKA=1
+
+log "cargo $(cargo --version | cut -d' ' -f2): unit and integration tests against $KAFKA_BOOTSTRAP_SERVERS"
 cargo test --locked
 
 log "benches compile"

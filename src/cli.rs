@@ -36,6 +36,21 @@ pub enum Command {
     /// whatever it contained.
     Replay(ReplayArgs),
 
+    /// Run the live daemon: consume the input topics, fire alerts on time, produce them.
+    ///
+    /// Reads the three input topics in one consumer group, keeps each partition's
+    /// deadlines, and produces alerts keyed by their key to the alert topic, dead letters
+    /// to the dead-letter topic. A partition's points fire on event time while it lags and
+    /// on the wall clock once it is caught up. Offsets are committed only after the alerts
+    /// they caused are acknowledged. Settings come from --config (default: the shipped
+    /// file) and SLA_TIMERD__SECTION__KEY environment variables. SIGTERM or SIGINT stop
+    /// it gracefully. Metrics are served on http.listen (/metrics, /healthz, /readyz).
+    Run {
+        /// Settings file (TOML); without it, the shipped defaults.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+
     /// Check a configuration file and print the rules it defines.
     CheckConfig {
         /// Rules file (TOML); without it, the shipped defaults.

@@ -9,13 +9,19 @@
 //!   property tests all drive it.
 //! * [`decode`] turns bytes into events or dead letters (pure).
 //! * The shell around them owns I/O: [`config`] (files, validation at start-up),
-//!   [`replay`] (a JSON Lines file through the core to stdout), [`cli`] and
-//!   [`telemetry`].
+//!   [`replay`] (a JSON Lines file through the core to stdout), [`kafka`] (the live
+//!   daemon), [`http`] and [`metrics`], [`clock`] (the only reader of wall time),
+//!   [`cli`] and [`telemetry`].
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod decode;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
 pub mod replay;
 pub mod sample;
+pub mod service;
 pub mod telemetry;

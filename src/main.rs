@@ -10,6 +10,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use sla_timerd::cli::{Cli, Command, ReplayArgs};
+use sla_timerd::clock::SystemClock;
+use sla_timerd::service;
 use sla_timerd::config::load_rules;
 use sla_timerd::core::engine::Engine;
 use sla_timerd::replay::{replay, Sinks};
@@ -17,7 +19,8 @@ use sla_timerd::telemetry;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, "warn");
+    let default_level = if matches!(cli.command, Command::Replay(_)) { "warn" } else { "info" };
+    telemetry::init(cli.log_format, default_level);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Replay(args) => run_replay(args),
+        Command::Run { config } => run_service(config.as_deref()),
         Command::CheckConfig { config } => {
             let rules = load_rules(config.as_deref())?;
             for r in &rules.rules {
@@ -43,6 +47,16 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_service(config: Option<&Path>) -> Result<()> {
+    let settings = sla_timerd::config::load(config)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = service::shutdown_on_signals();
+        let service = service::Service::build(settings, Arc::new(SystemClock)).await?;
+        service.run(shutdown).await
+    })
 }
 
 fn run_replay(args: ReplayArgs) -> Result<()> {

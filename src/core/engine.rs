@@ -51,6 +51,17 @@ impl Engine {
         state.take(&self.rules, input, out)
     }
 
+    /// [`Self::take`] with the input's position (its Kafka offset).
+    pub fn take_at(&mut self, partition: PartitionId, input: &Input<'_>, position: i64, out: &mut Vec<Alert>) -> Taken {
+        let state = self.partitions.entry(partition).or_default();
+        state.take_at(&self.rules, input, Some(position), out)
+    }
+
+    /// The partition's state, created empty if it has none yet.
+    pub fn partition_mut(&mut self, partition: PartitionId) -> &mut PartitionState {
+        self.partitions.entry(partition).or_default()
+    }
+
     /// Moves a partition's clock to `now` (never backwards), firing what is due.
     pub fn advance(&mut self, partition: PartitionId, now: Millis, out: &mut Vec<Alert>) {
         let state = self.partitions.entry(partition).or_default();

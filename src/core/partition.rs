@@ -20,6 +20,8 @@
 //!   once older than the retention window of clock time; open instances never are.
 //! * One value holds everything, so moving or restoring a partition moves this value.
 
+use std::collections::VecDeque;
+
 use super::alert::{Alert, AlertKind, Copied, Outcome, SlaStage};
 use super::event::{Event, EventType, Field, Input, Money};
 use super::instances::{self, first_point, point_time, SlotTable, NO_POINT, NO_TIMER};
@@ -59,6 +61,12 @@ pub struct PartitionState {
     open_by_rule: Vec<u64>,
     forget_timers: usize,
     tally: Tally,
+    /// Position of the input being taken, when the shell gives one.
+    position: Option<i64>,
+    /// (position, slot, start) of instances opened at a position, oldest first; entries
+    /// whose instance has closed are dropped lazily. (slot, start) names one instance:
+    /// a slot can only reopen after a close at or after the previous start.
+    opened_at: VecDeque<(i64, u32, Millis)>,
 }
 
 impl PartitionState {
@@ -68,6 +76,14 @@ impl PartitionState {
 
     /// Takes one well-formed input: clock rule, duplicate rule, then the event's effects.
     pub fn take(&mut self, rules: &RuleSet, input: &Input<'_>, out: &mut Vec<Alert>) -> Taken {
+        self.take_at(rules, input, None, out)
+    }
+
+    /// [`Self::take`] for an input read at `position` (a Kafka offset): the partition then
+    /// remembers where each open instance was opened, for [`Self::oldest_open_position`].
+    /// Positions must not decrease from one call to the next.
+    pub fn take_at(&mut self, rules: &RuleSet, input: &Input<'_>, position: Option<i64>, out: &mut Vec<Alert>) -> Taken {
+        self.position = position;
         let (source, id) = input.source_and_id();
         let seen = fingerprint(&[source, id]);
         if self.seen.contains(seen) {
@@ -126,6 +142,29 @@ impl PartitionState {
 
     pub fn tally(&self) -> Tally {
         self.tally
+    }
+
+    /// The position of the input that opened the oldest instance still open, among those
+    /// taken with a position. Re-reading from there rebuilds every open instance.
+    pub fn oldest_open_position(&mut self) -> Option<i64> {
+        while let Some(&(position, i, started)) = self.opened_at.front() {
+            let slot = self.slots.get(i);
+            if slot.is_open() && slot.started == started {
+                return Some(position);
+            }
+            self.opened_at.pop_front();
+        }
+        None
+    }
+
+    fn remember_opening(&mut self, i: u32, started: Millis) {
+        let Some(position) = self.position else { return };
+        self.opened_at.push_back((position, i, started));
+        let open = self.open_instances() as usize;
+        if self.opened_at.len() > 2 * open + 1024 {
+            let slots = &self.slots;
+            self.opened_at.retain(|&(_, i, s)| slots.get(i).is_open() && slots.get(i).started == s);
+        }
     }
 
     /// Heap bytes held, approximately (slot table, wheel, retained sets).
@@ -317,6 +356,7 @@ impl PartitionState {
             self.open_by_rule.resize(rules.rules.len(), 0);
         }
         self.open_by_rule[rule_id as usize] += 1;
+        self.remember_opening(i, s);
     }
 }
 

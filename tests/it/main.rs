@@ -1,6 +1,11 @@
 //! The one integration-test binary. Each module drives the real `sla-timerd` binary or
-//! the library from outside, with the helpers in `helpers`.
+//! the library from outside, with the helpers in `helpers` and `kafka_helpers`.
+//!
+//! The `kafka` tests need a broker: `scripts/test.sh` starts one (`scripts/kafka.sh`)
+//! and sets `KAFKA_BOOTSTRAP_SERVERS`; without it they print that they were skipped.
 
-mod helpers;
 mod engine_model;
+mod helpers;
+mod kafka;
+mod kafka_helpers;
 mod replay_cli;

@@ -1,0 +1,203 @@
+//! Replay throughput, in events per second, against the cost of only decoding the same
+//! lines.
+//!
+//! # What is measured
+//!
+//! One stream of `N` generated lines ([`sla_timerd::sample`], the default realistic mix
+//! with its duplicates, unknown types and dead letters) is built once, outside the timed
+//! part, as one buffer of JSON Lines. Three variants read it the same way (one reused
+//! line buffer filled by `BufRead::read_until`, as the replay command does):
+//!
+//! * `serde_envelope`: the baseline of the goal. What a consumer would write first: a
+//!   `#[derive(Deserialize)]` envelope per line, text borrowed where serde can, and
+//!   `data` as a `serde_json::Value` because its shape depends on the type. It checks
+//!   nothing and produces nothing, so it is the floor for "reading these events at all".
+//! * `decode`: our decoder ([`sla_timerd::decode::decode`]) alone: envelope, schema,
+//!   timestamps, amounts, dead-letter reasons; no engine.
+//! * `replay`: the replay command's path ([`sla_timerd::replay::replay`]): decode, engine
+//!   (a fresh one per iteration, built outside the timed part and dropped outside it),
+//!   alerts serialised to `io::sink()`.
+//!
+//! Goal: `replay` takes at most twice the time of `serde_envelope`. After criterion's
+//! report, the ratio is measured again in the same process (median of a few timed
+//! repetitions of each) and printed on one line.
+//!
+//! # Size
+//!
+//! `SLA_BENCH_EVENTS` sets `N` (default 1,000,000; 20,000 under `--test`). The default
+//! run takes about two minutes on two cores.
+
+use std::borrow::Cow;
+use std::hint::black_box;
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
+use serde::Deserialize;
+
+use sla_timerd::config::load_rules;
+use sla_timerd::core::engine::Engine;
+use sla_timerd::core::rules::RuleSet;
+use sla_timerd::decode::{decode, Decoded};
+use sla_timerd::replay::{replay, Sinks};
+use sla_timerd::sample::{generate, SampleConfig};
+
+/// The naive consumer's envelope: borrowed text where possible, `data` as a generic
+/// JSON value.
+#[derive(Deserialize)]
+#[allow(dead_code)] // Read only by serde; the fields are what a consumer would keep.
+struct Envelope<'a> {
+    specversion: &'a str,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    source: Cow<'a, str>,
+    #[serde(borrow, rename = "type")]
+    ty: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+    data: serde_json::Value,
+}
+
+/// The generated stream and what every variant needs.
+struct Input {
+    buf: Vec<u8>,
+    events: u64,
+    rules: Arc<RuleSet>,
+}
+
+impl Input {
+    fn generate(events: usize) -> Input {
+        let started = Instant::now();
+        let mut buf = Vec::with_capacity(events * 320);
+        for line in generate(&SampleConfig::sized(events)).take(events) {
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+        }
+        eprintln!(
+            "generated {events} lines ({:.1} MiB) in {:.2?}",
+            buf.len() as f64 / (1 << 20) as f64,
+            started.elapsed()
+        );
+        let rules = Arc::new(load_rules(None).expect("the shipped rules load"));
+        Input { buf, events: events as u64, rules }
+    }
+}
+
+/// Calls `f` on each line, read the way the replay command reads.
+fn for_each_line(mut input: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => f(line.strip_suffix(b"\n").unwrap_or(&line)),
+            Err(e) => panic!("reading from memory cannot fail: {e}"),
+        }
+    }
+}
+
+/// Decodes every line into [`Envelope`]; returns how many decoded.
+fn serde_envelope(buf: &[u8]) -> u64 {
+    let mut ok = 0;
+    for_each_line(buf, |line| {
+        if let Ok(env) = serde_json::from_slice::<Envelope>(line) {
+            black_box(&env);
+            ok += 1;
+        }
+    });
+    ok
+}
+
+/// Decodes every line with our decoder; returns how many were well-formed.
+fn decode_only(buf: &[u8]) -> u64 {
+    let mut ok = 0;
+    for_each_line(buf, |line| {
+        let decoded = decode(line);
+        ok += u64::from(!matches!(decoded, Decoded::Dead(_)));
+        black_box(&decoded);
+    });
+    ok
+}
+
+/// Replays every line into `engine`; returns the alert count.
+fn replay_all(engine: &mut Engine, buf: &[u8]) -> u64 {
+    let mut sinks = Sinks { alerts: std::io::sink(), dead_letters: None::<std::io::Sink> };
+    let summary = replay(engine, buf, &mut sinks, None).expect("replaying from memory cannot fail");
+    summary.alerts()
+}
+
+fn bench_throughput(c: &mut Criterion, input: &Input) {
+    let mut group = c.benchmark_group("throughput");
+    group.throughput(Throughput::Elements(input.events));
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(10));
+    group.bench_function("serde_envelope", |b| b.iter(|| serde_envelope(black_box(&input.buf))));
+    group.bench_function("decode", |b| b.iter(|| decode_only(black_box(&input.buf))));
+    group.bench_function("replay", |b| {
+        b.iter_batched(
+            || Engine::new(Arc::clone(&input.rules)),
+            |mut engine| {
+                black_box(replay_all(&mut engine, black_box(&input.buf)));
+                engine // dropped outside the timed part
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+/// Median wall time of `reps` runs of `f`.
+fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// The goal's figure, measured in this process: replay time over decode-only time.
+fn print_ratio(input: &Input, reps: usize) {
+    let serde = median_time(reps, || {
+        black_box(serde_envelope(&input.buf));
+    });
+    let ours = median_time(reps, || {
+        black_box(decode_only(&input.buf));
+    });
+    let mut engines: Vec<Engine> = (0..reps).map(|_| Engine::new(Arc::clone(&input.rules))).collect();
+    let mut spent = Vec::new();
+    let replayed = median_time(reps, || {
+        let mut engine = engines.pop().expect("one engine per repetition");
+        black_box(replay_all(&mut engine, &input.buf));
+        spent.push(engine); // dropped after the timing
+    });
+    drop(spent);
+    let rate = |d: Duration| input.events as f64 / d.as_secs_f64();
+    println!(
+        "median of {reps} runs over {} events: serde_envelope {:.0} events/s, decode {:.0} events/s, replay {:.0} events/s",
+        input.events,
+        rate(serde),
+        rate(ours),
+        rate(replayed)
+    );
+    println!("replay/decode-only time ratio: {:.2} (goal <= 2.0)", replayed.as_secs_f64() / serde.as_secs_f64());
+    println!("decode/decode-only time ratio: {:.2}", ours.as_secs_f64() / serde.as_secs_f64());
+}
+
+fn main() {
+    let test_mode = std::env::args().any(|a| a == "--test");
+    let events = std::env::var("SLA_BENCH_EVENTS")
+        .ok()
+        .map(|v| v.replace('_', "").parse().expect("SLA_BENCH_EVENTS is a number of events"))
+        .unwrap_or(if test_mode { 20_000 } else { 1_000_000 });
+    let input = Input::generate(events);
+    let mut criterion = Criterion::default().configure_from_args();
+    bench_throughput(&mut criterion, &input);
+    criterion.final_summary();
+    print_ratio(&input, if test_mode { 1 } else { 5 });
+}

@@ -1,0 +1,407 @@
+//! `sla-timerd run`: the consume, fire, produce, commit loop.
+//!
+//! One task owns the engine and the consumer and reacts to five things: a record, a
+//! delivery acknowledgement, the wall clock reaching the next due point, the commit
+//! interval, and shutdown. One sleep is armed, until the earliest due point of the
+//! caught-up partitions; nothing polls.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+
+use super::context::{DaemonContext, Notice, Shared};
+use super::offsets::{OffsetTracker, Settled};
+use super::produce::{deliver, Delivered, Effect, EffectKind, Outgoing};
+use super::record::{binary_to_structured, dead_letter_headers};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::core::alert::Alert;
+use crate::core::engine::{Engine, PartitionId};
+use crate::core::partition::Taken;
+use crate::decode::{decode, DeadLetter};
+use crate::http::Health;
+use crate::metrics::Metrics;
+
+/// Records (with their effects) in flight before the loop stops reading.
+const MAX_IN_FLIGHT: usize = 20_000;
+
+type Inflight = FuturesUnordered<futures_util::future::BoxFuture<'static, Delivered>>;
+
+/// One assigned input partition.
+struct Assigned {
+    topic: Arc<str>,
+    partition: i32,
+    tracker: OffsetTracker,
+    /// Position reached the high watermark at the last look: fire on the wall clock.
+    caught_up: bool,
+}
+
+/// The daemon, built and ready to run.
+pub struct Daemon {
+    settings: Settings,
+    engine: Engine,
+    producer: FutureProducer,
+    consumer: StreamConsumer<DaemonContext>,
+    notices: mpsc::UnboundedReceiver<Notice>,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    assigned: HashMap<PartitionId, Assigned>,
+    alerts: Vec<Alert>,
+}
+
+impl Daemon {
+    /// Creates the clients and subscribes; nothing is read until [`Daemon::run`].
+    pub fn build(settings: Settings, clock: Arc<dyn Clock>, metrics: Arc<Metrics>, health: Arc<Health>) -> Result<Daemon> {
+        let (tx, notices) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared { committable: Default::default(), health, metrics: metrics.clone() });
+        let context = DaemonContext { shared: shared.clone(), notices: tx };
+        let consumer: StreamConsumer<DaemonContext> = super::consumer_config(&settings.kafka)
+            .create_with_context(context)
+            .context("cannot create the Kafka consumer; check kafka.properties")?;
+        let producer: FutureProducer =
+            super::producer_config(&settings.kafka).create().context("cannot create the Kafka producer")?;
+        consumer.subscribe(&settings.kafka.topics.inputs()).context("cannot subscribe to the input topics")?;
+        let engine = Engine::new(Arc::new(settings.rules.clone()));
+        tracing::info!(
+            bootstrap_servers = %settings.kafka.bootstrap_servers,
+            group_id = %settings.kafka.group_id,
+            topics = ?settings.kafka.topics.inputs(),
+            properties = ?settings.kafka.redacted_properties(),
+            "subscribed"
+        );
+        Ok(Daemon {
+            settings, engine, producer, consumer, notices, shared, clock, metrics,
+            assigned: HashMap::new(), alerts: Vec::new(),
+        })
+    }
+
+    /// Runs until `shutdown` turns true, then finishes in-flight alerts, commits and
+    /// returns. An error means a fatal Kafka problem; nothing was committed past it.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let mut inflight = Inflight::new();
+        let mut commit_tick = tokio::time::interval(Duration::from_millis(self.settings.kafka.commit_interval.as_millis() as u64));
+        let mut gauges_tick = tokio::time::interval(Duration::from_secs(1));
+        self.spawn_broker_probe(shutdown.clone());
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                Some(notice) = self.notices.recv() => self.on_notice(notice),
+                Some(done) = inflight.next(), if !inflight.is_empty() => self.on_delivered(done, &mut inflight)?,
+                message = self.consumer.recv(), if inflight.len() < MAX_IN_FLIGHT => {
+                    match message {
+                        Ok(m) => { let m = m.detach(); self.on_record(&m, &mut inflight); }
+                        Err(e) => tracing::warn!(error = %e, "consumer error"),
+                    }
+                }
+                _ = tokio::time::sleep(wake.unwrap_or(Duration::from_secs(3600))), if wake.is_some() => self.on_wall_clock(&mut inflight),
+                _ = commit_tick.tick() => self.commit(CommitMode::Async),
+                _ = gauges_tick.tick() => self.update_gauges(),
+            }
+        }
+        self.shut_down(inflight).await
+    }
+
+    fn partition_id(&self, topic: &str, partition: i32) -> Option<PartitionId> {
+        let index = self.settings.kafka.topics.inputs().iter().position(|t| *t == topic)?;
+        Some(PartitionId { topic: index as u16, partition })
+    }
+
+    fn on_notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::Assigned(list) => {
+                for (topic, partition) in list {
+                    let Some(id) = self.partition_id(&topic, partition) else { continue };
+                    let fresh = Assigned { topic: topic.into(), partition, tracker: OffsetTracker::default(), caught_up: true };
+                    self.assigned.insert(id, fresh);
+                    self.engine.remove_partition(id);
+                }
+            }
+            Notice::Revoked(list) => {
+                for (topic, partition) in list {
+                    let Some(id) = self.partition_id(&topic, partition) else { continue };
+                    self.assigned.remove(&id);
+                    self.engine.remove_partition(id);
+                    self.shared.committable.lock().expect("never poisoned").remove(&(topic.clone(), partition));
+                    self.metrics.partition_revoked(&topic, partition);
+                }
+            }
+        }
+        self.shared.health.assigned_partitions.store(self.assigned.len(), std::sync::atomic::Ordering::Relaxed);
+        self.metrics.assigned_partitions(self.assigned.len());
+    }
+
+    fn on_record(&mut self, m: &rdkafka::message::OwnedMessage, inflight: &mut Inflight) {
+        let Some(id) = self.partition_id(m.topic(), m.partition()) else { return };
+        let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
+        let _guard = span.enter();
+        if !self.assigned.contains_key(&id) {
+            let fresh = Assigned { topic: m.topic().into(), partition: m.partition(), tracker: OffsetTracker::default(), caught_up: true };
+            self.assigned.insert(id, fresh);
+        }
+        let value = m.payload().unwrap_or_default();
+        let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect::<Vec<_>>()).unwrap_or_default();
+        let structured = binary_to_structured(headers.into_iter(), value);
+        let now = self.clock.now();
+        let mut outgoing = Vec::new();
+        let decoded = decode(structured.as_deref().unwrap_or(value)).into_input().and_then(|input| {
+            let ahead = input.time().0 - now.0;
+            let skew = self.settings.kafka.max_clock_skew.as_millis();
+            if ahead > skew {
+                return Err(DeadLetter::FromTheFuture { time: input.time().to_rfc3339(), ahead_secs: ahead / 1000, skew_secs: skew / 1000 });
+            }
+            Ok(input)
+        });
+        let outcome = match decoded {
+            Ok(input) => {
+                let taken = self.engine.take_at(id, &input, m.offset(), &mut self.alerts);
+                match taken {
+                    Taken::Applied => "applied",
+                    Taken::Skipped => "skipped",
+                    Taken::Duplicate => "duplicate",
+                }
+            }
+            Err(dead) => {
+                tracing::info!(reason = %dead, "dead-lettered");
+                self.metrics.dead_letter(dead.class());
+                outgoing.push(self.dead_letter(m, &dead, id));
+                "dead_lettered"
+            }
+        };
+        self.metrics.record(m.topic(), outcome);
+        self.refresh_caught_up(id, m.offset() + 1);
+        if self.assigned[&id].caught_up {
+            self.fire_on_wall_clock(id, now);
+        }
+        outgoing.extend(self.alerts.drain(..).map(|a| alert_record(&self.settings.kafka.topics.alerts, a, id, m.offset())));
+        let timestamp = m.timestamp().to_millis();
+        let assigned = self.assigned.get_mut(&id).expect("inserted above");
+        if let Some(settled) = assigned.tracker.consumed(m.offset(), outgoing.len() as u32, timestamp) {
+            observe_latency(&self.metrics, now.0, settled);
+        }
+        self.publish_committable(id);
+        for (effect, out) in outgoing {
+            inflight.push(deliver(self.producer.clone(), effect, out));
+        }
+    }
+
+    fn dead_letter(&self, m: &rdkafka::message::OwnedMessage, dead: &DeadLetter, id: PartitionId) -> (Effect, Outgoing) {
+        let headers = dead_letter_headers(&dead.to_string(), dead.class(), m.topic(), m.partition(), m.offset());
+        let out = Outgoing {
+            topic: self.settings.kafka.topics.dead_letter.clone(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            headers: headers.into_iter().collect(),
+            attempts: 0,
+        };
+        (Effect { partition: id, offset: m.offset(), kind: EffectKind::DeadLetter }, out)
+    }
+
+    /// Looks at the cached high watermark: caught up when `position` reached it.
+    fn refresh_caught_up(&mut self, id: PartitionId, position: i64) {
+        let Some(assigned) = self.assigned.get(&id) else { return };
+        let high = cached_high_watermark(&self.consumer, &assigned.topic, assigned.partition);
+        let caught_up = high.is_none_or(|h| position >= h);
+        self.assigned.get_mut(&id).expect("present").caught_up = caught_up;
+    }
+
+    /// Advances a caught-up partition to the wall clock, recording how late points fire.
+    fn fire_on_wall_clock(&mut self, id: PartitionId, now: crate::core::time::Millis) {
+        let before = self.alerts.len();
+        self.engine.advance(id, now, &mut self.alerts);
+        for a in &self.alerts[before..] {
+            self.metrics.fired_late_by((now.0 - a.time.0) as f64 / 1000.0);
+        }
+    }
+
+    /// Real time until the earliest point of a caught-up partition is due.
+    fn next_wake(&self) -> Option<Duration> {
+        let due = self
+            .assigned
+            .iter()
+            .filter(|(_, a)| a.caught_up)
+            .filter_map(|(id, _)| self.engine.partition(*id)?.next_due())
+            .min()?;
+        Some(self.clock.real_until(due.succ()))
+    }
+
+    fn on_wall_clock(&mut self, inflight: &mut Inflight) {
+        let now = self.clock.now();
+        let ids: Vec<PartitionId> = self.assigned.iter().filter(|(_, a)| a.caught_up).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.fire_on_wall_clock(id, now);
+            if self.alerts.is_empty() {
+                continue;
+            }
+            let assigned = self.assigned.get_mut(&id).expect("listed above");
+            let Some(offset) = assigned.tracker.charge_last(self.alerts.len() as u32) else {
+                tracing::warn!("alerts fired on a partition with nothing consumed");
+                self.alerts.clear();
+                continue;
+            };
+            let topic = self.settings.kafka.topics.alerts.clone();
+            for alert in self.alerts.drain(..) {
+                let (effect, out) = alert_record(&topic, alert, id, offset);
+                inflight.push(deliver(self.producer.clone(), effect, out));
+            }
+            self.publish_committable(id);
+        }
+    }
+
+    fn on_delivered(&mut self, done: Delivered, inflight: &mut Inflight) -> Result<()> {
+        if let Err(e) = &done.result {
+            let fatal = done.is_fatal();
+            self.metrics.produce_error(&done.outgoing.topic, if fatal { "fatal" } else { "retriable" });
+            if fatal {
+                bail!("cannot produce to {} after {} attempts: {e}", done.outgoing.topic, done.outgoing.attempts);
+            }
+            tracing::warn!(error = %e, topic = %done.outgoing.topic, attempt = done.outgoing.attempts, "produce failed; retrying");
+            inflight.push(deliver(self.producer.clone(), done.effect, done.outgoing));
+            return Ok(());
+        }
+        if let EffectKind::Alert { rule, alert_type } = &done.effect.kind {
+            self.metrics.alert_produced(rule, alert_type);
+        }
+        let id = done.effect.partition;
+        let Some(assigned) = self.assigned.get_mut(&id) else { return Ok(()) };
+        if let Some(settled) = assigned.tracker.settle(done.effect.offset) {
+            observe_latency(&self.metrics, self.clock.now().0, settled);
+        }
+        self.publish_committable(id);
+        Ok(())
+    }
+
+    /// Publishes the partition's safe offset for commits (periodic and on revoke).
+    fn publish_committable(&mut self, id: PartitionId) {
+        let Some(assigned) = self.assigned.get(&id) else { return };
+        let oldest_open = self.engine.partition_mut(id).oldest_open_position();
+        if let Some(offset) = assigned.tracker.committable(oldest_open) {
+            let key = (assigned.topic.to_string(), assigned.partition);
+            self.shared.committable.lock().expect("never poisoned").insert(key, offset);
+        }
+    }
+
+    fn commit(&self, mode: CommitMode) {
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in self.shared.committable.lock().expect("never poisoned").iter() {
+            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        let result = self.consumer.commit(&tpl, mode);
+        self.metrics.commit(result.is_ok());
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "offset commit failed; it is retried at the next interval");
+        }
+    }
+
+    fn update_gauges(&mut self) {
+        let now = self.clock.now();
+        let mut open = vec![0u64; self.settings.rules.rules.len()];
+        let mut points = 0;
+        for (id, a) in &self.assigned {
+            let Some(state) = self.engine.partition(*id) else { continue };
+            for (total, n) in open.iter_mut().zip(state.open_by_rule()) {
+                *total += n;
+            }
+            points += state.pending_points();
+            self.metrics.alert_ids_suppressed(state.tally().alert_ids_suppressed);
+            let high = cached_high_watermark(&self.consumer, &a.topic, a.partition);
+            let lag = match (high, a.tracker.next()) {
+                (Some(h), Some(n)) => (h - n).max(0),
+                _ => 0,
+            };
+            let behind = state.clock().map_or(0.0, |c| (now.0 - c.0).max(0) as f64 / 1000.0);
+            self.metrics.partition_position(&a.topic, a.partition, lag, behind);
+        }
+        for (rule, n) in self.settings.rules.rules.iter().zip(open) {
+            self.metrics.open_instances(&rule.name, n);
+        }
+        self.metrics.pending_points(points);
+    }
+
+    /// Keeps `/readyz` honest: asks the cluster for metadata every few seconds.
+    fn spawn_broker_probe(&self, mut shutdown: watch::Receiver<bool>) {
+        let producer = self.producer.clone();
+        let health = self.shared.health.clone();
+        tokio::spawn(async move {
+            loop {
+                let p = producer.clone();
+                let ok = tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, Duration::from_secs(5)).is_ok())
+                    .await
+                    .unwrap_or(false);
+                health.broker_reachable.store(ok, std::sync::atomic::Ordering::Relaxed);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
+    }
+
+    async fn shut_down(mut self, mut inflight: Inflight) -> Result<()> {
+        let limit = Duration::from_millis(self.settings.kafka.shutdown_timeout.as_millis() as u64);
+        tracing::info!(in_flight = inflight.len(), "shutting down: finishing in-flight alerts");
+        let drained = tokio::time::timeout(limit, async {
+            while let Some(done) = inflight.next().await {
+                self.on_delivered(done, &mut inflight)?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+        .await;
+        match drained {
+            Ok(result) => result?,
+            Err(_) => tracing::warn!(left = inflight.len(), "shutdown timeout: committing only what was acknowledged"),
+        }
+        self.commit(CommitMode::Sync);
+        tracing::info!("offsets committed; bye");
+        Ok(())
+    }
+}
+
+fn alert_record(topic: &str, alert: Alert, partition: PartitionId, offset: i64) -> (Effect, Outgoing) {
+    let kind = EffectKind::Alert { rule: alert.name.clone(), alert_type: alert.event_type() };
+    let out = Outgoing {
+        topic: topic.to_string(),
+        key: Some(alert.key.clone().into_bytes()),
+        payload: alert.to_json().into_bytes(),
+        headers: vec![("content-type", "application/cloudevents+json".to_string())],
+        attempts: 0,
+    };
+    (Effect { partition, offset, kind }, out)
+}
+
+fn observe_latency(metrics: &Metrics, now_ms: i64, settled: Settled) {
+    if let Some(ts) = settled.timestamp {
+        metrics.processed_in((now_ms - ts) as f64 / 1000.0);
+    }
+}
+
+/// The high watermark librdkafka cached from its last fetch; no broker round trip.
+fn cached_high_watermark(consumer: &StreamConsumer<DaemonContext>, topic: &str, partition: i32) -> Option<i64> {
+    let topic = CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client handle is valid while `consumer` lives; librdkafka reads the
+    // NUL-terminated topic name and writes the two out-parameters, nothing else.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+}

@@ -1,0 +1,202 @@
+//! `sla-timerd run` against a real Kafka broker: end to end, bad input, catch-up,
+//! restarts (graceful and kill -9), metrics.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sla_timerd::clock::{Clock, SystemClock};
+use sla_timerd::core::time::{Millis, Span};
+use sla_timerd::service::Service;
+use tokio::sync::watch;
+
+use crate::helpers::{assert_same_alerts, data};
+use crate::kafka_helpers::*;
+
+/// A service running in this process until the returned sender is told to stop.
+async fn start(broker: &str, names: &Names) -> (watch::Sender<bool>, std::net::SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let service = Service::build(names.settings(broker), Arc::new(SystemClock)).await.expect("the service builds");
+    let addr = service.http_addr();
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(service.run(rx));
+    (tx, addr, handle)
+}
+
+fn now_text() -> String {
+    SystemClock.now().to_rfc3339()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_basic_example_through_kafka_gives_the_replay_alerts() {
+    let Some(broker) = broker() else { return };
+    let names = Names::new("e2e");
+    create_topics(&broker, &names, 1).await;
+    let (stop, _, handle) = start(&broker, &names).await;
+    let text = std::fs::read_to_string(data("basic.jsonl")).unwrap();
+    produce_lines(&broker, &names, &text).await;
+    let expected = replay_alerts(&text, &now_text());
+    let got = alerts(&broker, &names, expected.len(), Duration::from_secs(60));
+    stop.send(true).unwrap();
+    handle.await.unwrap().expect("a clean shutdown");
+    assert_same_alerts(&expected, &got);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_are_dead_lettered_with_reason_and_bytes_and_every_record_is_counted() {
+    let Some(broker) = broker() else { return };
+    let names = Names::new("bad");
+    create_topics(&broker, &names, 1).await;
+    let (stop, addr, handle) = start(&broker, &names).await;
+    let text = std::fs::read_to_string(data("basic.jsonl")).unwrap();
+    let produced = produce_lines(&broker, &names, &text).await;
+    let future = SystemClock.now().plus(Span::from_secs(3600)).to_rfc3339();
+    let binary_from_the_future = [
+        ("specversion", "1.0"), ("id", "f-1"), ("source", "helpdesk"),
+        ("type", "customer_message.received"), ("time", future.as_str()),
+    ];
+    produce_binary(&broker, &names.customer_message, "T-9", &binary_from_the_future, r#"{"thread_id":"T-9"}"#).await;
+    let letters = consume(&broker, &names.dead_letter, Duration::from_secs(60), |got| got.len() >= 3);
+    assert_eq!(letters.len(), 3, "two bad lines and one event from the future");
+    assert!(letters.iter().any(|l| l.value == "not even json"), "the original bytes are kept");
+    for l in &letters {
+        for h in ["sla_dead_letter_reason", "sla_source_topic", "sla_source_partition", "sla_source_offset"] {
+            assert!(l.headers.contains_key(h), "{h} missing: {:?}", l.headers);
+        }
+    }
+    let future_letter = letters.iter().find(|l| l.value.contains("T-9")).expect("the binary-mode record");
+    assert!(future_letter.headers["sla_dead_letter_reason"].contains("ahead of the wall clock"));
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        let (status, text) = http_get(addr, "/metrics").await;
+        assert_eq!(status, 200);
+        metrics = text;
+        if metrics.contains("sla_consumer_lag_records{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let consumed: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("sla_records_consumed_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(consumed as usize, produced + 1, "every record is accounted for:\n{metrics}");
+    for family in ["sla_alerts_produced_total", "sla_open_instances", "sla_pending_timer_points", "sla_consumer_lag_records",
+        "sla_partition_clock_behind_seconds", "sla_alert_firing_lateness_seconds", "sla_processing_latency_seconds",
+        "sla_dead_letters_total"] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
+    assert_eq!(http_get(addr, "/healthz").await.0, 200);
+    assert_eq!(http_get(addr, "/readyz").await.0, 200);
+    stop.send(true).unwrap();
+    handle.await.unwrap().expect("a clean shutdown");
+}
+
+fn event(id: &str, event_type: &str, time: Millis, thread: &str) -> String {
+    format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"helpdesk","type":"{event_type}","time":"{}","data":{{"thread_id":"{thread}"}}}}"#,
+        time.to_rfc3339()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_whose_deadlines_were_met_raises_no_breach_on_catch_up() {
+    let Some(broker) = broker() else { return };
+    let names = Names::new("catchup");
+    create_topics(&broker, &names, 1).await;
+    let now = SystemClock.now();
+    let hours = |h: i64| Span::from_secs(h * 3600);
+    let backlog = [
+        event("m-1", "customer_message.received", now.minus(hours(72)), "T-1"),
+        event("r-1", "customer_message.replied", now.minus(hours(47)), "T-1"),
+        event("m-2", "customer_message.received", now.minus(hours(1)), "T-2"),
+    ]
+    .join("\n");
+    produce_lines(&broker, &names, &backlog).await;
+    let (stop, _, handle) = start(&broker, &names).await;
+    let got = alerts(&broker, &names, 3, Duration::from_secs(20));
+    stop.send(true).unwrap();
+    handle.await.unwrap().expect("a clean shutdown");
+    let ids: Vec<&str> = got.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["customer_reply:T-1:m-1:warning-86400", "customer_reply:T-1:m-1:resolved"], "no breach for T-1, nothing yet for T-2");
+}
+
+/// A customer-message stream on one topic: live mode then equals replay exactly.
+fn thread_stream(threads: usize, start: Millis) -> String {
+    let mut lines = Vec::new();
+    for t in 0..threads {
+        let at = start.plus(Span::from_secs(t as i64 * 60));
+        lines.push(event(&format!("m-{t}"), "customer_message.received", at, &format!("T-{t}")));
+        if t % 3 != 0 {
+            let delay = Span::from_secs(3600 * [2, 30, 50][t % 3]);
+            lines.push(event(&format!("r-{t}"), "customer_message.replied", at.plus(delay), &format!("T-{t}")));
+        }
+    }
+    lines.sort_by_key(|l| serde_json::from_str::<Value>(l).unwrap()["time"].as_str().unwrap().to_string());
+    lines.join("\n")
+}
+
+fn spawn_daemon(broker: &str, names: &Names) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+        .arg("run")
+        .envs(names.env(broker))
+        .env("SLA_TIMERD__KAFKA__COMMIT_INTERVAL", "100ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the daemon starts")
+}
+
+fn restart_delivers_every_alert(test: &str, stop: impl Fn(&mut Child)) {
+    let Some(broker) = broker() else { return };
+    let names = Names::new(test);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(create_topics(&broker, &names, 1));
+    let start = SystemClock.now().minus(Span::from_secs(10 * 86400));
+    let text = thread_stream(600, start);
+    runtime.block_on(produce_lines(&broker, &names, &text));
+    let expected = replay_alerts(&text, &now_text());
+    let mut first = spawn_daemon(&broker, &names);
+    let early = alerts(&broker, &names, expected.len() / 3, Duration::from_secs(60));
+    assert!(!early.is_empty(), "the first run produced alerts before it was stopped");
+    stop(&mut first);
+    let mut second = spawn_daemon(&broker, &names);
+    let unique = |got: &[Consumed]| got.iter().map(|c| c.value.clone()).collect::<std::collections::HashSet<_>>().len();
+    let all = consume(&broker, &names.alerts, Duration::from_secs(120), |got| {
+        let ids: std::collections::HashSet<String> =
+            got.iter().map(|c| serde_json::from_str::<Value>(&c.value).unwrap()["id"].as_str().unwrap().to_string()).collect();
+        ids.len() >= expected.len()
+    });
+    terminate(&mut second);
+    let values: Vec<Value> = all.iter().map(|c| serde_json::from_str(&c.value).unwrap()).collect();
+    let mut seen = std::collections::HashMap::new();
+    for v in &values {
+        seen.entry(v["id"].as_str().unwrap().to_string()).or_insert_with(|| v.clone());
+    }
+    let deduplicated: Vec<Value> = seen.into_values().collect();
+    eprintln!(
+        "{test}: {} alerts expected, {} received, {} duplicates (same id re-emitted after the restart), {} distinct values",
+        expected.len(), values.len(), values.len() - deduplicated.len(), unique(&all)
+    );
+    assert_same_alerts(&expected, &deduplicated);
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().expect("the daemon exits");
+    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
+}
+
+#[test]
+fn after_a_graceful_restart_every_alert_still_arrives() {
+    restart_delivers_every_alert("graceful", terminate);
+}
+
+#[test]
+fn after_kill_9_every_alert_still_arrives() {
+    restart_delivers_every_alert("kill9", |child| {
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+    });
+}
