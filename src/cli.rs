@@ -51,6 +51,14 @@ pub enum Command {
         config: Option<PathBuf>,
     },
 
+    /// Run the live path on an in-process mock Kafka cluster, with nothing to install.
+    ///
+    /// Starts librdkafka's mock cluster (not a real broker), creates the topics, feeds a
+    /// realistic sample stream of orders, messages and returns on a clock running --speed
+    /// times faster than real time, runs the daemon against it and prints each alert as
+    /// it fires. Metrics are served on --listen.
+    Demo(crate::demo::DemoArgs),
+
     /// Check a configuration file and print the rules it defines.
     CheckConfig {
         /// Rules file (TOML); without it, the shipped defaults.

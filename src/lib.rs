@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod decode;
+pub mod demo;
 pub mod http;
 pub mod kafka;
 pub mod metrics;

@@ -34,6 +34,10 @@ fn run(command: Command) -> Result<()> {
     match command {
         Command::Replay(args) => run_replay(args),
         Command::Run { config } => run_service(config.as_deref()),
+        Command::Demo(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(sla_timerd::demo::run(args))
+        }
         Command::CheckConfig { config } => {
             let rules = load_rules(config.as_deref())?;
             for r in &rules.rules {
