@@ -15,10 +15,10 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, watch};
 
-use super::context::{DaemonContext, Notice, Shared};
+use super::context::{commit_list, parse_acked_through, Commit, DaemonContext, Notice, Shared};
 use super::offsets::{OffsetTracker, Settled};
 use super::produce::{deliver, Delivered, Effect, EffectKind, Outgoing};
 use super::record::{binary_to_structured, dead_letter_headers};
@@ -43,6 +43,15 @@ struct Assigned {
     tracker: OffsetTracker,
     /// Position reached the high watermark at the last look: fire on the wall clock.
     caught_up: bool,
+    /// Records below this were processed, with every alert acknowledged, before the
+    /// last commit: alerts they cause now are re-emissions.
+    reemit_below: Option<i64>,
+}
+
+impl Assigned {
+    fn new(topic: &str, partition: i32, reemit_below: Option<i64>) -> Assigned {
+        Assigned { topic: topic.into(), partition, tracker: OffsetTracker::default(), caught_up: true, reemit_below }
+    }
 }
 
 /// The daemon, built and ready to run.
@@ -120,10 +129,11 @@ impl Daemon {
     fn on_notice(&mut self, notice: Notice) {
         match notice {
             Notice::Assigned(list) => {
+                let acked = self.committed_acked_through(&list);
                 for (topic, partition) in list {
                     let Some(id) = self.partition_id(&topic, partition) else { continue };
-                    let fresh = Assigned { topic: topic.into(), partition, tracker: OffsetTracker::default(), caught_up: true };
-                    self.assigned.insert(id, fresh);
+                    let reemit_below = acked.get(&(topic.clone(), partition)).copied();
+                    self.assigned.insert(id, Assigned::new(&topic, partition, reemit_below));
                     self.engine.remove_partition(id);
                 }
             }
@@ -146,8 +156,7 @@ impl Daemon {
         let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
         let _guard = span.enter();
         if !self.assigned.contains_key(&id) {
-            let fresh = Assigned { topic: m.topic().into(), partition: m.partition(), tracker: OffsetTracker::default(), caught_up: true };
-            self.assigned.insert(id, fresh);
+            self.assigned.insert(id, Assigned::new(m.topic(), m.partition(), None));
         }
         let value = m.payload().unwrap_or_default();
         let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect::<Vec<_>>()).unwrap_or_default();
@@ -182,6 +191,9 @@ impl Daemon {
         self.refresh_caught_up(id, m.offset() + 1);
         if self.assigned[&id].caught_up {
             self.fire_on_wall_clock(id, now);
+        }
+        if self.assigned[&id].reemit_below.is_some_and(|below| m.offset() < below) {
+            self.alerts.iter().for_each(|_| self.metrics.alert_reemitted());
         }
         outgoing.extend(self.alerts.drain(..).map(|a| alert_record(&self.settings.kafka.topics.alerts, a, id, m.offset())));
         let timestamp = m.timestamp().to_millis();
@@ -285,17 +297,35 @@ impl Daemon {
     fn publish_committable(&mut self, id: PartitionId) {
         let Some(assigned) = self.assigned.get(&id) else { return };
         let oldest_open = self.engine.partition_mut(id).oldest_open_position();
-        if let Some(offset) = assigned.tracker.committable(oldest_open) {
+        let commit = assigned.tracker.committable(oldest_open).zip(assigned.tracker.acked_through());
+        if let Some((offset, acked_through)) = commit {
             let key = (assigned.topic.to_string(), assigned.partition);
-            self.shared.committable.lock().expect("never poisoned").insert(key, offset);
+            self.shared.committable.lock().expect("never poisoned").insert(key, Commit { offset, acked_through });
         }
     }
 
-    fn commit(&self, mode: CommitMode) {
+    /// The `acked_through` metadata of the last commit, per assigned partition.
+    fn committed_acked_through(&self, list: &[(String, i32)]) -> HashMap<(String, i32), i64> {
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in self.shared.committable.lock().expect("never poisoned").iter() {
-            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+        for (topic, partition) in list {
+            tpl.add_partition(topic, *partition);
         }
+        let committed = match self.consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read committed offsets; re-emitted alerts will not be counted");
+                return HashMap::new();
+            }
+        };
+        committed
+            .elements()
+            .iter()
+            .filter_map(|e| Some(((e.topic().to_string(), e.partition()), parse_acked_through(e.metadata())?)))
+            .collect()
+    }
+
+    fn commit(&self, mode: CommitMode) {
+        let tpl = commit_list(&self.shared.committable.lock().expect("never poisoned"), None);
         if tpl.count() == 0 {
             return;
         }

@@ -67,6 +67,14 @@ impl OffsetTracker {
         Some([Some(next), first_in_flight, oldest_open].into_iter().flatten().min().expect("next is some"))
     }
 
+    /// One past the last record whose effects, and every earlier record's, are all
+    /// acknowledged: records below it need not be processed again for their alerts'
+    /// sake. Committed as metadata so a restart can count what it re-emits.
+    pub fn acked_through(&self) -> Option<i64> {
+        let next = self.next?;
+        Some(self.in_flight.keys().next().copied().map_or(next, |first| first.min(next)))
+    }
+
     /// Everything consumed has been acknowledged.
     pub fn is_settled(&self) -> bool {
         self.in_flight.is_empty()
