@@ -23,6 +23,7 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one reader of wall time
     fn now(&self) -> Millis {
         let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Millis(since.as_millis() as i64)
@@ -42,6 +43,7 @@ pub struct ScaledClock {
 }
 
 impl ScaledClock {
+    #[allow(clippy::disallowed_methods)] // the one reader of real time
     pub fn new(origin: Millis, speed: f64) -> ScaledClock {
         assert!(speed > 0.0 && speed.is_finite(), "a clock speed must be positive, got {speed}");
         ScaledClock { origin, started: Instant::now(), speed }

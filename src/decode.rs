@@ -26,7 +26,8 @@ use crate::core::event::{
 };
 use crate::core::time::{shorten, Millis};
 
-/// The outcome of decoding one record.
+/// The outcome of decoding one record (unboxed, like [`Input`]).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Decoded<'a> {
     Known(Event<'a>),
@@ -231,8 +232,8 @@ fn read_field<'a>(event_type: EventType, field: Field, raw: &'a RawValue) -> Res
             Some(t) => Value::Instant(Millis::parse_rfc3339(&t).map_err(|e| bad(e.0))?),
             None => Value::Absent,
         },
-        Kind::Number => Value::Number(decimal(raw).map_err(|e| bad(e))?),
-        Kind::Money => Value::Money(money(raw).map_err(|e| bad(e))?),
+        Kind::Number => Value::Number(decimal(raw).map_err(bad)?),
+        Kind::Money => Value::Money(money(raw).map_err(bad)?),
     })
 }
 

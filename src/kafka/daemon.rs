@@ -155,9 +155,7 @@ impl Daemon {
         let Some(id) = self.partition_id(m.topic(), m.partition()) else { return };
         let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
         let _guard = span.enter();
-        if !self.assigned.contains_key(&id) {
-            self.assigned.insert(id, Assigned::new(m.topic(), m.partition(), None));
-        }
+        self.assigned.entry(id).or_insert_with(|| Assigned::new(m.topic(), m.partition(), None));
         let value = m.payload().unwrap_or_default();
         let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect::<Vec<_>>()).unwrap_or_default();
         let structured = binary_to_structured(headers.into_iter(), value);
