@@ -36,6 +36,9 @@ export SLA_REQUIRE_KAFKA=1
 log "cargo $(cargo --version | cut -d' ' -f2): unit and integration tests against $KAFKA_BOOTSTRAP_SERVERS"
 cargo test --locked
 
+log "deploy assets"
+scripts/check-deploy.sh
+
 log "benches compile"
 cargo bench --locked --no-run
 
