@@ -59,7 +59,7 @@ pub struct Daemon {
     settings: Settings,
     engine: Engine,
     producer: FutureProducer,
-    consumer: StreamConsumer<DaemonContext>,
+    consumer: Arc<StreamConsumer<DaemonContext>>,
     notices: mpsc::UnboundedReceiver<Notice>,
     shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
@@ -80,6 +80,7 @@ impl Daemon {
         let producer: FutureProducer =
             super::producer_config(&settings.kafka).create().context("cannot create the Kafka producer")?;
         consumer.subscribe(&settings.kafka.topics.inputs()).context("cannot subscribe to the input topics")?;
+        let consumer = Arc::new(consumer);
         let engine = Engine::new(Arc::new(settings.rules.clone()));
         tracing::info!(
             bootstrap_servers = %settings.kafka.bootstrap_servers,
@@ -101,18 +102,17 @@ impl Daemon {
         let mut commit_tick = tokio::time::interval(Duration::from_millis(self.settings.kafka.commit_interval.as_millis() as u64));
         let mut gauges_tick = tokio::time::interval(Duration::from_secs(1));
         self.spawn_broker_probe(shutdown.clone());
+        let consumer = self.consumer.clone();
         loop {
             let wake = self.next_wake();
             tokio::select! {
                 _ = shutdown.changed() => break,
                 Some(notice) = self.notices.recv() => self.on_notice(notice),
                 Some(done) = inflight.next(), if !inflight.is_empty() => self.on_delivered(done, &mut inflight)?,
-                message = self.consumer.recv(), if inflight.len() < MAX_IN_FLIGHT => {
-                    match message {
-                        Ok(m) => { let m = m.detach(); self.on_record(&m, &mut inflight); }
-                        Err(e) => tracing::warn!(error = %e, "consumer error"),
-                    }
-                }
+                message = consumer.recv(), if inflight.len() < MAX_IN_FLIGHT => match message {
+                    Ok(m) => self.on_record(&m, &mut inflight),
+                    Err(e) => tracing::warn!(error = %e, "consumer error"),
+                },
                 _ = tokio::time::sleep(wake.unwrap_or(Duration::from_secs(3600))), if wake.is_some() => self.on_wall_clock(&mut inflight),
                 _ = commit_tick.tick() => self.commit(CommitMode::Async),
                 _ = gauges_tick.tick() => self.update_gauges(),
@@ -151,7 +151,7 @@ impl Daemon {
         self.metrics.assigned_partitions(self.assigned.len());
     }
 
-    fn on_record(&mut self, m: &rdkafka::message::OwnedMessage, inflight: &mut Inflight) {
+    fn on_record(&mut self, m: &impl Message, inflight: &mut Inflight) {
         let Some(id) = self.partition_id(m.topic(), m.partition()) else { return };
         let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
         let _guard = span.enter();
@@ -205,7 +205,7 @@ impl Daemon {
         }
     }
 
-    fn dead_letter(&self, m: &rdkafka::message::OwnedMessage, dead: &DeadLetter, id: PartitionId) -> (Effect, Outgoing) {
+    fn dead_letter(&self, m: &impl Message, dead: &DeadLetter, id: PartitionId) -> (Effect, Outgoing) {
         let headers = dead_letter_headers(&dead.to_string(), dead.class(), m.topic(), m.partition(), m.offset());
         let out = Outgoing {
             topic: self.settings.kafka.topics.dead_letter.clone(),
