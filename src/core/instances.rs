@@ -133,9 +133,11 @@ fn hash(rule: RuleId, key: &str) -> u64 {
 impl SlotTable {
     pub fn find(&self, rule: RuleId, key: &str) -> Option<u32> {
         let slots = &self.slots;
-        self.index
-            .find(hash(rule, key), |&i| slots[i as usize].rule == rule && slots[i as usize].key() == key)
-            .copied()
+        let matches = |&i: &u32| {
+            let slot = &slots[i as usize];
+            slot.rule == rule && slot.strings.get_bytes(KEY) == Some(key.as_bytes())
+        };
+        self.index.find(hash(rule, key), matches).copied()
     }
 
     /// The slot for (rule, key), created empty (no instance, no `L`) when missing.

@@ -28,6 +28,13 @@ impl Packed {
 
     /// The `index`th string, `None` when absent or past the end.
     pub fn get(&self, index: usize) -> Option<&str> {
+        let bytes = self.get_bytes(index)?;
+        Some(std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8"))
+    }
+
+    /// The `index`th string's bytes, without the UTF-8 check (for comparisons on the
+    /// hot path).
+    pub fn get_bytes(&self, index: usize) -> Option<&[u8]> {
         let mut at = 0;
         for i in 0.. {
             if at >= self.0.len() {
@@ -36,9 +43,7 @@ impl Packed {
             let (len, used) = read_varint(&self.0[at..]);
             at += used;
             if i == index {
-                let bytes = &self.0[at..at + len];
-                let text = std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8");
-                return (!text.is_empty()).then_some(text);
+                return (len > 0).then(|| &self.0[at..at + len]);
             }
             at += len;
         }

@@ -4,7 +4,7 @@
 //! # Ground rules
 //!
 //! * Keys are 64-bit fingerprints ([`fingerprint`]), stable across processes and
-//!   releases (XXH3 with seed 0), so a snapshot taken by one build can be restored by
+//!   releases (chained XXH3), so a snapshot taken by one build can be restored by
 //!   another. Two different strings share a fingerprint with probability about 2^-64 per
 //!   pair; with ten million live entries that is about one in 370,000 over the whole set.
 //! * An entry stamped at clock `c` is kept at least while `c + retention >= clock`.
@@ -17,15 +17,13 @@ use hashbrown::HashMap;
 
 use super::time::{Millis, Span};
 
-/// A 64-bit fingerprint of text parts, each ended by a byte (0xFF) that UTF-8 text
-/// never contains, so `("ab", "c")` and `("a", "bc")` differ.
+/// A 64-bit fingerprint of text parts: each part is hashed with XXH3 seeded by the hash
+/// of the parts before it (and its length), so `("ab", "c")` and `("a", "bc")` differ.
+/// One-shot hashing: no streaming state to set up per call.
 pub fn fingerprint(parts: &[&str]) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    for part in parts {
-        h.update(part.as_bytes());
-        h.update(&[0xFF]);
-    }
-    h.digest()
+    parts.iter().fold(0x5157_4154_494d_4552, |seed, part| {
+        xxhash_rust::xxh3::xxh3_64_with_seed(part.as_bytes(), seed ^ part.len() as u64)
+    })
 }
 
 /// Passes a fingerprint through as its own hash: it is already uniformly distributed.

@@ -61,12 +61,35 @@ impl Millis {
 }
 
 impl fmt::Display for Millis {
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for years 0 to 9999, computed directly (alerts are
+    /// written at a high rate); other instants fall back to chrono's form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match chrono::DateTime::from_timestamp_millis(self.0) {
-            Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
-            None => write!(f, "{}ms", self.0),
+        const MIN: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00Z
+        const MAX: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+        if !(MIN..=MAX).contains(&self.0) {
+            return match chrono::DateTime::from_timestamp_millis(self.0) {
+                Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+                None => write!(f, "{}ms", self.0),
+            };
         }
+        let (days, ms_of_day) = (self.0.div_euclid(86_400_000), self.0.rem_euclid(86_400_000));
+        let (y, m, d) = civil_from_days(days);
+        let (secs, ms) = (ms_of_day / 1000, ms_of_day % 1000);
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", secs / 3600, secs / 60 % 60, secs % 60)
     }
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 impl Span {
@@ -161,6 +184,19 @@ mod tests {
         let b = Millis::parse_rfc3339("2026-11-05T17:00:00Z").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.to_rfc3339(), "2026-11-05T17:00:00.000Z");
+    }
+
+    #[test]
+    fn formatting_agrees_with_chrono_across_the_calendar() {
+        let mut t: i64 = -62_167_219_200_000;
+        while t < 253_402_300_799_999 {
+            let ours = Millis(t).to_rfc3339();
+            let theirs = chrono::DateTime::from_timestamp_millis(t).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+            assert_eq!(ours, theirs, "at {t}");
+            t += 7_777_777_777 + 123;
+        }
+        assert_eq!(Millis(253_402_300_799_999).to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Millis(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]
