@@ -81,6 +81,7 @@ fn write_stream(path: &Path, n: usize) {
 }
 
 /// Peak RSS of `sla-timerd replay FILE` in bytes, and its summary line.
+#[allow(clippy::zombie_processes)] // reaped by `wait_with_max_rss` (wait4), not `Child::wait`
 fn peak_rss_of_replay(binary: &str, input: &Path) -> (u64, String) {
     let mut child = Command::new(binary)
         .arg("replay")
@@ -131,7 +132,10 @@ fn engine_accounting(input: &Path, n: usize) {
     assert_eq!(open, n as u64, "every message should leave its instance open: {summary}");
     assert_eq!(summary.alerts(), 0, "no alert should fire within the hour: {summary}");
     let heap = state.heap_bytes();
-    println!("engine accounting: open instances: {open}, heap_bytes: {heap}, per open instance: {}", heap / open as usize);
+    println!(
+        "engine accounting: open instances: {open}, heap_bytes: {heap}, per open instance: {}",
+        heap / open as usize
+    );
     println!(
         "allocator in process: live {:.1} MiB ({} bytes per open instance), peak {:.1} MiB ({} bytes per open instance)",
         mib(live as u64),

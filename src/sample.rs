@@ -223,8 +223,12 @@ const MARKETS: &[Market] = &[
 const SELLERS: usize = 40;
 const CARRIERS: &[&str] = &["DHL", "DPD", "UPS", "GLS", "PostNL", "Royal Mail", "Colissimo", "Hermes", "InPost"];
 const CANCEL_REASONS: &[&str] = &["BuyerCanceled", "NoInventory", "ShippingAddressUndeliverable", "CustomerExchange"];
-const CLOSE_REASONS: &[&str] =
-    &["Outside the return window", "Item not eligible for return", "Refunded without return", "Buyer withdrew the request"];
+const CLOSE_REASONS: &[&str] = &[
+    "Outside the return window",
+    "Item not eligible for return",
+    "Refunded without return",
+    "Buyer withdrew the request",
+];
 
 /// Seller ids in the style of Amazon merchant tokens (`A` and 13 letters or digits).
 fn seller_pool(seed: u64) -> Vec<String> {
@@ -351,7 +355,14 @@ impl Ids {
         let (counter, format): (&mut u64, fn(u64) -> String) = match source {
             "sp-api" => (&mut self.sp_api, |n| {
                 let (hi, lo) = (mix(n ^ 0xA11CE), mix(n));
-                format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFF, lo >> 48, lo & 0xFFFF_FFFF_FFFF)
+                format!(
+                    "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                    hi >> 32,
+                    (hi >> 16) & 0xFFFF,
+                    hi & 0xFFF,
+                    lo >> 48,
+                    lo & 0xFFFF_FFFF_FFFF
+                )
             }),
             "wms" => (&mut self.wms, |n| format!("WMS-{n:010}")),
             _ => (&mut self.helpdesk, |n| format!("hd-{n:010}")),
@@ -419,7 +430,13 @@ impl Stream {
     /// Plans the next lifecycle (its kind drawn from the kinds left) and queues its events.
     fn start_lifecycle(&mut self, t0: Millis) {
         let pick = self.plans.below(self.left.iter().sum::<usize>() as u64) as usize;
-        let kind = if pick < self.left[0] { 0 } else if pick < self.left[0] + self.left[1] { 1 } else { 2 };
+        let kind = if pick < self.left[0] {
+            0
+        } else if pick < self.left[0] + self.left[1] {
+            1
+        } else {
+            2
+        };
         let totals = [self.cfg.orders, self.cfg.threads, self.cfg.returns];
         let index = (totals[kind] - self.left[kind]) as u64;
         self.left[kind] -= 1;
@@ -526,7 +543,8 @@ fn plan_order(rng: &mut Rng, seed: u64, index: u64, t0: Millis) -> (Subject, Vec
         _ if rng.chance(0.5) => 60,
         _ => 0,
     };
-    let deliver_by = rng.chance(0.92).then(|| (Millis((ship_by.0 + rng.between(2 * DAY, 3 * DAY)) / HOUR * HOUR), offset));
+    let deliver_by =
+        rng.chance(0.92).then(|| (Millis((ship_by.0 + rng.between(2 * DAY, 3 * DAY)) / HOUR * HOUR), offset));
     let total = (20.0f64 * 60f64.powf(rng.unit())) as u64 * 100 + rng.pick(&[0, 49, 95, 99]);
     let subject = Subject {
         order,
@@ -655,7 +673,8 @@ fn plan_return(rng: &mut Rng, cfg: &SampleConfig, index: u64, t0: Millis) -> (Su
     let mut steps = vec![(t0, Step::Requested)];
     let r = rng.unit();
     let late = rng.chance(0.1);
-    let answered = t0.plus(Span(if late { rng.between(49 * HOUR, 80 * HOUR) } else { rng.between(30 * MINUTE, 40 * HOUR) }));
+    let answered =
+        t0.plus(Span(if late { rng.between(49 * HOUR, 80 * HOUR) } else { rng.between(30 * MINUTE, 40 * HOUR) }));
     let refund = Step::RefundIssued { cents: rng.between(1_000, 40_000) as u64 };
     if r < 0.72 {
         let required = rng.chance(0.85);
@@ -706,7 +725,8 @@ struct Json(String);
 impl Json {
     fn envelope(id: &str, source: &str, event_type: &str, time: &str) -> Json {
         let mut s = String::with_capacity(400);
-        let _ = write!(s, r#"{{"specversion":"1.0","id":"{id}","source":"{source}","type":"{event_type}","time":"{time}""#);
+        let _ =
+            write!(s, r#"{{"specversion":"1.0","id":"{id}","source":"{source}","type":"{event_type}","time":"{time}""#);
         if source == "sp-api" {
             s.push_str(r#","datacontenttype":"application/json""#);
         }
@@ -751,7 +771,9 @@ fn rfc3339_at(t: Millis, offset_minutes: i64) -> String {
     let utc = Millis(t.0 + offset_minutes * MINUTE).to_rfc3339();
     match offset_minutes {
         0 => utc,
-        m => format!("{}{}{:02}:{:02}", &utc[..utc.len() - 1], if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60),
+        m => {
+            format!("{}{}{:02}:{:02}", &utc[..utc.len() - 1], if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60)
+        }
     }
 }
 
@@ -815,7 +837,10 @@ fn write_step_fields(j: &mut Json, p: &Pending, s: &Subject) {
         Step::Confirmed { tracking, signature } => {
             j.text("carrier", s.carrier);
             if tracking {
-                j.text("tracking_number", &format!("{}{:012}", &s.carrier[..1], mix(s.order.index ^ 0x7C) % 1_000_000_000_000));
+                j.text(
+                    "tracking_number",
+                    &format!("{}{:012}", &s.carrier[..1], mix(s.order.index ^ 0x7C) % 1_000_000_000_000),
+                );
             }
             j.flag("signature_confirmation", signature);
         }
@@ -901,10 +926,14 @@ fn malformed_line(rng: &mut Rng, ids: &mut Ids, time: Millis, order: &OrderRef, 
             j.text("order_id", &order_id);
             j.finish()
         }
-        6 => Json::envelope(&ids.next("helpdesk"), "helpdesk", "customer_message.received", &stamp)
-            .finish()
-            .replacen(r#""specversion":"1.0""#, r#""specversion":"0.3""#, 1),
-        _ => format!(r#"{{"specversion":"1.0","source":"wms","type":"shipment.delivered","time":"{stamp}","data":{{"order_id":"{order_id}"}}}}"#),
+        6 => Json::envelope(&ids.next("helpdesk"), "helpdesk", "customer_message.received", &stamp).finish().replacen(
+            r#""specversion":"1.0""#,
+            r#""specversion":"0.3""#,
+            1,
+        ),
+        _ => format!(
+            r#"{{"specversion":"1.0","source":"wms","type":"shipment.delivered","time":"{stamp}","data":{{"order_id":"{order_id}"}}}}"#
+        ),
     }
 }
 
@@ -941,7 +970,8 @@ mod tests {
 
     #[test]
     fn noise_rates_do_not_change_the_lifecycles() {
-        let quiet = SampleConfig { duplicate_rate: 0.0, malformed_rate: 0.0, unknown_rate: 0.0, ..SampleConfig::default() };
+        let quiet =
+            SampleConfig { duplicate_rate: 0.0, malformed_rate: 0.0, unknown_rate: 0.0, ..SampleConfig::default() };
         let noisy = lines(&SampleConfig::default()).filter(|l| l.kind == LineKind::Event).take(3_000);
         let ids = |text: &str| text.split("\"data\"").nth(1).map(str::to_string);
         let clean: Vec<_> = generate(&quiet).take(3_000).map(|t| ids(&t)).collect();
@@ -1022,8 +1052,17 @@ mod tests {
             names.insert(data["rule"].as_str().or(data["check"].as_str()).unwrap_or_default().to_string());
         }
         let want = [
-            "carrier_scan", "close_reason_missing", "customer_reply", "delivery", "out_of_stock_cancel", "refund",
-            "return_authorization", "return_instructions_missing", "ship_by", "signature_missing", "tracking_missing",
+            "carrier_scan",
+            "close_reason_missing",
+            "customer_reply",
+            "delivery",
+            "out_of_stock_cancel",
+            "refund",
+            "return_authorization",
+            "return_instructions_missing",
+            "ship_by",
+            "signature_missing",
+            "tracking_missing",
         ];
         assert_eq!(names, want.iter().map(|s| s.to_string()).collect());
     }
