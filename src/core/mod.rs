@@ -13,5 +13,4 @@ pub mod partition;
 pub mod retained;
 pub mod rules;
 pub mod time;
-#[path = "wheel_stub.rs"]
 pub mod wheel;
