@@ -1,19 +1,24 @@
-//! The per (rule, key) state of one partition: `L` (the latest closing time seen) and the
-//! open instance, if any, in a compact slot table.
+//! The open instances of one partition, one compact [`Slot`] each, indexed by
+//! (rule, key).
 //!
 //! # Ground rules
 //!
-//! * One [`Slot`] per (rule, key) that has an open instance or a remembered `L`. Slots
-//!   live in a `Vec` with a free list and are found through a `hashbrown::HashTable` of
-//!   slot indices, hashed from (rule, key) with XXH3, so the key is stored once.
-//! * A slot holds at most one pending timer in the partition's wheel: the instance's next
-//!   point while it is open, or the time at which `L` may be forgotten
-//!   (`L + retention`) while it is not.
+//! * A slot exists exactly while its instance is open: it is created by the opening event
+//!   and removed by the close. `L` (the latest closing time) of a (rule, key) with no
+//!   open instance lives elsewhere (the partition's retained map); while an instance is
+//!   open its `L` cannot matter, because only a close at or after `s > L` ends it, and
+//!   that close becomes the new `L`.
+//! * Slots live in an [`Arena`] with a free list and are found through a
+//!   `hashbrown::HashTable` of slot indices, hashed from (rule, key) with XXH3, so the
+//!   key is stored once.
+//! * A slot holds the one pending timer of its instance in the partition's wheel: the
+//!   next point, or none once the breach has fired.
 //! * An instance's points follow [`first_point`] and [`point_time`]: warnings by index
 //!   into the rule's leads (largest lead first), then the breach at index `leads.len()`.
 
 use hashbrown::HashTable;
 
+use super::arena::Arena;
 use super::packed::Packed;
 use super::rules::RuleId;
 use super::time::{Millis, Span};
@@ -30,19 +35,19 @@ pub const ORDER_ID: usize = 2;
 pub const SELLER_ID: usize = 3;
 pub const MARKETPLACE: usize = 4;
 
-const OPEN: u8 = 1;
+/// The slot holds an open instance (cleared when the slot is freed).
+const LIVE: u8 = 1;
+/// The instance has emitted a warning or its breach.
 const EMITTED: u8 = 2;
 
-/// One (rule, key). 48 bytes plus one string allocation.
+/// One open instance of a (rule, key). 40 bytes plus one string allocation.
 #[derive(Clone, Debug)]
 pub struct Slot {
-    /// key, then (while open) opening event id, order id, seller id, marketplace.
+    /// Key, opening event id, order id, seller id, marketplace.
     pub strings: Packed,
-    /// `L`: the latest closing time seen; [`Millis::MIN`] when none.
-    pub last_close: Millis,
-    /// `s`: the opening event's time (meaningful while open).
+    /// `s`: the opening event's time.
     pub started: Millis,
-    /// `d`: the deadline (meaningful while open).
+    /// `d`: the deadline.
     pub deadline: Millis,
     /// The raw [`super::wheel::TimerKey`] of the pending timer, or [`NO_TIMER`].
     pub timer: u32,
@@ -53,12 +58,18 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// A slot for an instance opened at `started`, its first point `first`; no timer yet.
+    pub fn open(rule: RuleId, strings: Packed, started: Millis, deadline: Millis, first: u8) -> Slot {
+        Slot { strings, started, deadline, timer: NO_TIMER, rule, next_point: first, flags: LIVE }
+    }
+
     pub fn key(&self) -> &str {
         self.strings.get(KEY).expect("every slot stores its key")
     }
 
-    pub fn is_open(&self) -> bool {
-        self.flags & OPEN != 0
+    /// Whether the slot holds an instance (a freed slot does not).
+    pub fn is_live(&self) -> bool {
+        self.flags & LIVE != 0
     }
 
     pub fn has_emitted(&self) -> bool {
@@ -67,33 +78,6 @@ impl Slot {
 
     pub fn mark_emitted(&mut self) {
         self.flags |= EMITTED;
-    }
-
-    /// Opens an instance in this slot.
-    pub fn open(&mut self, strings: Packed, started: Millis, deadline: Millis, first: u8) {
-        assert!(!self.is_open(), "opening an instance over an open one: {self:?}");
-        self.strings = strings;
-        self.started = started;
-        self.deadline = deadline;
-        self.next_point = first;
-        self.flags = OPEN;
-    }
-
-    /// Closes the instance, keeping only the key and `L`.
-    pub fn close(&mut self) {
-        self.strings = Packed::new(&[Some(self.key())]);
-        self.next_point = NO_POINT;
-        self.flags = 0;
-    }
-
-    /// Whether a closing event at `t` may close the open instance (`t >= s`).
-    pub fn closes_at(&self, t: Millis) -> bool {
-        self.is_open() && t >= self.started
-    }
-
-    /// Whether an opening event at `s` may open an instance (none open, `s > L`).
-    pub fn opens_at(&self, s: Millis) -> bool {
-        !self.is_open() && s > self.last_close
     }
 }
 
@@ -118,78 +102,71 @@ pub fn point_time(leads: &[Span], s: Millis, d: Millis, index: u8) -> Millis {
     at.max(s)
 }
 
-/// The slots of one partition, indexed by (rule, key).
+/// The open instances of one partition, indexed by (rule, key).
 #[derive(Clone, Debug, Default)]
 pub struct SlotTable {
-    slots: Vec<Slot>,
+    slots: Arena<Slot>,
     free: Vec<u32>,
     index: HashTable<u32>,
 }
 
-fn hash(rule: RuleId, key: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), u64::from(rule))
+fn hash(rule: RuleId, key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(key, u64::from(rule))
+}
+
+fn key_bytes(slot: &Slot) -> &[u8] {
+    slot.strings.get_bytes(KEY).expect("every slot stores its key")
 }
 
 impl SlotTable {
     pub fn find(&self, rule: RuleId, key: &str) -> Option<u32> {
         let slots = &self.slots;
         let matches = |&i: &u32| {
-            let slot = &slots[i as usize];
-            slot.rule == rule && slot.strings.get_bytes(KEY) == Some(key.as_bytes())
+            let slot = slots.get(i);
+            slot.rule == rule && key_bytes(slot) == key.as_bytes()
         };
-        self.index.find(hash(rule, key), matches).copied()
+        self.index.find(hash(rule, key.as_bytes()), matches).copied()
     }
 
-    /// The slot for (rule, key), created empty (no instance, no `L`) when missing.
-    pub fn find_or_insert(&mut self, rule: RuleId, key: &str) -> u32 {
-        if let Some(i) = self.find(rule, key) {
-            return i;
-        }
-        let slot = Slot {
-            strings: Packed::new(&[Some(key)]),
-            last_close: Millis::MIN,
-            started: Millis::MIN,
-            deadline: Millis::MIN,
-            timer: NO_TIMER,
-            rule,
-            next_point: NO_POINT,
-            flags: 0,
-        };
+    /// Stores the slot of a newly opened instance, whose (rule, key) has none.
+    pub fn insert(&mut self, slot: Slot) -> u32 {
+        debug_assert!(slot.is_live() && self.find(slot.rule, slot.key()).is_none(), "{slot:?} is already open");
+        let h = hash(slot.rule, key_bytes(&slot));
         let i = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = slot;
+                *self.slots.get_mut(i) = slot;
                 i
             }
-            None => {
-                self.slots.push(slot);
-                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 slots per partition")
-            }
+            None => self.slots.push(slot, u32::MAX),
         };
         let slots = &self.slots;
-        self.index.insert_unique(hash(rule, key), i, |&j| hash(slots[j as usize].rule, slots[j as usize].key()));
+        self.index.insert_unique(h, i, |&j| hash(slots.get(j).rule, key_bytes(slots.get(j))));
         i
     }
 
-    /// Forgets a slot; it must have no pending timer.
+    /// Frees a slot (its instance closed); it must have no pending timer. The freed slot
+    /// keeps its `started`, so a stale reference can tell it from a later instance.
     pub fn remove(&mut self, i: u32) {
-        let slot = &self.slots[i as usize];
+        let slot = self.slots.get(i);
         assert_eq!(slot.timer, NO_TIMER, "removing a slot whose timer is pending: {slot:?}");
-        let h = hash(slot.rule, slot.key());
+        let h = hash(slot.rule, key_bytes(slot));
         let found = self.index.find_entry(h, |&j| j == i).expect("a live slot is indexed");
         found.remove();
-        self.slots[i as usize].strings = Packed::default();
         self.free.push(i);
+        let slot = self.slots.get_mut(i);
+        slot.strings = Packed::default();
+        slot.flags = 0;
     }
 
     pub fn get(&self, i: u32) -> &Slot {
-        &self.slots[i as usize]
+        self.slots.get(i)
     }
 
     pub fn get_mut(&mut self, i: u32) -> &mut Slot {
-        &mut self.slots[i as usize]
+        self.slots.get_mut(i)
     }
 
-    /// Live slots (with an instance or an `L`).
+    /// Open instances.
     pub fn len(&self) -> usize {
         self.index.len()
     }
@@ -198,14 +175,14 @@ impl SlotTable {
         self.index.is_empty()
     }
 
-    /// Every live slot, in no particular order.
+    /// Every open instance, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Slot> {
-        self.index.iter().map(|&i| &self.slots[i as usize])
+        self.index.iter().map(|&i| self.slots.get(i))
     }
 
     pub fn heap_bytes(&self) -> usize {
         let strings: usize = self.iter().map(|s| s.strings.heap_bytes()).sum();
-        self.slots.capacity() * std::mem::size_of::<Slot>() + self.index.capacity() * 5 + strings
+        self.slots.heap_bytes() + self.free.capacity() * 4 + self.index.capacity() * 8 / 7 * 5 + strings
     }
 }
 
@@ -220,8 +197,8 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 48);
+    fn a_slot_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 40);
     }
 
     #[test]
@@ -255,16 +232,21 @@ mod tests {
         }
     }
 
+    fn slot(rule: RuleId, key: &str) -> Slot {
+        Slot::open(rule, Packed::new(&[Some(key)]), Millis(0), Millis(H), 0)
+    }
+
     #[test]
     fn slots_are_found_by_rule_and_key_and_reused_after_removal() {
         let mut t = SlotTable::default();
-        let a = t.find_or_insert(0, "K");
-        let b = t.find_or_insert(1, "K");
+        let a = t.insert(slot(0, "K"));
+        let b = t.insert(slot(1, "K"));
         assert_ne!(a, b);
         assert_eq!(t.find(0, "K"), Some(a));
         t.remove(a);
+        assert!(!t.get(a).is_live());
         assert_eq!(t.find(0, "K"), None);
-        assert_eq!(t.find_or_insert(2, "Z"), a, "the freed slot is reused");
+        assert_eq!(t.insert(slot(2, "Z")), a, "the freed slot is reused");
         assert_eq!(t.len(), 2);
     }
 }

@@ -5,6 +5,7 @@
 //! the benches and the property tests all drive it the same way.
 
 pub mod alert;
+pub mod arena;
 pub mod engine;
 pub mod event;
 pub mod instances;

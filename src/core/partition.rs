@@ -24,11 +24,11 @@ use std::collections::VecDeque;
 
 use super::alert::{Alert, AlertKind, Copied, Outcome, SlaStage};
 use super::event::{Event, EventType, Field, Input, Money};
-use super::instances::{self, first_point, point_time, SlotTable, NO_POINT, NO_TIMER};
+use super::instances::{self, first_point, point_time, Slot, SlotTable, NO_POINT, NO_TIMER};
 use super::packed::Packed;
-use super::retained::{fingerprint, Retained};
+use super::retained::{fingerprint, Retained, RetainedSet};
 use super::rules::{Check, RuleId, RuleSet};
-use super::time::Millis;
+use super::time::{Millis, Span};
 use super::wheel::{TimerKey, TimerWheel};
 
 /// What happened to one well-formed input.
@@ -53,13 +53,16 @@ pub struct Tally {
 #[derive(Debug, Default)]
 pub struct PartitionState {
     clock: Option<Millis>,
-    seen: Retained<()>,
-    emitted: Retained<()>,
+    seen: RetainedSet,
+    emitted: RetainedSet,
     totals: Retained<Money>,
+    /// `L` of each (rule, key) with no open instance, by [`rule_key`] fingerprint,
+    /// stamped with `L` itself: forgotten once `L` is older than the retention window.
+    lasts: Retained<Millis>,
     slots: SlotTable,
+    /// One timer per open instance: its next point.
     wheel: TimerWheel<u32>,
     open_by_rule: Vec<u64>,
-    forget_timers: usize,
     tally: Tally,
     /// Position of the input being taken, when the shell gives one.
     position: Option<i64>,
@@ -90,7 +93,7 @@ impl PartitionState {
             return Taken::Duplicate;
         }
         let clock = self.advance(rules, input.time(), out);
-        self.seen.insert(seen, (), clock);
+        self.seen.insert(seen, clock, rules.retention);
         self.sweep(rules, clock);
         match input {
             Input::Unknown(_) => Taken::Skipped,
@@ -120,8 +123,8 @@ impl PartitionState {
         self.clock
     }
 
-    /// The earliest pending timer (a point, or a retention expiry), for a shell to sleep
-    /// until. It fires once the clock is past it.
+    /// The earliest pending point, for a shell to sleep until. It fires once the clock
+    /// is past it.
     pub fn next_due(&self) -> Option<Millis> {
         self.wheel.next_deadline().map(Millis)
     }
@@ -137,7 +140,7 @@ impl PartitionState {
 
     /// Warning and breach points waiting to fire.
     pub fn pending_points(&self) -> usize {
-        self.wheel.len() - self.forget_timers
+        self.wheel.len()
     }
 
     pub fn tally(&self) -> Tally {
@@ -149,7 +152,7 @@ impl PartitionState {
     pub fn oldest_open_position(&mut self) -> Option<i64> {
         while let Some(&(position, i, started)) = self.opened_at.front() {
             let slot = self.slots.get(i);
-            if slot.is_open() && slot.started == started {
+            if slot.is_live() && slot.started == started {
                 return Some(position);
             }
             self.opened_at.pop_front();
@@ -163,20 +166,26 @@ impl PartitionState {
         let open = self.open_instances() as usize;
         if self.opened_at.len() > 2 * open + 1024 {
             let slots = &self.slots;
-            self.opened_at.retain(|&(_, i, s)| slots.get(i).is_open() && slots.get(i).started == s);
+            self.opened_at.retain(|&(_, i, s)| slots.get(i).is_live() && slots.get(i).started == s);
         }
     }
 
     /// Heap bytes held, approximately (slot table, wheel, retained sets).
     pub fn heap_bytes(&self) -> usize {
-        self.slots.heap_bytes() + self.wheel.heap_bytes() + self.seen.heap_bytes() + self.emitted.heap_bytes()
+        self.slots.heap_bytes()
+            + self.wheel.heap_bytes()
+            + self.seen.heap_bytes()
+            + self.emitted.heap_bytes()
             + self.totals.heap_bytes()
+            + self.lasts.heap_bytes()
+            + self.opened_at.capacity() * size_of::<(i64, u32, Millis)>()
     }
 
     fn sweep(&mut self, rules: &RuleSet, clock: Millis) {
         self.seen.sweep(clock, rules.retention);
         self.emitted.sweep(clock, rules.retention);
         self.totals.sweep(clock, rules.retention);
+        self.lasts.sweep(clock, rules.retention);
     }
 
     fn fire_before(&mut self, rules: &RuleSet, bound: Millis, out: &mut Vec<Alert>) {
@@ -188,11 +197,6 @@ impl PartitionState {
     fn on_timer(&mut self, rules: &RuleSet, i: u32, when: Millis, out: &mut Vec<Alert>) {
         let slot = self.slots.get_mut(i);
         slot.timer = NO_TIMER;
-        if !slot.is_open() {
-            self.forget_timers -= 1;
-            self.slots.remove(i);
-            return;
-        }
         let rule = rules.rule(slot.rule);
         let point = slot.next_point;
         let stage = match rule.warn_before.get(point as usize) {
@@ -208,7 +212,7 @@ impl PartitionState {
             slot.next_point = NO_POINT;
         }
         let alert = self.instance_alert(rules, i, when, stage);
-        self.emit(alert, out);
+        self.emit(rules.retention, alert, out);
     }
 
     fn instance_alert(&self, rules: &RuleSet, i: u32, time: Millis, stage: SlaStage) -> Alert {
@@ -229,20 +233,20 @@ impl PartitionState {
         Alert::sla(&rule.name, slot.key(), time, kind, copied, &rule.texts)
     }
 
-    fn emit(&mut self, alert: Alert, out: &mut Vec<Alert>) {
+    fn emit(&mut self, retention: Span, alert: Alert, out: &mut Vec<Alert>) {
         let id = fingerprint(&[&alert.id]);
         if self.emitted.contains(id) {
             self.tally.alert_ids_suppressed += 1;
             return;
         }
-        self.emitted.insert(id, (), self.clock.unwrap_or(alert.time));
+        self.emitted.insert(id, self.clock.unwrap_or(alert.time), retention);
         out.push(alert);
     }
 
     fn apply(&mut self, rules: &RuleSet, event: &Event<'_>, out: &mut Vec<Alert>) {
         let actions = rules.actions(event.event_type);
         for &c in &actions.checks {
-            self.run_check(&rules.checks[c as usize], event, out);
+            self.run_check(rules, &rules.checks[c as usize], event, out);
         }
         if rules.remembers_order_totals && event.event_type == EventType::OrderPlaced {
             self.remember_total(event);
@@ -257,7 +261,7 @@ impl PartitionState {
         }
     }
 
-    fn run_check(&mut self, check: &Check, event: &Event<'_>, out: &mut Vec<Alert>) {
+    fn run_check(&mut self, rules: &RuleSet, check: &Check, event: &Event<'_>, out: &mut Vec<Alert>) {
         let Some(key) = event.data.text(check.key) else { return };
         if !check.when.iter().all(|c| c.holds(&event.data)) {
             return;
@@ -269,7 +273,7 @@ impl PartitionState {
             }
         }
         let alert = Alert::violation(&check.name, key, &event.id, event.time, copied_from(event), &check.texts);
-        self.emit(alert, out);
+        self.emit(rules.retention, alert, out);
     }
 
     fn remember_total(&mut self, event: &Event<'_>) {
@@ -281,16 +285,22 @@ impl PartitionState {
         }
     }
 
+    /// A closing event for `rule`: `L = max(L, t)`, and the open instance, if any, closes
+    /// when `t >= s`. (A close before `s` leaves the instance open; its `L` cannot matter
+    /// while it is open, see `instances`.)
     fn close(&mut self, rules: &RuleSet, rule: RuleId, event: &Event<'_>, out: &mut Vec<Alert>) {
         let Some(key) = event.data.text(rules.rule(rule).key) else { return };
-        let i = self.slots.find_or_insert(rule, key);
-        let slot = self.slots.get_mut(i);
-        slot.last_close = slot.last_close.max(event.time);
-        if slot.closes_at(event.time) {
-            self.close_instance(rules, i, event, out);
-        } else if !slot.is_open() {
-            self.schedule_forget(rules, i);
+        match self.slots.find(rule, key) {
+            Some(i) if event.time >= self.slots.get(i).started => self.close_instance(rules, i, event, out),
+            Some(_) => {}
+            None => self.raise_last_close(rules, rule, key, event.time),
         }
+    }
+
+    fn raise_last_close(&mut self, rules: &RuleSet, rule: RuleId, key: &str, t: Millis) {
+        let fp = rule_key(rules, rule, key);
+        let last = self.lasts.get(fp).map_or(t, |&l| l.max(t));
+        self.lasts.insert(fp, last, last);
     }
 
     fn close_instance(&mut self, rules: &RuleSet, i: u32, event: &Event<'_>, out: &mut Vec<Alert>) {
@@ -300,45 +310,39 @@ impl PartitionState {
             let outcome = if event.time <= slot.deadline { Outcome::Met } else { Outcome::Late };
             let stage = SlaStage::Resolved { outcome, closed_by: event.id.to_string() };
             let alert = self.instance_alert(rules, i, event.time, stage);
-            self.emit(alert, out);
+            self.emit(rules.retention, alert, out);
         }
-        let slot = self.slots.get_mut(i);
-        self.open_by_rule[slot.rule as usize] -= 1;
-        slot.close();
-        self.schedule_forget(rules, i);
-    }
-
-    /// Arms the slot's retention timer at `L + retention`.
-    fn schedule_forget(&mut self, rules: &RuleSet, i: u32) {
-        self.cancel_timer(i);
-        let slot = self.slots.get_mut(i);
-        let at = slot.last_close.plus(rules.retention);
-        slot.timer = self.wheel.insert(at.0, i).to_raw();
-        self.forget_timers += 1;
+        let slot = self.slots.get(i);
+        let rule = slot.rule;
+        let fp = rule_key(rules, rule, slot.key());
+        self.lasts.insert(fp, event.time, event.time);
+        self.open_by_rule[rule as usize] -= 1;
+        self.slots.remove(i);
     }
 
     fn cancel_timer(&mut self, i: u32) {
         let slot = self.slots.get_mut(i);
-        if slot.timer == NO_TIMER {
-            return;
-        }
-        self.wheel.cancel(TimerKey::from_raw(slot.timer));
-        slot.timer = NO_TIMER;
-        if !slot.is_open() {
-            self.forget_timers -= 1;
+        if slot.timer != NO_TIMER {
+            self.wheel.cancel(TimerKey::from_raw(slot.timer));
+            slot.timer = NO_TIMER;
         }
     }
 
+    /// An opening event for `rule`: opens an instance when none is open and `s > L`.
     fn open(&mut self, rules: &RuleSet, rule_id: RuleId, event: &Event<'_>) {
         let rule = rules.rule(rule_id);
         let Some(key) = event.data.text(rule.key) else { return };
         let Some(deadline) = rule.deadline_for(event.time, &event.data) else { return };
-        let i = self.slots.find_or_insert(rule_id, key);
-        if !self.slots.get(i).opens_at(event.time) {
+        if self.slots.find(rule_id, key).is_some() {
             return;
         }
-        self.cancel_timer(i);
         let s = event.time;
+        let fp = rule_key(rules, rule_id, key);
+        match self.lasts.get(fp) {
+            Some(&last) if s <= last => return,
+            Some(_) => self.lasts.remove(fp),
+            None => {}
+        }
         let first = first_point(&rule.warn_before, s, deadline);
         let d = &event.data;
         let strings = Packed::new(&[
@@ -348,16 +352,21 @@ impl PartitionState {
             d.text(Field::SellerId),
             d.text(Field::Marketplace),
         ]);
-        let slot = self.slots.get_mut(i);
-        slot.open(strings, s, deadline, first);
+        let i = self.slots.insert(Slot::open(rule_id, strings, s, deadline, first));
         let at = point_time(&rule.warn_before, s, deadline, first);
-        slot.timer = self.wheel.insert(at.0, i).to_raw();
+        self.slots.get_mut(i).timer = self.wheel.insert(at.0, i).to_raw();
         if self.open_by_rule.len() < rules.rules.len() {
             self.open_by_rule.resize(rules.rules.len(), 0);
         }
         self.open_by_rule[rule_id as usize] += 1;
         self.remember_opening(i, s);
     }
+}
+
+/// The fingerprint of (rule, key) under which `L` is remembered: by rule name, so it
+/// stays valid when rules are added or reordered.
+fn rule_key(rules: &RuleSet, rule: RuleId, key: &str) -> u64 {
+    fingerprint(&[&rules.rule(rule).name, key])
 }
 
 fn copied_from(event: &Event<'_>) -> Copied {

@@ -59,6 +59,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 
+use super::arena::Arena;
+
 /// Bits of `when` one level resolves: 64 slots, one `u64` occupancy mask per level.
 const SLOT_BITS: u32 = 6;
 /// Slots per level, `2^SLOT_BITS`.
@@ -66,10 +68,6 @@ const SLOTS: usize = 1 << SLOT_BITS;
 /// `LEVELS = 11` because `11 * 6 = 66 >= 64`: level 10 covers bits 60..63 (only 16 of its
 /// slots are reachable), so every `u64` fits and no overflow list is needed.
 const LEVELS: usize = 11;
-/// Nodes per arena chunk, `2^16`: 1.25 MiB at 20 bytes a node, small enough that the one
-/// partly used chunk wastes little, large enough that the chunk table stays tiny.
-const CHUNK_BITS: u32 = 16;
-const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// Lists per slot. A node's lane is its key modulo `LANES`; a cascade walks the lanes of
 /// a slot side by side, so `LANES` independent memory loads are in flight instead of one
@@ -133,10 +131,8 @@ impl<T> Node<T> {
 
 /// Pending timers carrying a `T`, keyed by [`TimerKey`]; see the module doc.
 pub struct TimerWheel<T: Copy> {
-    /// Arena chunks, each allocated with capacity `CHUNK` and never reallocated.
-    chunks: Vec<Vec<Node<T>>>,
-    /// Nodes ever allocated (the arena's high-water mark).
-    allocated: u32,
+    /// The nodes, in chunks that are never reallocated.
+    arena: Arena<Node<T>>,
     /// First node of the free list, or `NIL`.
     free: u32,
     /// `LEVELS * SLOTS * LANES` list heads; the head of an empty list links to itself.
@@ -191,8 +187,7 @@ impl<T: Copy> TimerWheel<T> {
         let empty = |head: u32| Links { prev: head, next: head };
         let heads = (0..(LEVELS * SLOTS * LANES) as u32).map(|i| empty(HEAD_BASE + i));
         TimerWheel {
-            chunks: Vec::new(),
-            allocated: 0,
+            arena: Arena::default(),
             free: NIL,
             heads: heads.collect(),
             occupied: [0; LEVELS],
@@ -287,9 +282,7 @@ impl<T: Copy> TimerWheel<T> {
 
     /// Bytes of heap the wheel holds (arena chunks, slot heads, past heap).
     pub fn heap_bytes(&self) -> usize {
-        let chunks: usize = self.chunks.iter().map(|c| c.capacity() * size_of::<Node<T>>()).sum();
-        chunks
-            + self.chunks.capacity() * size_of::<Vec<Node<T>>>()
+        self.arena.heap_bytes()
             + self.heads.len() * size_of::<Links>()
             + self.past.capacity() * size_of::<Reverse<(u64, u32)>>()
     }
@@ -460,13 +453,7 @@ impl<T: Copy> TimerWheel<T> {
             *self.node_mut(key) = node;
             return key;
         }
-        assert!(self.allocated < HEAD_BASE, "the arena is full ({} nodes); {self:?}", self.allocated);
-        if self.chunks.last().is_none_or(|chunk| chunk.len() == CHUNK) {
-            self.chunks.push(Vec::with_capacity(CHUNK));
-        }
-        self.chunks.last_mut().expect("a chunk was just ensured").push(node);
-        self.allocated += 1;
-        self.allocated - 1
+        self.arena.push(node, HEAD_BASE)
     }
 
     fn release(&mut self, key: u32) {
@@ -475,15 +462,15 @@ impl<T: Copy> TimerWheel<T> {
     }
 
     fn is_pending(&self, key: u32) -> bool {
-        key < self.allocated && !matches!(self.node(key).links.prev, DEAD | FREE)
+        key < self.arena.len() && !matches!(self.node(key).links.prev, DEAD | FREE)
     }
 
     fn node(&self, key: u32) -> &Node<T> {
-        &self.chunks[(key >> CHUNK_BITS) as usize][key as usize & (CHUNK - 1)]
+        self.arena.get(key)
     }
 
     fn node_mut(&mut self, key: u32) -> &mut Node<T> {
-        &mut self.chunks[(key >> CHUNK_BITS) as usize][key as usize & (CHUNK - 1)]
+        self.arena.get_mut(key)
     }
 }
 
@@ -500,7 +487,7 @@ impl<T: Copy> fmt::Debug for TimerWheel<T> {
             from_wheel(self.elapsed),
             self.len,
             self.past.len(),
-            self.allocated,
+            self.arena.len(),
             levels.join(" "),
             self.level_min.get().map(from_wheel),
         )
@@ -698,8 +685,9 @@ mod tests {
     #[test]
     fn the_arena_grows_by_whole_chunks_without_moving_nodes() {
         let mut wheel = TimerWheel::new();
+        const CHUNK: usize = 1 << crate::core::arena::CHUNK_BITS;
         let keys: Vec<TimerKey> = (0..CHUNK as u32 + 1).map(|i| wheel.insert(i64::from(i), i)).collect();
-        assert_eq!(wheel.chunks.len(), 2);
+        assert_eq!(wheel.arena.chunks(), 2);
         assert!(wheel.heap_bytes() >= 2 * CHUNK * 20 && wheel.heap_bytes() < 2 * CHUNK * 20 + 64 * 1024);
         assert_eq!(wheel.cancel(keys[CHUNK]), CHUNK as u32);
         assert_eq!(wheel.len(), CHUNK);
