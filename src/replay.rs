@@ -114,10 +114,13 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
 }
 
 fn write_alerts(out: &mut impl Write, alerts: &mut Vec<Alert>, summary: &mut Summary) -> io::Result<()> {
+    let mut line = Vec::with_capacity(1024);
     for alert in alerts.drain(..) {
         *summary.alerts_by_type.entry(alert.event_type()).or_default() += 1;
-        out.write_all(alert.to_json().as_bytes())?;
-        out.write_all(b"\n")?;
+        line.clear();
+        alert.write_json(&mut line);
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
     Ok(())
 }

@@ -12,8 +12,6 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use super::rules::Texts;
 use super::time::{Millis, Span};
 
@@ -77,19 +75,23 @@ impl Alert {
         let AlertKind::Sla { stage, opened_by, .. } = &kind else {
             panic!("Alert::sla needs an AlertKind::Sla, got {kind:?}");
         };
-        let suffix = match stage {
-            SlaStage::Warning(lead) => format!("warning-{}", lead.whole_secs()),
-            SlaStage::Breach => "breach".to_string(),
-            SlaStage::Resolved { .. } => "resolved".to_string(),
+        let lead = match stage {
+            SlaStage::Warning(lead) => lead.whole_secs().to_string(),
+            _ => String::new(),
         };
-        let id = format!("{rule}:{key}:{opened_by}:{suffix}");
+        let suffix = match stage {
+            SlaStage::Warning(_) => "warning-",
+            SlaStage::Breach => "breach",
+            SlaStage::Resolved { .. } => "resolved",
+        };
+        let id = [&**rule, ":", key, ":", opened_by, ":", suffix, &lead].concat();
         Alert { id, kind, name: rule.clone(), key: key.to_string(), time, copied, texts: texts.clone() }
     }
 
     /// A check's violation on one event.
     pub fn violation(check: &Arc<str>, key: &str, event_id: &str, time: Millis, copied: Copied, texts: &Texts) -> Alert {
         Alert {
-            id: format!("{check}:{event_id}"),
+            id: [&**check, ":", event_id].concat(),
             kind: AlertKind::Violation { event_id: event_id.to_string() },
             name: check.clone(),
             key: key.to_string(),
@@ -124,99 +126,130 @@ impl Alert {
 
     /// The CloudEvents 1.0 structured-mode JSON object, on one line.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.envelope()).expect("an alert always serialises")
+        let mut out = Vec::with_capacity(640);
+        self.write_json(&mut out);
+        String::from_utf8(out).expect("written from str and ASCII")
     }
 
-    fn envelope(&self) -> Envelope<'_> {
-        Envelope {
-            specversion: "1.0",
-            id: &self.id,
-            source: "sla-timerd",
-            event_type: self.event_type(),
-            time: self.time.to_rfc3339(),
-            subject: format!("{}/{}", self.name, self.key),
-            datacontenttype: "application/json",
-            data: self.data(),
+    /// Appends [`Self::to_json`]'s text to `out`: written field by field (alerts are the
+    /// output's bulk), in the order of contract section 8, absent fields left out.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"specversion":"1.0","id":"#);
+        json_str(out, &[&self.id]);
+        out.extend_from_slice(br#","source":"sla-timerd","type":""#);
+        out.extend_from_slice(self.event_type().as_bytes());
+        out.extend_from_slice(br#"","time":"#);
+        json_time(out, self.time);
+        out.extend_from_slice(br#","subject":"#);
+        json_str(out, &[&self.name, "/", &self.key]);
+        out.extend_from_slice(br#","datacontenttype":"application/json","data":{"#);
+        let mut data = Fields(out);
+        match &self.kind {
+            AlertKind::Violation { .. } => data.text("check", &self.name),
+            AlertKind::Sla { .. } => data.text("rule", &self.name),
         }
-    }
-
-    fn data(&self) -> Data<'_> {
-        let is_check = matches!(self.kind, AlertKind::Violation { .. });
-        let mut data = Data {
-            rule: (!is_check).then_some(&*self.name),
-            check: is_check.then_some(&*self.name),
-            key: &self.key,
-            stage: self.stage(),
-            severity: self.severity(),
-            action: &self.texts.action,
-            order_id: self.copied.order_id.as_deref(),
-            seller_id: self.copied.seller_id.as_deref(),
-            marketplace: self.copied.marketplace.as_deref(),
-            ..Data::default()
-        };
+        data.text("key", &self.key);
+        data.text("stage", self.stage());
         match &self.kind {
             AlertKind::Sla { stage, deadline, started_at, opened_by } => {
-                data.deadline = Some(deadline.to_rfc3339());
-                data.started_at = Some(started_at.to_rfc3339());
-                data.opened_by = Some(opened_by);
-                match stage {
-                    SlaStage::Warning(lead) => data.lead_seconds = Some(lead.whole_secs()),
-                    SlaStage::Breach => {}
-                    SlaStage::Resolved { outcome, closed_by } => {
-                        data.outcome = Some(outcome.as_str());
-                        data.closed_by = Some(closed_by);
-                    }
+                if let SlaStage::Warning(lead) = stage {
+                    data.name("lead_seconds");
+                    data.0.extend_from_slice(lead.whole_secs().to_string().as_bytes());
+                }
+                if let SlaStage::Resolved { outcome, .. } = stage {
+                    data.text("outcome", outcome.as_str());
+                }
+                data.time("deadline", *deadline);
+                data.time("started_at", *started_at);
+                data.text("opened_by", opened_by);
+                if let SlaStage::Resolved { closed_by, .. } = stage {
+                    data.text("closed_by", closed_by);
                 }
             }
-            AlertKind::Violation { event_id } => data.event_id = Some(event_id),
+            AlertKind::Violation { event_id } => data.text("event_id", event_id),
         }
-        data
+        let copied = [
+            ("order_id", &self.copied.order_id),
+            ("seller_id", &self.copied.seller_id),
+            ("marketplace", &self.copied.marketplace),
+        ];
+        for (name, value) in copied {
+            if let Some(value) = value {
+                data.text(name, value);
+            }
+        }
+        data.text("severity", self.severity());
+        data.text("action", &self.texts.action);
+        out.extend_from_slice(b"}}");
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    specversion: &'static str,
-    id: &'a str,
-    source: &'static str,
-    #[serde(rename = "type")]
-    event_type: &'static str,
-    time: String,
-    subject: String,
-    datacontenttype: &'static str,
-    data: Data<'a>,
+/// The members of a JSON object being written; the first has no leading comma.
+struct Fields<'a>(&'a mut Vec<u8>);
+
+impl Fields<'_> {
+    fn name(&mut self, name: &str) {
+        if self.0.last() != Some(&b'{') {
+            self.0.push(b',');
+        }
+        self.0.push(b'"');
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.extend_from_slice(b"\":");
+    }
+
+    fn text(&mut self, name: &str, value: &str) {
+        self.name(name);
+        json_str(self.0, &[value]);
+    }
+
+    fn time(&mut self, name: &str, value: Millis) {
+        self.name(name);
+        json_time(self.0, value);
+    }
 }
 
-#[derive(Serialize, Default)]
-struct Data<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    check: Option<&'a str>,
-    key: &'a str,
-    stage: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lead_seconds: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    deadline: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    opened_by: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    closed_by: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    order_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seller_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    marketplace: Option<&'a str>,
-    severity: &'a str,
-    action: &'a str,
+/// A JSON string of the parts concatenated, escaped as serde_json does: `"` and `\`
+/// with a backslash, control characters as `\n`-style or `\u00XX` escapes, the rest as is.
+fn json_str(out: &mut Vec<u8>, parts: &[&str]) {
+    out.push(b'"');
+    for part in parts {
+        let bytes = part.as_bytes();
+        let mut from = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escape: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0x08 => b"\\b",
+                0x0C => b"\\f",
+                0..=0x1F => b"",
+                _ => continue,
+            };
+            out.extend_from_slice(&bytes[from..i]);
+            from = i + 1;
+            if escape.is_empty() {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            } else {
+                out.extend_from_slice(escape);
+            }
+        }
+        out.extend_from_slice(&bytes[from..]);
+    }
+    out.push(b'"');
+}
+
+fn json_time(out: &mut Vec<u8>, t: Millis) {
+    match t.rfc3339_bytes() {
+        Some(bytes) => {
+            out.push(b'"');
+            out.extend_from_slice(&bytes);
+            out.push(b'"');
+        }
+        None => json_str(out, &[&t.to_rfc3339()]),
+    }
 }
 
 #[cfg(test)]
@@ -258,5 +291,22 @@ mod tests {
         assert_eq!(v["data"]["event_id"], "s-9");
         assert_eq!(v["data"]["stage"], "violation");
         assert!(v["data"].get("rule").is_none());
+    }
+
+    #[test]
+    fn text_with_quotes_backslashes_and_control_characters_round_trips() {
+        let tricky = "a\"b\\c\nd\te\u{1}f\u{1f}g\u{7f}h é ✓ </script>";
+        let copied = Copied { order_id: Some(tricky.into()), seller_id: None, marketplace: None };
+        let texts = Texts { severity: Arc::from("high"), action: Arc::from(tricky) };
+        let a = Alert::violation(&Arc::from("c"), tricky, tricky, Millis(-1), copied, &texts);
+        let json = a.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        for field in ["key", "event_id", "order_id", "action"] {
+            assert_eq!(v["data"][field], tricky, "{field} in {json}");
+        }
+        assert_eq!(v["subject"], format!("c/{tricky}"));
+        assert_eq!(v["time"], "1969-12-31T23:59:59.999Z");
+        let reserialised = serde_json::to_string(&v["data"]["action"]).unwrap();
+        assert!(json.contains(&reserialised), "escaped as serde_json does: {reserialised} in {json}");
     }
 }

@@ -60,22 +60,46 @@ impl Millis {
     }
 }
 
-impl fmt::Display for Millis {
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for years 0 to 9999, computed directly (alerts are
-    /// written at a high rate); other instants fall back to chrono's form.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Millis {
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as bytes, for years 0 to 9999 (`None` outside), computed
+    /// digit by digit: alerts carry three of these and are written at a high rate.
+    pub fn rfc3339_bytes(self) -> Option<[u8; 24]> {
         const MIN: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00Z
         const MAX: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
         if !(MIN..=MAX).contains(&self.0) {
-            return match chrono::DateTime::from_timestamp_millis(self.0) {
-                Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
-                None => write!(f, "{}ms", self.0),
-            };
+            return None;
         }
         let (days, ms_of_day) = (self.0.div_euclid(86_400_000), self.0.rem_euclid(86_400_000));
         let (y, m, d) = civil_from_days(days);
         let (secs, ms) = (ms_of_day / 1000, ms_of_day % 1000);
-        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", secs / 3600, secs / 60 % 60, secs % 60)
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, secs / 3600);
+        put(14, 2, secs / 60 % 60);
+        put(17, 2, secs % 60);
+        put(20, 3, ms);
+        Some(out)
+    }
+}
+
+impl fmt::Display for Millis {
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for years 0 to 9999; other instants in chrono's form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(bytes) = self.rfc3339_bytes() {
+            return f.write_str(std::str::from_utf8(&bytes).expect("ASCII digits and separators"));
+        }
+        match chrono::DateTime::from_timestamp_millis(self.0) {
+            Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+            None => write!(f, "{}ms", self.0),
+        }
     }
 }
 
