@@ -214,8 +214,10 @@ fn json_str(out: &mut Vec<u8>, parts: &[&str]) {
     out.push(b'"');
     for part in parts {
         let bytes = part.as_bytes();
-        let mut from = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        let clean = clean_prefix(bytes);
+        out.extend_from_slice(&bytes[..clean]);
+        let mut from = clean;
+        for (i, &b) in bytes.iter().enumerate().skip(clean) {
             let escape: &[u8] = match b {
                 b'"' => b"\\\"",
                 b'\\' => b"\\\\",
@@ -239,6 +241,21 @@ fn json_str(out: &mut Vec<u8>, parts: &[&str]) {
         out.extend_from_slice(&bytes[from..]);
     }
     out.push(b'"');
+}
+
+/// The length of the longest prefix, in whole 8-byte words, with nothing to escape
+/// (no `"`, `\` or control character): checked a word at a time, since alert text
+/// almost never needs escaping.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
+    let words = bytes.chunks_exact(8).take_while(|chunk| {
+        let w = u64::from_le_bytes((*chunk).try_into().expect("chunks of 8"));
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+        !(control || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\'))))
+    });
+    words.count() * 8
 }
 
 fn json_time(out: &mut Vec<u8>, t: Millis) {
@@ -308,5 +325,16 @@ mod tests {
         assert_eq!(v["time"], "1969-12-31T23:59:59.999Z");
         let reserialised = serde_json::to_string(&v["data"]["action"]).unwrap();
         assert!(json.contains(&reserialised), "escaped as serde_json does: {reserialised} in {json}");
+    }
+
+    #[test]
+    fn the_clean_prefix_stops_at_the_word_holding_the_first_escape() {
+        assert_eq!(clean_prefix(b"abcdefghijklmnopq"), 16);
+        for (i, special) in [b'"', b'\\', b'\n', 0x00, 0x1F].into_iter().enumerate() {
+            let mut text = *b"abcdefghijklmnopqrstuvwx";
+            text[9 + i] = special;
+            assert_eq!(clean_prefix(&text), 8, "{special:#x} at {}", 9 + i);
+        }
+        assert_eq!(clean_prefix("ééééééééé ✓✓✓✓".as_bytes()), 24, "bytes above 0x7F need no escape");
     }
 }

@@ -50,6 +50,24 @@ impl Packed {
         unreachable!("the loop returns")
     }
 
+    /// The first `N` strings in one pass (`None` when absent or past the end).
+    pub fn all<const N: usize>(&self) -> [Option<&str>; N] {
+        let mut parts = [None; N];
+        let mut at = 0;
+        for part in &mut parts {
+            if at >= self.0.len() {
+                break;
+            }
+            let (len, used) = read_varint(&self.0[at..]);
+            at += used;
+            if len > 0 {
+                *part = Some(std::str::from_utf8(&self.0[at..at + len]).expect("packed from &str, so valid UTF-8"));
+            }
+            at += len;
+        }
+        parts
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.0.len()
     }
@@ -87,5 +105,6 @@ mod tests {
         assert_eq!(p.get(2), Some(long.as_str()));
         assert_eq!(p.get(3), Some("NL"));
         assert_eq!(p.get(4), None);
+        assert_eq!(p.all::<5>(), [Some("T-1"), None, Some(long.as_str()), Some("NL"), None]);
     }
 }

@@ -218,19 +218,19 @@ impl PartitionState {
     fn instance_alert(&self, rules: &RuleSet, i: u32, time: Millis, stage: SlaStage) -> Alert {
         let slot = self.slots.get(i);
         let rule = rules.rule(slot.rule);
-        let s = &slot.strings;
+        let [key, opened_by, order_id, seller_id, marketplace] = slot.strings.all::<5>();
         let kind = AlertKind::Sla {
             stage,
             deadline: slot.deadline,
             started_at: slot.started,
-            opened_by: s.get(instances::OPENED_BY).unwrap_or_default().to_string(),
+            opened_by: opened_by.unwrap_or_default().to_string(),
         };
         let copied = Copied {
-            order_id: s.get(instances::ORDER_ID).map(str::to_string),
-            seller_id: s.get(instances::SELLER_ID).map(str::to_string),
-            marketplace: s.get(instances::MARKETPLACE).map(str::to_string),
+            order_id: order_id.map(str::to_string),
+            seller_id: seller_id.map(str::to_string),
+            marketplace: marketplace.map(str::to_string),
         };
-        Alert::sla(&rule.name, slot.key(), time, kind, copied, &rule.texts)
+        Alert::sla(&rule.name, key.expect("every slot stores its key"), time, kind, copied, &rule.texts)
     }
 
     fn emit(&mut self, retention: Span, alert: Alert, out: &mut Vec<Alert>) {
