@@ -17,12 +17,14 @@
 //! * `fulfillment_channel` defaults to `"MFN"` when absent (contract section 2).
 
 use std::borrow::Cow;
+use std::fmt;
 
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::core::event::{
-    Currency, Decimal, Event, EventType, Field, Fields, Input, Kind, Money, Presence, Unknown, Value,
+    Currency, Decimal, Event, EventType, Field, Fields, Input, Kind, Money, Presence, Unknown, Value, FIELD_COUNT,
 };
 use crate::core::time::{shorten, Millis};
 
@@ -105,38 +107,115 @@ struct RawEnvelope<'a> {
     event_type: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "keep_null")]
     time: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "keep_null")]
-    data: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw_data")]
+    data: Option<RawData<'a>>,
 }
 
 fn keep_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
 }
 
-macro_rules! raw_data {
-    ($($name:ident => $field:ident),+ $(,)?) => {
-        /// `data` with every known field left as raw JSON, to be read per schema.
-        #[derive(Deserialize)]
-        struct RawData<'a> {
-            $(#[serde(borrow, default)] $name: Option<&'a RawValue>,)+
-        }
-
-        impl<'a> RawData<'a> {
-            fn get(&self, field: Field) -> Option<&'a RawValue> {
-                match field { $(Field::$field => self.$name,)+ }
-            }
-        }
-    };
+/// `data`, read in the envelope's one pass: an object's known fields left as raw JSON (to
+/// be read per schema once the type is known), or the kind of JSON found instead.
+enum RawData<'a> {
+    Object {
+        fields: [Option<&'a RawValue>; FIELD_COUNT],
+        /// A known field given twice: named as the reason once the type is known.
+        duplicate: Option<Field>,
+    },
+    Not(&'static str),
 }
 
-raw_data! {
-    thread_id => ThreadId, message_id => MessageId, order_id => OrderId, return_id => ReturnId,
-    item_return_required => ItemReturnRequired, return_label_provided => ReturnLabelProvided,
-    return_address_provided => ReturnAddressProvided, reason => Reason, amount => Amount,
-    latest_ship_date => LatestShipDate, latest_delivery_date => LatestDeliveryDate,
-    fulfillment_channel => FulfillmentChannel, order_total => OrderTotal,
-    purchase_date => PurchaseDate, tracking_number => TrackingNumber, carrier => Carrier,
-    signature_confirmation => SignatureConfirmation, seller_id => SellerId, marketplace => Marketplace,
+impl<'a> RawData<'a> {
+    fn kind(&self) -> &'static str {
+        match self {
+            RawData::Object { .. } => "an object",
+            RawData::Not(kind) => kind,
+        }
+    }
+}
+
+/// Keeps an explicit `null` as `Some(RawData::Not("null"))`, so it can be named.
+fn raw_data<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RawData<'de>>, D::Error> {
+    d.deserialize_any(RawDataVisitor).map(Some)
+}
+
+struct RawDataVisitor;
+
+impl<'de> Visitor<'de> for RawDataVisitor {
+    type Value = RawData<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawData<'de>, A::Error> {
+        let (mut fields, mut duplicate) = ([None; FIELD_COUNT], None);
+        while let Some(FieldName(field)) = map.next_key()? {
+            match field {
+                Some(field) => {
+                    let value: &RawValue = map.next_value()?;
+                    let slot = &mut fields[field.index()];
+                    if slot.is_some() {
+                        duplicate.get_or_insert(field);
+                    }
+                    *slot = Some(value);
+                }
+                None => _ = map.next_value::<IgnoredAny>()?,
+            }
+        }
+        Ok(RawData::Object { fields, duplicate })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawData<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(RawData::Not("an array"))
+    }
+
+    fn visit_unit<E>(self) -> Result<RawData<'de>, E> {
+        Ok(RawData::Not("null"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<RawData<'de>, E> {
+        Ok(RawData::Not("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<RawData<'de>, E> {
+        Ok(RawData::Not("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<RawData<'de>, E> {
+        Ok(RawData::Not("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<RawData<'de>, E> {
+        Ok(RawData::Not("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<RawData<'de>, E> {
+        Ok(RawData::Not("a string"))
+    }
+}
+
+/// A member name of `data`: the known field it names, if any.
+struct FieldName(Option<Field>);
+
+impl<'de> Deserialize<'de> for FieldName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FieldName, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = FieldName;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+
+            fn visit_str<E>(self, name: &str) -> Result<FieldName, E> {
+                Ok(FieldName(Field::from_name(name)))
+            }
+        }
+        d.deserialize_str(NameVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -183,8 +262,8 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
     let time_text = envelope_text(env.time, "time")?;
     let time = Millis::parse_rfc3339(&time_text).map_err(|e| DeadLetter::BadTime(e.0))?;
     let data = env.data.ok_or(DeadLetter::MissingAttribute("data"))?;
-    if json_kind(data) != "an object" {
-        return Err(DeadLetter::BadData(format!("is {}, expected an object", json_kind(data))));
+    if let RawData::Not(kind) = data {
+        return Err(DeadLetter::BadData(format!("is {kind}, expected an object")));
     }
     let Some(event_type) = EventType::from_name(&type_name) else {
         return Ok(Decoded::Unknown(Unknown { source, id, type_name, time }));
@@ -202,11 +281,16 @@ fn envelope_text<'a>(raw: Option<&'a RawValue>, attribute: &'static str) -> Resu
     }
 }
 
-fn decode_data<'a>(event_type: EventType, raw: &'a RawValue) -> Result<Fields<'a>, DeadLetter> {
-    let data: RawData = serde_json::from_str(raw.get()).map_err(|e| DeadLetter::BadData(e.to_string()))?;
+fn decode_data<'a>(event_type: EventType, data: RawData<'a>) -> Result<Fields<'a>, DeadLetter> {
+    let RawData::Object { fields: raw, duplicate } = data else {
+        return Err(DeadLetter::BadData(format!("is {}, expected an object", data.kind())));
+    };
+    if let Some(field) = duplicate {
+        return Err(DeadLetter::BadData(format!("duplicate field `{}`", field.as_str())));
+    }
     let mut fields = Fields::default();
     for (field, presence) in event_type.schema() {
-        let value = match data.get(field) {
+        let value = match raw[field.index()] {
             Some(raw) => read_field(event_type, field, raw)?,
             None => Value::Absent,
         };

@@ -84,6 +84,17 @@ fn data_that_is_missing_or_not_an_object_is_dead_lettered() {
     assert!(matches!(dead(&line), DeadLetter::BadData(_)));
     let no_data = r#"{"specversion":"1.0","id":"e","source":"s","type":"order.cancelled","time":"2026-11-02T10:00:00Z"}"#;
     assert_eq!(dead(no_data), DeadLetter::MissingAttribute("data"));
+    for (data, kind) in [("true", "a boolean"), ("7", "a number"), (r#""x""#, "a string"), ("[1,[2]]", "an array")] {
+        assert_eq!(dead(&event("order.cancelled", data)), DeadLetter::BadData(format!("is {kind}, expected an object")));
+    }
+}
+
+#[test]
+fn a_field_given_twice_in_data_is_dead_lettered_by_name() {
+    let line = event("order.cancelled", r#"{"order_id":"O-1","reason":"x","order_id":"O-2"}"#);
+    assert_eq!(dead(&line), DeadLetter::BadData("duplicate field `order_id`".into()));
+    let line = event("order.cancelled", r#"{"order_id":"O-1","extra":1,"extra":2,"o\u0072der_id2":3}"#);
+    assert!(!matches!(decode(line.as_bytes()), Decoded::Dead(_)), "unknown members may repeat");
 }
 
 #[test]

@@ -32,47 +32,70 @@ impl Outcome {
 }
 
 /// What an SLA alert reports.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SlaStage {
     Warning(Span),
     Breach,
-    Resolved { outcome: Outcome, closed_by: String },
+    Resolved(Outcome),
 }
 
 /// The two families of alerts.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AlertKind {
     /// About an instance of a rule.
-    Sla { stage: SlaStage, deadline: Millis, started_at: Millis, opened_by: String },
+    Sla { stage: SlaStage, deadline: Millis, started_at: Millis },
     /// A check failed on one event.
-    Violation { event_id: String },
+    Violation,
 }
 
 /// Values copied from the opening (or checked) event into the alert.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct Copied {
-    pub order_id: Option<String>,
-    pub seller_id: Option<String>,
-    pub marketplace: Option<String>,
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Copied<'a> {
+    pub order_id: Option<&'a str>,
+    pub seller_id: Option<&'a str>,
+    pub marketplace: Option<&'a str>,
 }
 
-/// One alert, ready to be written.
+/// Indices into [`Alert::spans`].
+const ID: usize = 0;
+const KEY: usize = 1;
+/// The opening event's id (SLA alerts) or the checked event's id (violations).
+const EVENT: usize = 2;
+const CLOSED_BY: usize = 3;
+const ORDER_ID: usize = 4;
+const SELLER_ID: usize = 5;
+const MARKETPLACE: usize = 6;
+
+/// One alert, ready to be written. Its texts share one allocation: the id (which holds
+/// the name, the key and the event id) followed by the closing event id and the copied
+/// values; `spans` says where each is. Alerts outnumber input events, so this matters.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Alert {
-    pub id: String,
+    text: String,
+    /// (start, end) in `text` of each part above; an absent part is empty.
+    spans: [(u32, u32); 7],
     pub kind: AlertKind,
     /// The rule's or the check's name.
     pub name: Arc<str>,
-    pub key: String,
     pub time: Millis,
-    pub copied: Copied,
     pub texts: Texts,
 }
 
 impl Alert {
-    /// An alert about an instance; the id is derived here, once.
-    pub fn sla(rule: &Arc<str>, key: &str, time: Millis, kind: AlertKind, copied: Copied, texts: &Texts) -> Alert {
-        let AlertKind::Sla { stage, opened_by, .. } = &kind else {
+    /// An alert about an instance of `rule` opened by `opened_by`; `closed_by` is the
+    /// closing event of a resolution.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sla(
+        rule: &Arc<str>,
+        key: &str,
+        opened_by: &str,
+        closed_by: Option<&str>,
+        time: Millis,
+        kind: AlertKind,
+        copied: Copied<'_>,
+        texts: &Texts,
+    ) -> Alert {
+        let AlertKind::Sla { stage, .. } = kind else {
             panic!("Alert::sla needs an AlertKind::Sla, got {kind:?}");
         };
         let lead = match stage {
@@ -82,23 +105,95 @@ impl Alert {
         let suffix = match stage {
             SlaStage::Warning(_) => "warning-",
             SlaStage::Breach => "breach",
-            SlaStage::Resolved { .. } => "resolved",
+            SlaStage::Resolved(_) => "resolved",
         };
-        let id = [&**rule, ":", key, ":", opened_by, ":", suffix, &lead].concat();
-        Alert { id, kind, name: rule.clone(), key: key.to_string(), time, copied, texts: texts.clone() }
+        let id = [&**rule, ":", key, ":", opened_by, ":", suffix, &lead];
+        Alert::build(&id, (2, 4), closed_by, kind, rule, time, copied, texts)
     }
 
     /// A check's violation on one event.
-    pub fn violation(check: &Arc<str>, key: &str, event_id: &str, time: Millis, copied: Copied, texts: &Texts) -> Alert {
-        Alert {
-            id: [&**check, ":", event_id].concat(),
-            kind: AlertKind::Violation { event_id: event_id.to_string() },
-            name: check.clone(),
-            key: key.to_string(),
+    pub fn violation(check: &Arc<str>, key: &str, event_id: &str, time: Millis, copied: Copied<'_>, texts: &Texts) -> Alert {
+        let mut alert = Alert::build(&[&**check, ":", event_id], (usize::MAX, 2), None, AlertKind::Violation, check, time, copied, texts);
+        alert.push(KEY, key);
+        alert
+    }
+
+    /// Lays out the texts: `id_parts` concatenated, `(key, event)` the indices in it of the
+    /// key (`usize::MAX` when the id holds none) and of the event id.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        id_parts: &[&str],
+        (key, event): (usize, usize),
+        closed_by: Option<&str>,
+        kind: AlertKind,
+        name: &Arc<str>,
+        time: Millis,
+        copied: Copied<'_>,
+        texts: &Texts,
+    ) -> Alert {
+        let extra = [closed_by, copied.order_id, copied.seller_id, copied.marketplace];
+        let len = id_parts.iter().map(|p| p.len()).sum::<usize>() + extra.iter().flatten().map(|p| p.len()).sum::<usize>();
+        let mut alert = Alert {
+            text: String::with_capacity(len + 32),
+            spans: [(0, 0); 7],
+            kind,
+            name: name.clone(),
             time,
-            copied,
             texts: texts.clone(),
+        };
+        for (i, part) in id_parts.iter().enumerate() {
+            let at = alert.text.len() as u32;
+            alert.text.push_str(part);
+            if i == key {
+                alert.spans[KEY] = (at, alert.text.len() as u32);
+            }
+            if i == event {
+                alert.spans[EVENT] = (at, alert.text.len() as u32);
+            }
         }
+        alert.spans[ID] = (0, alert.text.len() as u32);
+        for (part, index) in extra.into_iter().zip([CLOSED_BY, ORDER_ID, SELLER_ID, MARKETPLACE]) {
+            alert.push(index, part.unwrap_or_default());
+        }
+        alert
+    }
+
+    fn push(&mut self, index: usize, part: &str) {
+        let at = self.text.len() as u32;
+        self.text.push_str(part);
+        self.spans[index] = (at, self.text.len() as u32);
+    }
+
+    fn part(&self, index: usize) -> Option<&str> {
+        let (start, end) = self.spans[index];
+        (end > start).then(|| &self.text[start as usize..end as usize])
+    }
+
+    pub fn id(&self) -> &str {
+        self.part(ID).unwrap_or_default()
+    }
+
+    pub fn key(&self) -> &str {
+        self.part(KEY).unwrap_or_default()
+    }
+
+    /// The event that opened the instance (SLA alerts).
+    pub fn opened_by(&self) -> Option<&str> {
+        matches!(self.kind, AlertKind::Sla { .. }).then(|| self.part(EVENT)).flatten()
+    }
+
+    /// The event that closed the instance (resolutions).
+    pub fn closed_by(&self) -> Option<&str> {
+        self.part(CLOSED_BY)
+    }
+
+    /// The checked event (violations).
+    pub fn event_id(&self) -> Option<&str> {
+        matches!(self.kind, AlertKind::Violation).then(|| self.part(EVENT)).flatten()
+    }
+
+    pub fn copied(&self) -> Copied<'_> {
+        Copied { order_id: self.part(ORDER_ID), seller_id: self.part(SELLER_ID), marketplace: self.part(MARKETPLACE) }
     }
 
     /// `sla.warning`, `sla.breach`, `sla.resolved` or `sla.violation`.
@@ -106,8 +201,8 @@ impl Alert {
         match &self.kind {
             AlertKind::Sla { stage: SlaStage::Warning(_), .. } => "sla.warning",
             AlertKind::Sla { stage: SlaStage::Breach, .. } => "sla.breach",
-            AlertKind::Sla { stage: SlaStage::Resolved { .. }, .. } => "sla.resolved",
-            AlertKind::Violation { .. } => "sla.violation",
+            AlertKind::Sla { stage: SlaStage::Resolved(_), .. } => "sla.resolved",
+            AlertKind::Violation => "sla.violation",
         }
     }
 
@@ -119,7 +214,7 @@ impl Alert {
     fn severity(&self) -> &str {
         match &self.kind {
             AlertKind::Sla { stage: SlaStage::Warning(_), .. } => "warning",
-            AlertKind::Sla { stage: SlaStage::Resolved { .. }, .. } => "info",
+            AlertKind::Sla { stage: SlaStage::Resolved(_), .. } => "info",
             _ => &self.texts.severity,
         }
     }
@@ -135,44 +230,41 @@ impl Alert {
     /// output's bulk), in the order of contract section 8, absent fields left out.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(br#"{"specversion":"1.0","id":"#);
-        json_str(out, &[&self.id]);
+        json_str(out, &[self.id()]);
         out.extend_from_slice(br#","source":"sla-timerd","type":""#);
         out.extend_from_slice(self.event_type().as_bytes());
         out.extend_from_slice(br#"","time":"#);
         json_time(out, self.time);
         out.extend_from_slice(br#","subject":"#);
-        json_str(out, &[&self.name, "/", &self.key]);
+        json_str(out, &[&self.name, "/", self.key()]);
         out.extend_from_slice(br#","datacontenttype":"application/json","data":{"#);
         let mut data = Fields(out);
-        match &self.kind {
-            AlertKind::Violation { .. } => data.text("check", &self.name),
+        match self.kind {
+            AlertKind::Violation => data.text("check", &self.name),
             AlertKind::Sla { .. } => data.text("rule", &self.name),
         }
-        data.text("key", &self.key);
+        data.text("key", self.key());
         data.text("stage", self.stage());
-        match &self.kind {
-            AlertKind::Sla { stage, deadline, started_at, opened_by } => {
+        match self.kind {
+            AlertKind::Sla { stage, deadline, started_at } => {
                 if let SlaStage::Warning(lead) = stage {
                     data.name("lead_seconds");
                     data.0.extend_from_slice(lead.whole_secs().to_string().as_bytes());
                 }
-                if let SlaStage::Resolved { outcome, .. } = stage {
+                if let SlaStage::Resolved(outcome) = stage {
                     data.text("outcome", outcome.as_str());
                 }
-                data.time("deadline", *deadline);
-                data.time("started_at", *started_at);
-                data.text("opened_by", opened_by);
-                if let SlaStage::Resolved { closed_by, .. } = stage {
+                data.time("deadline", deadline);
+                data.time("started_at", started_at);
+                data.text("opened_by", self.opened_by().unwrap_or_default());
+                if let Some(closed_by) = self.closed_by() {
                     data.text("closed_by", closed_by);
                 }
             }
-            AlertKind::Violation { event_id } => data.text("event_id", event_id),
+            AlertKind::Violation => data.text("event_id", self.event_id().unwrap_or_default()),
         }
-        let copied = [
-            ("order_id", &self.copied.order_id),
-            ("seller_id", &self.copied.seller_id),
-            ("marketplace", &self.copied.marketplace),
-        ];
+        let copied = self.copied();
+        let copied = [("order_id", copied.order_id), ("seller_id", copied.seller_id), ("marketplace", copied.marketplace)];
         for (name, value) in copied {
             if let Some(value) = value {
                 data.text(name, value);
@@ -284,11 +376,13 @@ mod tests {
             stage: SlaStage::Warning(Span::from_secs(14400)),
             deadline: t("2026-11-20T18:00:00Z"),
             started_at: t("2026-11-19T09:12:00Z"),
-            opened_by: "evt-17".into(),
         };
-        let copied = Copied { order_id: Some("123-4567890-1234567".into()), seller_id: None, marketplace: Some("NL".into()) };
-        let a = Alert::sla(&Arc::from("ship_by"), "123-4567890-1234567", t("2026-11-20T14:00:00Z"), kind, copied, &texts());
-        assert_eq!(a.id, "ship_by:123-4567890-1234567:evt-17:warning-14400");
+        let copied = Copied { order_id: Some("123-4567890-1234567"), seller_id: None, marketplace: Some("NL") };
+        let (order, at) = ("123-4567890-1234567", t("2026-11-20T14:00:00Z"));
+        let a = Alert::sla(&Arc::from("ship_by"), order, "evt-17", None, at, kind, copied, &texts());
+        assert_eq!(a.id(), "ship_by:123-4567890-1234567:evt-17:warning-14400");
+        assert_eq!((a.key(), a.opened_by(), a.closed_by(), a.event_id()), (order, Some("evt-17"), None, None));
+        assert_eq!(a.copied(), copied);
         let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
         assert_eq!(v["type"], "sla.warning");
         assert_eq!(v["subject"], "ship_by/123-4567890-1234567");
@@ -302,7 +396,8 @@ mod tests {
     #[test]
     fn a_violation_names_its_check_and_event() {
         let a = Alert::violation(&Arc::from("tracking_missing"), "O-1", "s-9", Millis(0), Copied::default(), &texts());
-        assert_eq!(a.id, "tracking_missing:s-9");
+        assert_eq!(a.id(), "tracking_missing:s-9");
+        assert_eq!((a.key(), a.event_id(), a.opened_by()), ("O-1", Some("s-9"), None));
         let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
         assert_eq!(v["data"]["check"], "tracking_missing");
         assert_eq!(v["data"]["event_id"], "s-9");
@@ -313,7 +408,7 @@ mod tests {
     #[test]
     fn text_with_quotes_backslashes_and_control_characters_round_trips() {
         let tricky = "a\"b\\c\nd\te\u{1}f\u{1f}g\u{7f}h é ✓ </script>";
-        let copied = Copied { order_id: Some(tricky.into()), seller_id: None, marketplace: None };
+        let copied = Copied { order_id: Some(tricky), seller_id: None, marketplace: None };
         let texts = Texts { severity: Arc::from("high"), action: Arc::from(tricky) };
         let a = Alert::violation(&Arc::from("c"), tricky, tricky, Millis(-1), copied, &texts);
         let json = a.to_json();

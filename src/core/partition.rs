@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 
 use super::alert::{Alert, AlertKind, Copied, Outcome, SlaStage};
 use super::event::{Event, EventType, Field, Input, Money};
-use super::instances::{self, first_point, point_time, Slot, SlotTable, NO_POINT, NO_TIMER};
+use super::instances::{first_point, point_time, Slot, SlotTable, NO_POINT, NO_TIMER};
 use super::packed::Packed;
 use super::retained::{fingerprint, Retained, RetainedSet};
 use super::rules::{Check, RuleId, RuleSet};
@@ -89,11 +89,11 @@ impl PartitionState {
         self.position = position;
         let (source, id) = input.source_and_id();
         let seen = fingerprint(&[source, id]);
-        if self.seen.contains(seen) {
+        let clock = self.clock.map_or(input.time(), |c| c.max(input.time()));
+        if !self.seen.insert(seen, clock, rules.retention) {
             return Taken::Duplicate;
         }
-        let clock = self.advance(rules, input.time(), out);
-        self.seen.insert(seen, clock, rules.retention);
+        self.advance(rules, clock, out);
         self.sweep(rules, clock);
         match input {
             Input::Unknown(_) => Taken::Skipped,
@@ -211,36 +211,27 @@ impl PartitionState {
         } else {
             slot.next_point = NO_POINT;
         }
-        let alert = self.instance_alert(rules, i, when, stage);
+        let alert = self.instance_alert(rules, i, when, stage, None);
         self.emit(rules.retention, alert, out);
     }
 
-    fn instance_alert(&self, rules: &RuleSet, i: u32, time: Millis, stage: SlaStage) -> Alert {
+    fn instance_alert(&self, rules: &RuleSet, i: u32, time: Millis, stage: SlaStage, closed_by: Option<&str>) -> Alert {
         let slot = self.slots.get(i);
         let rule = rules.rule(slot.rule);
         let [key, opened_by, order_id, seller_id, marketplace] = slot.strings.all::<5>();
-        let kind = AlertKind::Sla {
-            stage,
-            deadline: slot.deadline,
-            started_at: slot.started,
-            opened_by: opened_by.unwrap_or_default().to_string(),
-        };
-        let copied = Copied {
-            order_id: order_id.map(str::to_string),
-            seller_id: seller_id.map(str::to_string),
-            marketplace: marketplace.map(str::to_string),
-        };
-        Alert::sla(&rule.name, key.expect("every slot stores its key"), time, kind, copied, &rule.texts)
+        let kind = AlertKind::Sla { stage, deadline: slot.deadline, started_at: slot.started };
+        let copied = Copied { order_id, seller_id, marketplace };
+        let key = key.expect("every slot stores its key");
+        Alert::sla(&rule.name, key, opened_by.unwrap_or_default(), closed_by, time, kind, copied, &rule.texts)
     }
 
     fn emit(&mut self, retention: Span, alert: Alert, out: &mut Vec<Alert>) {
-        let id = fingerprint(&[&alert.id]);
-        if self.emitted.contains(id) {
+        let id = fingerprint(&[alert.id()]);
+        if self.emitted.insert(id, self.clock.unwrap_or(alert.time), retention) {
+            out.push(alert);
+        } else {
             self.tally.alert_ids_suppressed += 1;
-            return;
         }
-        self.emitted.insert(id, self.clock.unwrap_or(alert.time), retention);
-        out.push(alert);
     }
 
     fn apply(&mut self, rules: &RuleSet, event: &Event<'_>, out: &mut Vec<Alert>) {
@@ -308,8 +299,7 @@ impl PartitionState {
         let slot = self.slots.get(i);
         if slot.has_emitted() {
             let outcome = if event.time <= slot.deadline { Outcome::Met } else { Outcome::Late };
-            let stage = SlaStage::Resolved { outcome, closed_by: event.id.to_string() };
-            let alert = self.instance_alert(rules, i, event.time, stage);
+            let alert = self.instance_alert(rules, i, event.time, SlaStage::Resolved(outcome), Some(&event.id));
             self.emit(rules.retention, alert, out);
         }
         let slot = self.slots.get(i);
@@ -369,8 +359,8 @@ fn rule_key(rules: &RuleSet, rule: RuleId, key: &str) -> u64 {
     fingerprint(&[&rules.rule(rule).name, key])
 }
 
-fn copied_from(event: &Event<'_>) -> Copied {
-    let text = |f| event.data.text(f).map(str::to_string);
+fn copied_from<'a>(event: &'a Event<'_>) -> Copied<'a> {
+    let text = |f| event.data.text(f);
     Copied { order_id: text(Field::OrderId), seller_id: text(Field::SellerId), marketplace: text(Field::Marketplace) }
 }
 

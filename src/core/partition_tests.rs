@@ -38,7 +38,7 @@ fn run(lines: &[String], until: Option<&str>) -> Emitted {
     }
     let until = until.map(|u| Millis::parse_rfc3339(&format!("2026-11-{u}Z")).unwrap());
     engine.finish(PartitionId::REPLAY, until, &mut alerts);
-    alerts.iter().map(|a| (a.id.clone(), a.time.to_rfc3339())).collect()
+    alerts.iter().map(|a| (a.id().to_string(), a.time.to_rfc3339())).collect()
 }
 
 fn ids(emitted: &Emitted) -> Vec<&str> {

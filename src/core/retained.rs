@@ -133,14 +133,19 @@ impl RetainedSet {
         self.index.find(key, |&seq| queue[seq.wrapping_sub(first) as usize] == key).is_some()
     }
 
-    /// Adds a fingerprint not in the set, stamped `now` (at or after every earlier stamp;
-    /// an earlier one is taken as the latest so far).
-    pub fn insert(&mut self, key: u64, now: Millis, retention: Span) {
-        debug_assert!(!self.contains(key), "inserting a fingerprint already in the set");
-        let seq = self.first.wrapping_add(self.queue.len() as u32);
-        self.queue.push_back(key);
+    /// Adds a fingerprint stamped `now` (at or after every earlier stamp; an earlier one
+    /// is taken as the latest so far) unless it is already in the set. True if it was
+    /// added. One probe of the index either way.
+    pub fn insert(&mut self, key: u64, now: Millis, retention: Span) -> bool {
         let (queue, first) = (&self.queue, self.first);
-        self.index.insert_unique(key, seq, |&s| queue[s.wrapping_sub(first) as usize]);
+        let entry = self.index.entry(
+            key,
+            |&seq| queue[seq.wrapping_sub(first) as usize] == key,
+            |&seq| queue[seq.wrapping_sub(first) as usize],
+        );
+        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else { return false };
+        vacant.insert(first.wrapping_add(self.queue.len() as u32));
+        self.queue.push_back(key);
         match self.batches.back_mut() {
             Some((start, last, count)) if now < start.plus(Span(retention.0 / 8)) => {
                 *last = (*last).max(now);
@@ -151,6 +156,7 @@ impl RetainedSet {
                 self.batches.push_back((now, now, 1));
             }
         }
+        true
     }
 
     /// Forgets the batches whose latest stamp is older than `retention` at `clock`.

@@ -402,7 +402,7 @@ fn alert_record(topic: &str, alert: Alert, partition: PartitionId, offset: i64) 
     let kind = EffectKind::Alert { rule: alert.name.clone(), alert_type: alert.event_type() };
     let out = Outgoing {
         topic: topic.to_string(),
-        key: Some(alert.key.clone().into_bytes()),
+        key: Some(alert.key().as_bytes().to_vec()),
         payload: alert.to_json().into_bytes(),
         headers: vec![("content-type", "application/cloudevents+json".to_string())],
         attempts: 0,

@@ -235,12 +235,12 @@ fn run_engine(rules: &Arc<RuleSet>, inputs: &[Input<'_>], until: Option<i64>) ->
         engine.take(PartitionId::REPLAY, i, &mut out);
     }
     engine.finish(PartitionId::REPLAY, until.map(Millis), &mut out);
-    out.into_iter().map(|a| (a.id.clone(), a.time.0, outcome(&a))).collect()
+    out.into_iter().map(|a| (a.id().to_string(), a.time.0, outcome(&a))).collect()
 }
 
 fn outcome(a: &Alert) -> &'static str {
     match &a.kind {
-        AlertKind::Sla { stage: SlaStage::Resolved { outcome, .. }, .. } => outcome.as_str(),
+        AlertKind::Sla { stage: SlaStage::Resolved(outcome), .. } => outcome.as_str(),
         _ => "",
     }
 }
