@@ -117,6 +117,8 @@ fn keep_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawVa
 
 /// `data`, read in the envelope's one pass: an object's known fields left as raw JSON (to
 /// be read per schema once the type is known), or the kind of JSON found instead.
+/// Unboxed: it lives on the stack for one record.
+#[allow(clippy::large_enum_variant)]
 enum RawData<'a> {
     Object {
         fields: [Option<&'a RawValue>; FIELD_COUNT],
