@@ -19,7 +19,7 @@
 use hashbrown::HashTable;
 
 use super::arena::Arena;
-use super::packed::Packed;
+use super::packed::{TextRef, TextSlab};
 use super::rules::RuleId;
 use super::time::{Millis, Span};
 
@@ -28,7 +28,7 @@ pub const NO_TIMER: u32 = u32::MAX;
 /// No point left: the breach has fired and the instance waits for its close.
 pub const NO_POINT: u8 = u8::MAX;
 
-/// Indices into [`Slot::strings`].
+/// Indices into an instance's texts ([`SlotTable::texts`]).
 pub const KEY: usize = 0;
 pub const OPENED_BY: usize = 1;
 pub const ORDER_ID: usize = 2;
@@ -40,11 +40,12 @@ const LIVE: u8 = 1;
 /// The instance has emitted a warning or its breach.
 const EMITTED: u8 = 2;
 
-/// One open instance of a (rule, key). 40 bytes plus one string allocation.
+/// One open instance of a (rule, key): 32 bytes, and its texts in the table's slab.
 #[derive(Clone, Debug)]
 pub struct Slot {
     /// Key, opening event id, order id, seller id, marketplace.
-    pub strings: Packed,
+    /// Key, opening event id, order id, seller id, marketplace, in the table's slab.
+    pub texts: TextRef,
     /// `s`: the opening event's time.
     pub started: Millis,
     /// `d`: the deadline.
@@ -58,13 +59,10 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// A slot for an instance opened at `started`, its first point `first`; no timer yet.
-    pub fn open(rule: RuleId, strings: Packed, started: Millis, deadline: Millis, first: u8) -> Slot {
-        Slot { strings, started, deadline, timer: NO_TIMER, rule, next_point: first, flags: LIVE }
-    }
-
-    pub fn key(&self) -> &str {
-        self.strings.get(KEY).expect("every slot stores its key")
+    /// A slot for an instance opened at `started`, its first point `first`; no timer yet
+    /// and no texts until [`SlotTable::insert`] stores them.
+    pub fn open(rule: RuleId, started: Millis, deadline: Millis, first: u8) -> Slot {
+        Slot { texts: TextRef::NONE, started, deadline, timer: NO_TIMER, rule, next_point: first, flags: LIVE }
     }
 
     /// Whether the slot holds an instance (a freed slot does not).
@@ -108,30 +106,34 @@ pub struct SlotTable {
     slots: Arena<Slot>,
     free: Vec<u32>,
     index: HashTable<u32>,
+    texts: TextSlab,
 }
 
 fn hash(rule: RuleId, key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(key, u64::from(rule))
 }
 
-fn key_bytes(slot: &Slot) -> &[u8] {
-    slot.strings.get_bytes(KEY).expect("every slot stores its key")
+fn key_bytes<'a>(texts: &'a TextSlab, slot: &Slot) -> &'a [u8] {
+    texts.get_bytes(slot.texts, KEY).expect("every slot stores its key")
 }
 
 impl SlotTable {
     pub fn find(&self, rule: RuleId, key: &str) -> Option<u32> {
-        let slots = &self.slots;
+        let (slots, texts) = (&self.slots, &self.texts);
         let matches = |&i: &u32| {
             let slot = slots.get(i);
-            slot.rule == rule && key_bytes(slot) == key.as_bytes()
+            slot.rule == rule && key_bytes(texts, slot) == key.as_bytes()
         };
         self.index.find(hash(rule, key.as_bytes()), matches).copied()
     }
 
-    /// Stores the slot of a newly opened instance, whose (rule, key) has none.
-    pub fn insert(&mut self, slot: Slot) -> u32 {
-        debug_assert!(slot.is_live() && self.find(slot.rule, slot.key()).is_none(), "{slot:?} is already open");
-        let h = hash(slot.rule, key_bytes(&slot));
+    /// Stores the slot of a newly opened instance, whose (rule, key) has none, with its
+    /// texts: the key first, then those that [`KEY`] to [`MARKETPLACE`] name.
+    pub fn insert(&mut self, mut slot: Slot, texts: &[Option<&str>]) -> u32 {
+        let key = texts[KEY].expect("every slot stores its key");
+        debug_assert!(slot.is_live() && self.find(slot.rule, key).is_none(), "{slot:?} {key} is already open");
+        let h = hash(slot.rule, key.as_bytes());
+        slot.texts = self.texts.insert(texts);
         let i = match self.free.pop() {
             Some(i) => {
                 *self.slots.get_mut(i) = slot;
@@ -139,8 +141,8 @@ impl SlotTable {
             }
             None => self.slots.push(slot, u32::MAX),
         };
-        let slots = &self.slots;
-        self.index.insert_unique(h, i, |&j| hash(slots.get(j).rule, key_bytes(slots.get(j))));
+        let (slots, texts) = (&self.slots, &self.texts);
+        self.index.insert_unique(h, i, |&j| hash(slots.get(j).rule, key_bytes(texts, slots.get(j))));
         i
     }
 
@@ -149,12 +151,13 @@ impl SlotTable {
     pub fn remove(&mut self, i: u32) {
         let slot = self.slots.get(i);
         assert_eq!(slot.timer, NO_TIMER, "removing a slot whose timer is pending: {slot:?}");
-        let h = hash(slot.rule, key_bytes(slot));
+        let h = hash(slot.rule, key_bytes(&self.texts, slot));
         let found = self.index.find_entry(h, |&j| j == i).expect("a live slot is indexed");
         found.remove();
         self.free.push(i);
         let slot = self.slots.get_mut(i);
-        slot.strings = Packed::default();
+        self.texts.remove(slot.texts);
+        slot.texts = TextRef::NONE;
         slot.flags = 0;
     }
 
@@ -164,6 +167,16 @@ impl SlotTable {
 
     pub fn get_mut(&mut self, i: u32) -> &mut Slot {
         self.slots.get_mut(i)
+    }
+
+    /// An open instance's key.
+    pub fn key(&self, i: u32) -> &str {
+        self.texts.get(self.slots.get(i).texts, KEY).expect("every slot stores its key")
+    }
+
+    /// An open instance's texts, indexed by [`KEY`] to [`MARKETPLACE`].
+    pub fn texts(&self, i: u32) -> [Option<&str>; 5] {
+        self.texts.all::<5>(self.slots.get(i).texts)
     }
 
     /// Open instances.
@@ -181,8 +194,7 @@ impl SlotTable {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        let strings: usize = self.iter().map(|s| s.strings.heap_bytes()).sum();
-        self.slots.heap_bytes() + self.free.capacity() * 4 + self.index.capacity() * 8 / 7 * 5 + strings
+        self.slots.heap_bytes() + self.free.capacity() * 4 + self.index.capacity() * 8 / 7 * 5 + self.texts.heap_bytes()
     }
 }
 
@@ -197,8 +209,8 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 40);
+    fn a_slot_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
     }
 
     #[test]
@@ -232,21 +244,22 @@ mod tests {
         }
     }
 
-    fn slot(rule: RuleId, key: &str) -> Slot {
-        Slot::open(rule, Packed::new(&[Some(key)]), Millis(0), Millis(H), 0)
+    fn insert(t: &mut SlotTable, rule: RuleId, key: &str) -> u32 {
+        t.insert(Slot::open(rule, Millis(0), Millis(H), 0), &[Some(key), Some("e-1")])
     }
 
     #[test]
     fn slots_are_found_by_rule_and_key_and_reused_after_removal() {
         let mut t = SlotTable::default();
-        let a = t.insert(slot(0, "K"));
-        let b = t.insert(slot(1, "K"));
+        let a = insert(&mut t, 0, "K");
+        let b = insert(&mut t, 1, "K");
+        assert_eq!((t.key(b), t.texts(b)[OPENED_BY]), ("K", Some("e-1")));
         assert_ne!(a, b);
         assert_eq!(t.find(0, "K"), Some(a));
         t.remove(a);
         assert!(!t.get(a).is_live());
         assert_eq!(t.find(0, "K"), None);
-        assert_eq!(t.insert(slot(2, "Z")), a, "the freed slot is reused");
+        assert_eq!(insert(&mut t, 2, "Z"), a, "the freed slot is reused");
         assert_eq!(t.len(), 2);
     }
 }

@@ -25,7 +25,6 @@ use std::collections::VecDeque;
 use super::alert::{Alert, AlertKind, Copied, Outcome, SlaStage};
 use super::event::{Event, EventType, Field, Input, Money};
 use super::instances::{first_point, point_time, Slot, SlotTable, NO_POINT, NO_TIMER};
-use super::packed::Packed;
 use super::retained::{fingerprint, Retained, RetainedSet};
 use super::rules::{Check, RuleId, RuleSet};
 use super::time::{Millis, Span};
@@ -218,7 +217,7 @@ impl PartitionState {
     fn instance_alert(&self, rules: &RuleSet, i: u32, time: Millis, stage: SlaStage, closed_by: Option<&str>) -> Alert {
         let slot = self.slots.get(i);
         let rule = rules.rule(slot.rule);
-        let [key, opened_by, order_id, seller_id, marketplace] = slot.strings.all::<5>();
+        let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
         let kind = AlertKind::Sla { stage, deadline: slot.deadline, started_at: slot.started };
         let copied = Copied { order_id, seller_id, marketplace };
         let key = key.expect("every slot stores its key");
@@ -304,7 +303,7 @@ impl PartitionState {
         }
         let slot = self.slots.get(i);
         let rule = slot.rule;
-        let fp = rule_key(rules, rule, slot.key());
+        let fp = rule_key(rules, rule, self.slots.key(i));
         self.lasts.insert(fp, event.time, event.time);
         self.open_by_rule[rule as usize] -= 1;
         self.slots.remove(i);
@@ -335,14 +334,8 @@ impl PartitionState {
         }
         let first = first_point(&rule.warn_before, s, deadline);
         let d = &event.data;
-        let strings = Packed::new(&[
-            Some(key),
-            Some(&event.id),
-            d.text(Field::OrderId),
-            d.text(Field::SellerId),
-            d.text(Field::Marketplace),
-        ]);
-        let i = self.slots.insert(Slot::open(rule_id, strings, s, deadline, first));
+        let texts = [Some(key), Some(&*event.id), d.text(Field::OrderId), d.text(Field::SellerId), d.text(Field::Marketplace)];
+        let i = self.slots.insert(Slot::open(rule_id, s, deadline, first), &texts);
         let at = point_time(&rule.warn_before, s, deadline, first);
         self.slots.get_mut(i).timer = self.wheel.insert(at.0, i).to_raw();
         if self.open_by_rule.len() < rules.rules.len() {
