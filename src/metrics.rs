@@ -99,6 +99,12 @@ impl Metrics {
         self.records.with_label_values(&[topic, outcome]).inc();
     }
 
+    /// The records counter of one (topic, outcome), for a caller to keep and bump
+    /// without a label lookup per record.
+    pub fn record_counter(&self, topic: &str, outcome: &str) -> IntCounter {
+        self.records.with_label_values(&[topic, outcome])
+    }
+
     pub fn dead_letter(&self, class: &str) {
         self.dead_letters.with_label_values(&[class]).inc();
     }

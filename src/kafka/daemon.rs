@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use prometheus::IntCounter;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, watch};
@@ -33,6 +36,20 @@ use crate::metrics::Metrics;
 
 /// Records (with their effects) in flight before the loop stops reading.
 const MAX_IN_FLIGHT: usize = 20_000;
+/// Records taken from librdkafka's queue, when it has them, before the loop looks at
+/// acknowledgements, timers and shutdown again.
+const BATCH: usize = 512;
+
+/// Outcomes of a record, indexing the daemon's cached counters.
+#[derive(Clone, Copy)]
+enum Outcome {
+    Applied,
+    Skipped,
+    Duplicate,
+    DeadLettered,
+}
+
+const OUTCOMES: [&str; 4] = ["applied", "skipped", "duplicate", "dead_lettered"];
 
 type Inflight = FuturesUnordered<futures_util::future::BoxFuture<'static, Delivered>>;
 
@@ -66,6 +83,8 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     assigned: HashMap<PartitionId, Assigned>,
     alerts: Vec<Alert>,
+    /// `sla_records_consumed_total` by input topic index and [`Outcome`], looked up once.
+    record_counters: Vec<[IntCounter; 4]>,
 }
 
 impl Daemon {
@@ -89,36 +108,101 @@ impl Daemon {
             properties = ?settings.kafka.redacted_properties(),
             "subscribed"
         );
+        let record_counters = settings
+            .kafka
+            .topics
+            .inputs()
+            .iter()
+            .map(|topic| OUTCOMES.map(|outcome| metrics.record_counter(topic, outcome)))
+            .collect();
         Ok(Daemon {
             settings, engine, producer, consumer, notices, shared, clock, metrics,
-            assigned: HashMap::new(), alerts: Vec::new(),
+            assigned: HashMap::new(), alerts: Vec::new(), record_counters,
         })
     }
 
     /// Runs until `shutdown` turns true, then finishes in-flight alerts, commits and
     /// returns. An error means a fatal Kafka problem; nothing was committed past it.
+    ///
+    /// Records are taken in batches: after one arrives, those librdkafka has already
+    /// fetched are processed too (up to [`BATCH`]) before the loop looks at anything
+    /// else, and the per-partition bookkeeping (high watermark, wall-clock firing, the
+    /// committable offset) is done once per batch.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let mut inflight = Inflight::new();
         let mut commit_tick = tokio::time::interval(Duration::from_millis(self.settings.kafka.commit_interval.as_millis() as u64));
         let mut gauges_tick = tokio::time::interval(Duration::from_secs(1));
         self.spawn_broker_probe(shutdown.clone());
         let consumer = self.consumer.clone();
+        let mut records = consumer.stream();
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed_for = None;
+        let mut touched = Vec::new();
         loop {
-            let wake = self.next_wake();
+            let due = self.next_due();
+            if due != armed_for {
+                if let Some(due) = due {
+                    sleep.as_mut().reset(tokio::time::Instant::now() + self.clock.real_until(due.succ()));
+                }
+                armed_for = due;
+            }
             tokio::select! {
                 _ = shutdown.changed() => break,
                 Some(notice) = self.notices.recv() => self.on_notice(notice),
                 Some(done) = inflight.next(), if !inflight.is_empty() => self.on_delivered(done, &mut inflight)?,
-                message = consumer.recv(), if inflight.len() < MAX_IN_FLIGHT => match message {
-                    Ok(m) => self.on_record(&m, &mut inflight),
-                    Err(e) => tracing::warn!(error = %e, "consumer error"),
-                },
-                _ = tokio::time::sleep(wake.unwrap_or(Duration::from_secs(3600))), if wake.is_some() => self.on_wall_clock(&mut inflight),
+                Some(message) = records.next(), if inflight.len() < MAX_IN_FLIGHT => {
+                    self.on_message(message, &mut inflight, &mut touched);
+                    for _ in 1..BATCH {
+                        match records.next().now_or_never() {
+                            Some(Some(message)) if inflight.len() < MAX_IN_FLIGHT => {
+                                self.on_message(message, &mut inflight, &mut touched)
+                            }
+                            _ => break,
+                        }
+                    }
+                    self.after_batch(&mut touched, &mut inflight);
+                }
+                _ = &mut sleep, if armed_for.is_some() => {
+                    armed_for = None;
+                    self.on_wall_clock(&mut inflight);
+                }
                 _ = commit_tick.tick() => self.commit(CommitMode::Async),
                 _ = gauges_tick.tick() => self.update_gauges(),
             }
         }
+        drop(records);
         self.shut_down(inflight).await
+    }
+
+    fn on_message(
+        &mut self,
+        message: Result<BorrowedMessage<'_>, KafkaError>,
+        inflight: &mut Inflight,
+        touched: &mut Vec<PartitionId>,
+    ) {
+        match message {
+            Ok(m) => {
+                if let Some(id) = self.on_record(&m, inflight) {
+                    if !touched.contains(&id) {
+                        touched.push(id);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "consumer error"),
+        }
+    }
+
+    /// Once per batch, for each partition it touched: is it caught up now, fire it on
+    /// the wall clock if so, and publish its committable offset.
+    fn after_batch(&mut self, touched: &mut Vec<PartitionId>, inflight: &mut Inflight) {
+        for id in touched.drain(..) {
+            self.refresh_caught_up(id);
+            if self.assigned.get(&id).is_some_and(|a| a.caught_up) {
+                self.fire_caught_up(id, self.clock.now(), inflight);
+            }
+            self.publish_committable(id);
+        }
     }
 
     fn partition_id(&self, topic: &str, partition: i32) -> Option<PartitionId> {
@@ -151,14 +235,18 @@ impl Daemon {
         self.metrics.assigned_partitions(self.assigned.len());
     }
 
-    fn on_record(&mut self, m: &impl Message, inflight: &mut Inflight) {
-        let Some(id) = self.partition_id(m.topic(), m.partition()) else { return };
+    /// Decodes and applies one record; its alerts and dead letter go out. Returns the
+    /// partition it belongs to.
+    fn on_record(&mut self, m: &impl Message, inflight: &mut Inflight) -> Option<PartitionId> {
+        let id = self.partition_id(m.topic(), m.partition())?;
         let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
         let _guard = span.enter();
         self.assigned.entry(id).or_insert_with(|| Assigned::new(m.topic(), m.partition(), None));
         let value = m.payload().unwrap_or_default();
-        let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect::<Vec<_>>()).unwrap_or_default();
-        let structured = binary_to_structured(headers.into_iter(), value);
+        let structured = match m.headers() {
+            Some(h) => binary_to_structured(h.iter().map(|h| (h.key, h.value)), value),
+            None => None,
+        };
         let now = self.clock.now();
         let mut outgoing = Vec::new();
         let decoded = decode(structured.as_deref().unwrap_or(value)).into_input().and_then(|input| {
@@ -170,39 +258,33 @@ impl Daemon {
             Ok(input)
         });
         let outcome = match decoded {
-            Ok(input) => {
-                let taken = self.engine.take_at(id, &input, m.offset(), &mut self.alerts);
-                match taken {
-                    Taken::Applied => "applied",
-                    Taken::Skipped => "skipped",
-                    Taken::Duplicate => "duplicate",
-                }
-            }
+            Ok(input) => match self.engine.take_at(id, &input, m.offset(), &mut self.alerts) {
+                Taken::Applied => Outcome::Applied,
+                Taken::Skipped => Outcome::Skipped,
+                Taken::Duplicate => Outcome::Duplicate,
+            },
             Err(dead) => {
                 tracing::info!(reason = %dead, "dead-lettered");
                 self.metrics.dead_letter(dead.class());
                 outgoing.push(self.dead_letter(m, &dead, id));
-                "dead_lettered"
+                Outcome::DeadLettered
             }
         };
-        self.metrics.record(m.topic(), outcome);
-        self.refresh_caught_up(id, m.offset() + 1);
-        if self.assigned[&id].caught_up {
-            self.fire_on_wall_clock(id, now);
-        }
-        if self.assigned[&id].reemit_below.is_some_and(|below| m.offset() < below) {
+        self.record_counters[id.topic as usize][outcome as usize].inc();
+        let assigned = self.assigned.get_mut(&id).expect("inserted above");
+        if assigned.reemit_below.is_some_and(|below| m.offset() < below) {
             self.alerts.iter().for_each(|_| self.metrics.alert_reemitted());
         }
-        outgoing.extend(self.alerts.drain(..).map(|a| alert_record(&self.settings.kafka.topics.alerts, a, id, m.offset())));
+        let topic = &self.settings.kafka.topics.alerts;
+        outgoing.extend(self.alerts.drain(..).map(|a| alert_record(topic, a, id, m.offset())));
         let timestamp = m.timestamp().to_millis();
-        let assigned = self.assigned.get_mut(&id).expect("inserted above");
         if let Some(settled) = assigned.tracker.consumed(m.offset(), outgoing.len() as u32, timestamp) {
             observe_latency(&self.metrics, now.0, settled);
         }
-        self.publish_committable(id);
         for (effect, out) in outgoing {
             inflight.push(deliver(self.producer.clone(), effect, out));
         }
+        Some(id)
     }
 
     fn dead_letter(&self, m: &impl Message, dead: &DeadLetter, id: PartitionId) -> (Effect, Outgoing) {
@@ -217,54 +299,53 @@ impl Daemon {
         (Effect { partition: id, offset: m.offset(), kind: EffectKind::DeadLetter }, out)
     }
 
-    /// Looks at the cached high watermark: caught up when `position` reached it.
-    fn refresh_caught_up(&mut self, id: PartitionId, position: i64) {
+    /// Looks at the cached high watermark: caught up when the next offset reached it.
+    fn refresh_caught_up(&mut self, id: PartitionId) {
         let Some(assigned) = self.assigned.get(&id) else { return };
+        let Some(position) = assigned.tracker.next() else { return };
         let high = cached_high_watermark(&self.consumer, &assigned.topic, assigned.partition);
         let caught_up = high.is_none_or(|h| position >= h);
         self.assigned.get_mut(&id).expect("present").caught_up = caught_up;
     }
 
-    /// Advances a caught-up partition to the wall clock, recording how late points fire.
-    fn fire_on_wall_clock(&mut self, id: PartitionId, now: crate::core::time::Millis) {
-        let before = self.alerts.len();
-        self.engine.advance(id, now, &mut self.alerts);
-        for a in &self.alerts[before..] {
-            self.metrics.fired_late_by((now.0 - a.time.0) as f64 / 1000.0);
-        }
-    }
-
-    /// Real time until the earliest point of a caught-up partition is due.
-    fn next_wake(&self) -> Option<Duration> {
-        let due = self
-            .assigned
+    /// The earliest point due in a caught-up partition: the loop sleeps until just after.
+    fn next_due(&self) -> Option<crate::core::time::Millis> {
+        self.assigned
             .iter()
             .filter(|(_, a)| a.caught_up)
             .filter_map(|(id, _)| self.engine.partition(*id)?.next_due())
-            .min()?;
-        Some(self.clock.real_until(due.succ()))
+            .min()
     }
 
     fn on_wall_clock(&mut self, inflight: &mut Inflight) {
         let now = self.clock.now();
         let ids: Vec<PartitionId> = self.assigned.iter().filter(|(_, a)| a.caught_up).map(|(id, _)| *id).collect();
         for id in ids {
-            self.fire_on_wall_clock(id, now);
-            if self.alerts.is_empty() {
-                continue;
-            }
-            let assigned = self.assigned.get_mut(&id).expect("listed above");
-            let Some(offset) = assigned.tracker.charge_last(self.alerts.len() as u32) else {
-                tracing::warn!("alerts fired on a partition with nothing consumed");
-                self.alerts.clear();
-                continue;
-            };
-            let topic = self.settings.kafka.topics.alerts.clone();
-            for alert in self.alerts.drain(..) {
-                let (effect, out) = alert_record(&topic, alert, id, offset);
-                inflight.push(deliver(self.producer.clone(), effect, out));
-            }
+            self.fire_caught_up(id, now, inflight);
             self.publish_committable(id);
+        }
+    }
+
+    /// Advances a caught-up partition to the wall clock, recording how late points fire,
+    /// and sends what fired, charged to the last record consumed.
+    fn fire_caught_up(&mut self, id: PartitionId, now: crate::core::time::Millis, inflight: &mut Inflight) {
+        self.engine.advance(id, now, &mut self.alerts);
+        if self.alerts.is_empty() {
+            return;
+        }
+        for a in &self.alerts {
+            self.metrics.fired_late_by((now.0 - a.time.0) as f64 / 1000.0);
+        }
+        let assigned = self.assigned.get_mut(&id).expect("caught-up partitions are assigned");
+        let Some(offset) = assigned.tracker.charge_last(self.alerts.len() as u32) else {
+            tracing::warn!("alerts fired on a partition with nothing consumed");
+            self.alerts.clear();
+            return;
+        };
+        let topic = &self.settings.kafka.topics.alerts;
+        for alert in self.alerts.drain(..) {
+            let (effect, out) = alert_record(topic, alert, id, offset);
+            inflight.push(deliver(self.producer.clone(), effect, out));
         }
     }
 
