@@ -153,13 +153,13 @@ impl Daemon {
                 Some(done) = inflight.next(), if !inflight.is_empty() => self.on_delivered(done, &mut inflight)?,
                 Some(message) = records.next(), if inflight.len() < MAX_IN_FLIGHT => {
                     self.on_message(message, &mut inflight, &mut touched);
+                    // Checked before polling: a polled message must be processed.
                     for _ in 1..BATCH {
-                        match records.next().now_or_never() {
-                            Some(Some(message)) if inflight.len() < MAX_IN_FLIGHT => {
-                                self.on_message(message, &mut inflight, &mut touched)
-                            }
-                            _ => break,
+                        if inflight.len() >= MAX_IN_FLIGHT {
+                            break;
                         }
+                        let Some(Some(message)) = records.next().now_or_never() else { break };
+                        self.on_message(message, &mut inflight, &mut touched);
                     }
                     self.after_batch(&mut touched, &mut inflight);
                 }
