@@ -11,19 +11,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::stream::StreamExt;
 use futures_util::FutureExt;
 use prometheus::IntCounter;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer as _;
 use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, watch};
 
 use super::context::{commit_list, parse_acked_through, Commit, DaemonContext, Notice, Shared};
 use super::offsets::{OffsetTracker, Settled};
-use super::produce::{deliver, Delivered, Effect, EffectKind, Outgoing};
+use super::produce::{Delivered, Effect, EffectKind, Outbox, Outgoing, Producer};
 use super::record::{binary_to_structured, dead_letter_headers};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -51,7 +51,6 @@ enum Outcome {
 
 const OUTCOMES: [&str; 4] = ["applied", "skipped", "duplicate", "dead_lettered"];
 
-type Inflight = FuturesUnordered<futures_util::future::BoxFuture<'static, Delivered>>;
 
 /// One assigned input partition.
 struct Assigned {
@@ -75,7 +74,6 @@ impl Assigned {
 pub struct Daemon {
     settings: Settings,
     engine: Engine,
-    producer: FutureProducer,
     consumer: Arc<StreamConsumer<DaemonContext>>,
     notices: mpsc::UnboundedReceiver<Notice>,
     shared: Arc<Shared>,
@@ -83,6 +81,10 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     assigned: HashMap<PartitionId, Assigned>,
     alerts: Vec<Alert>,
+    /// Taken by [`Daemon::run`], which lends it to the handlers.
+    outbox: Option<Outbox>,
+    alert_topic: Arc<str>,
+    dead_letter_topic: Arc<str>,
     /// `sla_records_consumed_total` by input topic index and [`Outcome`], looked up once.
     record_counters: Vec<[IntCounter; 4]>,
 }
@@ -96,8 +98,7 @@ impl Daemon {
         let consumer: StreamConsumer<DaemonContext> = super::consumer_config(&settings.kafka)
             .create_with_context(context)
             .context("cannot create the Kafka consumer; check kafka.properties")?;
-        let producer: FutureProducer =
-            super::producer_config(&settings.kafka).create().context("cannot create the Kafka producer")?;
+        let outbox = Outbox::new(&super::producer_config(&settings.kafka)).context("cannot create the Kafka producer")?;
         consumer.subscribe(&settings.kafka.topics.inputs()).context("cannot subscribe to the input topics")?;
         let consumer = Arc::new(consumer);
         let engine = Engine::new(Arc::new(settings.rules.clone()));
@@ -108,6 +109,7 @@ impl Daemon {
             properties = ?settings.kafka.redacted_properties(),
             "subscribed"
         );
+        let settings_topics = (Arc::from(&*settings.kafka.topics.alerts), Arc::from(&*settings.kafka.topics.dead_letter));
         let record_counters = settings
             .kafka
             .topics
@@ -116,8 +118,9 @@ impl Daemon {
             .map(|topic| OUTCOMES.map(|outcome| metrics.record_counter(topic, outcome)))
             .collect();
         Ok(Daemon {
-            settings, engine, producer, consumer, notices, shared, clock, metrics,
-            assigned: HashMap::new(), alerts: Vec::new(), record_counters,
+            settings, engine, consumer, notices, shared, clock, metrics,
+            assigned: HashMap::new(), alerts: Vec::new(), outbox: Some(outbox), record_counters,
+            alert_topic: settings_topics.0, dead_letter_topic: settings_topics.1,
         })
     }
 
@@ -129,10 +132,10 @@ impl Daemon {
     /// else, and the per-partition bookkeeping (high watermark, wall-clock firing, the
     /// committable offset) is done once per batch.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        let mut inflight = Inflight::new();
         let mut commit_tick = tokio::time::interval(Duration::from_millis(self.settings.kafka.commit_interval.as_millis() as u64));
         let mut gauges_tick = tokio::time::interval(Duration::from_secs(1));
-        self.spawn_broker_probe(shutdown.clone());
+        let mut outbox = self.outbox.take().expect("run is called once");
+        self.spawn_broker_probe(outbox.producer().clone(), shutdown.clone());
         let consumer = self.consumer.clone();
         let mut records = consumer.stream();
         let sleep = tokio::time::sleep(Duration::ZERO);
@@ -150,40 +153,40 @@ impl Daemon {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 Some(notice) = self.notices.recv() => self.on_notice(notice),
-                Some(done) = inflight.next(), if !inflight.is_empty() => self.on_delivered(done, &mut inflight)?,
-                Some(message) = records.next(), if inflight.len() < MAX_IN_FLIGHT => {
-                    self.on_message(message, &mut inflight, &mut touched);
+                Some(done) = outbox.next(), if !outbox.is_empty() => self.on_delivered(done, &mut outbox)?,
+                Some(message) = records.next(), if outbox.len() < MAX_IN_FLIGHT => {
+                    self.on_message(message, &mut outbox, &mut touched);
                     // Checked before polling: a polled message must be processed.
                     for _ in 1..BATCH {
-                        if inflight.len() >= MAX_IN_FLIGHT {
+                        if outbox.len() >= MAX_IN_FLIGHT {
                             break;
                         }
                         let Some(Some(message)) = records.next().now_or_never() else { break };
-                        self.on_message(message, &mut inflight, &mut touched);
+                        self.on_message(message, &mut outbox, &mut touched);
                     }
-                    self.after_batch(&mut touched, &mut inflight);
+                    self.after_batch(&mut touched, &mut outbox);
                 }
                 _ = &mut sleep, if armed_for.is_some() => {
                     armed_for = None;
-                    self.on_wall_clock(&mut inflight);
+                    self.on_wall_clock(&mut outbox);
                 }
                 _ = commit_tick.tick() => self.commit(CommitMode::Async),
                 _ = gauges_tick.tick() => self.update_gauges(),
             }
         }
         drop(records);
-        self.shut_down(inflight).await
+        self.shut_down(outbox).await
     }
 
     fn on_message(
         &mut self,
         message: Result<BorrowedMessage<'_>, KafkaError>,
-        inflight: &mut Inflight,
+        outbox: &mut Outbox,
         touched: &mut Vec<PartitionId>,
     ) {
         match message {
             Ok(m) => {
-                if let Some(id) = self.on_record(&m, inflight) {
+                if let Some(id) = self.on_record(&m, outbox) {
                     if !touched.contains(&id) {
                         touched.push(id);
                     }
@@ -195,11 +198,11 @@ impl Daemon {
 
     /// Once per batch, for each partition it touched: is it caught up now, fire it on
     /// the wall clock if so, and publish its committable offset.
-    fn after_batch(&mut self, touched: &mut Vec<PartitionId>, inflight: &mut Inflight) {
+    fn after_batch(&mut self, touched: &mut Vec<PartitionId>, outbox: &mut Outbox) {
         for id in touched.drain(..) {
             self.refresh_caught_up(id);
             if self.assigned.get(&id).is_some_and(|a| a.caught_up) {
-                self.fire_caught_up(id, self.clock.now(), inflight);
+                self.fire_caught_up(id, self.clock.now(), outbox);
             }
             self.publish_committable(id);
         }
@@ -237,7 +240,7 @@ impl Daemon {
 
     /// Decodes and applies one record; its alerts and dead letter go out. Returns the
     /// partition it belongs to.
-    fn on_record(&mut self, m: &impl Message, inflight: &mut Inflight) -> Option<PartitionId> {
+    fn on_record(&mut self, m: &impl Message, outbox: &mut Outbox) -> Option<PartitionId> {
         let id = self.partition_id(m.topic(), m.partition())?;
         let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
         let _guard = span.enter();
@@ -275,14 +278,14 @@ impl Daemon {
         if assigned.reemit_below.is_some_and(|below| m.offset() < below) {
             self.alerts.iter().for_each(|_| self.metrics.alert_reemitted());
         }
-        let topic = &self.settings.kafka.topics.alerts;
+        let topic = &self.alert_topic;
         outgoing.extend(self.alerts.drain(..).map(|a| alert_record(topic, a, id, m.offset())));
         let timestamp = m.timestamp().to_millis();
         if let Some(settled) = assigned.tracker.consumed(m.offset(), outgoing.len() as u32, timestamp) {
             observe_latency(&self.metrics, now.0, settled);
         }
         for (effect, out) in outgoing {
-            inflight.push(deliver(self.producer.clone(), effect, out));
+            outbox.send(effect, out);
         }
         Some(id)
     }
@@ -290,7 +293,7 @@ impl Daemon {
     fn dead_letter(&self, m: &impl Message, dead: &DeadLetter, id: PartitionId) -> (Effect, Outgoing) {
         let headers = dead_letter_headers(&dead.to_string(), dead.class(), m.topic(), m.partition(), m.offset());
         let out = Outgoing {
-            topic: self.settings.kafka.topics.dead_letter.clone(),
+            topic: self.dead_letter_topic.clone(),
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().unwrap_or_default().to_vec(),
             headers: headers.into_iter().collect(),
@@ -317,18 +320,18 @@ impl Daemon {
             .min()
     }
 
-    fn on_wall_clock(&mut self, inflight: &mut Inflight) {
+    fn on_wall_clock(&mut self, outbox: &mut Outbox) {
         let now = self.clock.now();
         let ids: Vec<PartitionId> = self.assigned.iter().filter(|(_, a)| a.caught_up).map(|(id, _)| *id).collect();
         for id in ids {
-            self.fire_caught_up(id, now, inflight);
+            self.fire_caught_up(id, now, outbox);
             self.publish_committable(id);
         }
     }
 
     /// Advances a caught-up partition to the wall clock, recording how late points fire,
     /// and sends what fired, charged to the last record consumed.
-    fn fire_caught_up(&mut self, id: PartitionId, now: crate::core::time::Millis, inflight: &mut Inflight) {
+    fn fire_caught_up(&mut self, id: PartitionId, now: crate::core::time::Millis, outbox: &mut Outbox) {
         self.engine.advance(id, now, &mut self.alerts);
         if self.alerts.is_empty() {
             return;
@@ -342,14 +345,14 @@ impl Daemon {
             self.alerts.clear();
             return;
         };
-        let topic = &self.settings.kafka.topics.alerts;
+        let topic = &self.alert_topic;
         for alert in self.alerts.drain(..) {
             let (effect, out) = alert_record(topic, alert, id, offset);
-            inflight.push(deliver(self.producer.clone(), effect, out));
+            outbox.send(effect, out);
         }
     }
 
-    fn on_delivered(&mut self, done: Delivered, inflight: &mut Inflight) -> Result<()> {
+    fn on_delivered(&mut self, done: Delivered, outbox: &mut Outbox) -> Result<()> {
         if let Err(e) = &done.result {
             let fatal = done.is_fatal();
             self.metrics.produce_error(&done.outgoing.topic, if fatal { "fatal" } else { "retriable" });
@@ -357,7 +360,7 @@ impl Daemon {
                 bail!("cannot produce to {} after {} attempts: {e}", done.outgoing.topic, done.outgoing.attempts);
             }
             tracing::warn!(error = %e, topic = %done.outgoing.topic, attempt = done.outgoing.attempts, "produce failed; retrying");
-            inflight.push(deliver(self.producer.clone(), done.effect, done.outgoing));
+            outbox.retry(done.effect, done.outgoing);
             return Ok(());
         }
         if let EffectKind::Alert { rule, alert_type } = &done.effect.kind {
@@ -441,8 +444,7 @@ impl Daemon {
     }
 
     /// Keeps `/readyz` honest: asks the cluster for metadata every few seconds.
-    fn spawn_broker_probe(&self, mut shutdown: watch::Receiver<bool>) {
-        let producer = self.producer.clone();
+    fn spawn_broker_probe(&self, producer: Arc<Producer>, mut shutdown: watch::Receiver<bool>) {
         let health = self.shared.health.clone();
         tokio::spawn(async move {
             loop {
@@ -459,19 +461,19 @@ impl Daemon {
         });
     }
 
-    async fn shut_down(mut self, mut inflight: Inflight) -> Result<()> {
+    async fn shut_down(mut self, mut outbox: Outbox) -> Result<()> {
         let limit = Duration::from_millis(self.settings.kafka.shutdown_timeout.as_millis() as u64);
-        tracing::info!(in_flight = inflight.len(), "shutting down: finishing in-flight alerts");
+        tracing::info!(in_flight = outbox.len(), "shutting down: finishing in-flight alerts");
         let drained = tokio::time::timeout(limit, async {
-            while let Some(done) = inflight.next().await {
-                self.on_delivered(done, &mut inflight)?;
+            while let Some(done) = outbox.next().await {
+                self.on_delivered(done, &mut outbox)?;
             }
             Ok::<_, anyhow::Error>(())
         })
         .await;
         match drained {
             Ok(result) => result?,
-            Err(_) => tracing::warn!(left = inflight.len(), "shutdown timeout: committing only what was acknowledged"),
+            Err(_) => tracing::warn!(left = outbox.len(), "shutdown timeout: committing only what was acknowledged"),
         }
         self.commit(CommitMode::Sync);
         tracing::info!("offsets committed; bye");
@@ -479,10 +481,10 @@ impl Daemon {
     }
 }
 
-fn alert_record(topic: &str, alert: Alert, partition: PartitionId, offset: i64) -> (Effect, Outgoing) {
+fn alert_record(topic: &Arc<str>, alert: Alert, partition: PartitionId, offset: i64) -> (Effect, Outgoing) {
     let kind = EffectKind::Alert { rule: alert.name.clone(), alert_type: alert.event_type() };
     let out = Outgoing {
-        topic: topic.to_string(),
+        topic: topic.clone(),
         key: Some(alert.key().as_bytes().to_vec()),
         payload: alert.to_json().into_bytes(),
         headers: vec![("content-type", "application/cloudevents+json".to_string())],

@@ -1,16 +1,29 @@
-//! Producing alerts and dead letters, with retries, as futures the daemon loop polls.
+//! Producing alerts and dead letters, with retries: the [`Outbox`].
 //!
-//! `QueueFull` is back-pressure: wait briefly and enqueue again. A delivery that fails
-//! is retried with a growing pause (the idempotent producer keeps order and suppresses
-//! duplicates of its own retries); a fatal producer error, or a record that keeps
-//! failing, stops the daemon without committing past it, so nothing is lost.
+//! Records go to a `ThreadedProducer`; the outbox keeps each (with its [`Effect`]) in a
+//! slab until acknowledged, the slab index is the delivery opaque, and librdkafka's
+//! delivery callback (on the producer's poll thread) hands index and result back
+//! through a channel. The daemon loop drains that channel in
+//! batches, so a busy loop is woken once for many acknowledgements rather than once per
+//! record (as one future per record would).
+//!
+//! A delivery that fails is sent again after a growing pause (the idempotent producer
+//! keeps order and suppresses duplicates of its own retries); `QueueFull` at send time
+//! is back-pressure and takes the same path. A fatal producer error, or a record that
+//! keeps failing, stops the daemon without committing past it, so nothing is lost.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use tokio::sync::mpsc;
 
 /// Attempts before a failing record stops the daemon.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -26,14 +39,14 @@ pub struct Effect {
 
 #[derive(Debug, Clone)]
 pub enum EffectKind {
-    Alert { rule: std::sync::Arc<str>, alert_type: &'static str },
+    Alert { rule: Arc<str>, alert_type: &'static str },
     DeadLetter,
 }
 
 /// An owned record, kept until acknowledged so it can be sent again.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub headers: Vec<(&'static str, String)>,
@@ -61,40 +74,134 @@ impl Delivered {
     }
 }
 
-/// Sends `outgoing`, after a back-off when it is a retry.
-pub fn deliver(producer: FutureProducer, effect: Effect, mut outgoing: Outgoing) -> BoxFuture<'static, Delivered> {
-    Box::pin(async move {
-        if outgoing.attempts > 0 {
-            tokio::time::sleep(Duration::from_millis(100 << outgoing.attempts.min(6))).await;
-        }
-        outgoing.attempts += 1;
-        let result = send(&producer, &outgoing).await;
-        Delivered { effect, outgoing, result }
-    })
+/// A delivery report: the record's slab index and how it went.
+type Ack = (usize, Result<(), KafkaError>);
+
+/// The producer's context: delivery reports go to the outbox's channel.
+pub struct DeliveryContext {
+    acks: mpsc::UnboundedSender<Ack>,
 }
 
-async fn send(producer: &FutureProducer, out: &Outgoing) -> Result<(), KafkaError> {
-    loop {
-        let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
-        for (key, value) in &out.headers {
-            headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
-        }
-        let mut record = FutureRecord::to(&out.topic).payload(&out.payload).headers(headers);
-        if let Some(key) = &out.key {
-            record = record.key(key);
-        }
-        match producer.send_result(record) {
-            Ok(delivery) => {
-                return match delivery.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(e),
-                    Err(_) => Err(KafkaError::Canceled),
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        let result = result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone());
+        // The receiver is gone only once the daemon has stopped waiting for deliveries.
+        let _ = self.acks.send((index, result));
+    }
+}
+
+pub type Producer = ThreadedProducer<DeliveryContext>;
+
+/// Records sent and not yet acknowledged, and the acknowledgements coming back.
+pub struct Outbox {
+    producer: Arc<Producer>,
+    acks: mpsc::UnboundedReceiver<Ack>,
+    /// Records handed to librdkafka, by the index their delivery report names.
+    sent: Vec<Option<(Effect, Outgoing)>>,
+    free: Vec<usize>,
+    /// Sends refused at once (queue full, bad topic...), reported like failed deliveries.
+    refused: VecDeque<Delivered>,
+    /// Retries waiting out their pause.
+    retries: FuturesUnordered<BoxFuture<'static, (Effect, Outgoing)>>,
+    /// Records handed to [`Outbox::send`] or [`Outbox::retry`] and not yet returned by
+    /// [`Outbox::next`].
+    in_flight: usize,
+}
+
+impl Outbox {
+    pub fn new(config: &ClientConfig) -> KafkaResult<Outbox> {
+        let (tx, acks) = mpsc::unbounded_channel();
+        let producer = config.create_with_context(DeliveryContext { acks: tx })?;
+        Ok(Outbox {
+            producer: Arc::new(producer),
+            acks,
+            sent: Vec::new(),
+            free: Vec::new(),
+            refused: VecDeque::new(),
+            retries: FuturesUnordered::new(),
+            in_flight: 0,
+        })
+    }
+
+    /// The producer, for metadata requests and the final flush.
+    pub fn producer(&self) -> &Arc<Producer> {
+        &self.producer
+    }
+
+    pub fn len(&self) -> usize {
+        self.in_flight
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.in_flight == 0
+    }
+
+    /// Sends a record; its [`Delivered`] comes back from [`Outbox::next`].
+    pub fn send(&mut self, effect: Effect, outgoing: Outgoing) {
+        self.in_flight += 1;
+        self.enqueue(effect, outgoing);
+    }
+
+    /// Sends a record again after a pause that grows with its attempts.
+    pub fn retry(&mut self, effect: Effect, outgoing: Outgoing) {
+        self.in_flight += 1;
+        let pause = Duration::from_millis(100 << outgoing.attempts.min(6));
+        self.retries.push(Box::pin(async move {
+            tokio::time::sleep(pause).await;
+            (effect, outgoing)
+        }));
+    }
+
+    /// The next acknowledgement (or failure). Cancel-safe: a retry whose pause is over
+    /// is re-sent inside the poll, and nothing is taken from the channel unless returned.
+    pub async fn next(&mut self) -> Option<Delivered> {
+        loop {
+            if let Some(done) = self.refused.pop_front() {
+                self.in_flight -= 1;
+                return Some(done);
+            }
+            if self.in_flight == 0 {
+                return None;
+            }
+            tokio::select! {
+                Some((index, result)) = self.acks.recv() => {
+                    self.in_flight -= 1;
+                    let (effect, outgoing) = self.sent[index].take().expect("one report per record sent");
+                    self.free.push(index);
+                    return Some(Delivered { effect, outgoing, result });
+                }
+                Some((effect, outgoing)) = self.retries.next(), if !self.retries.is_empty() => {
+                    self.enqueue(effect, outgoing);
                 }
             }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn enqueue(&mut self, effect: Effect, mut outgoing: Outgoing) {
+        outgoing.attempts += 1;
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.sent.push(None);
+            self.sent.len() - 1
+        });
+        let mut headers = OwnedHeaders::new_with_capacity(outgoing.headers.len());
+        for (key, value) in &outgoing.headers {
+            headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
+        }
+        let mut record = BaseRecord::with_opaque_to(&outgoing.topic, index).payload(&outgoing.payload).headers(headers);
+        if let Some(key) = &outgoing.key {
+            record = record.key(key);
+        }
+        let sent = self.producer.send(record).map_err(|(error, _)| error);
+        match sent {
+            Ok(()) => self.sent[index] = Some((effect, outgoing)),
+            Err(error) => {
+                self.free.push(index);
+                self.refused.push_back(Delivered { effect, outgoing, result: Err(error) });
             }
-            Err((e, _)) => return Err(e),
         }
     }
 }
