@@ -153,7 +153,12 @@ impl Daemon {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 Some(notice) = self.notices.recv() => self.on_notice(notice),
-                Some(done) = outbox.next(), if !outbox.is_empty() => self.on_delivered(done, &mut outbox)?,
+                Some(done) = outbox.next(), if !outbox.is_empty() => {
+                    self.on_delivered(done, &mut outbox)?;
+                    while let Some(done) = outbox.try_next() {
+                        self.on_delivered(done, &mut outbox)?;
+                    }
+                }
                 Some(message) = records.next(), if outbox.len() < MAX_IN_FLIGHT => {
                     self.on_message(message, &mut outbox, &mut touched);
                     // Checked before polling: a polled message must be processed.

@@ -33,6 +33,12 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
     if !settings.properties.contains_key("auto.offset.reset") {
         c.set("auto.offset.reset", "earliest");
     }
+    // While catching up the daemon is slower than fetching, so a partition's prefetch
+    // queue fills up; librdkafka then pauses that partition's fetches for this long
+    // (default 1 s), long enough for the queue to run dry and the daemon to sit idle.
+    if !settings.properties.contains_key("fetch.queue.backoff.ms") {
+        c.set("fetch.queue.backoff.ms", "20");
+    }
     c
 }
 

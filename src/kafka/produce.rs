@@ -168,17 +168,29 @@ impl Outbox {
                 return None;
             }
             tokio::select! {
-                Some((index, result)) = self.acks.recv() => {
-                    self.in_flight -= 1;
-                    let (effect, outgoing) = self.sent[index].take().expect("one report per record sent");
-                    self.free.push(index);
-                    return Some(Delivered { effect, outgoing, result });
-                }
+                Some((index, result)) = self.acks.recv() => return Some(self.acknowledged(index, result)),
                 Some((effect, outgoing)) = self.retries.next(), if !self.retries.is_empty() => {
                     self.enqueue(effect, outgoing);
                 }
             }
         }
+    }
+
+    /// An acknowledgement (or failure) already received, without waiting.
+    pub fn try_next(&mut self) -> Option<Delivered> {
+        if let Some(done) = self.refused.pop_front() {
+            self.in_flight -= 1;
+            return Some(done);
+        }
+        let (index, result) = self.acks.try_recv().ok()?;
+        Some(self.acknowledged(index, result))
+    }
+
+    fn acknowledged(&mut self, index: usize, result: Result<(), KafkaError>) -> Delivered {
+        self.in_flight -= 1;
+        let (effect, outgoing) = self.sent[index].take().expect("one report per record sent");
+        self.free.push(index);
+        Delivered { effect, outgoing, result }
     }
 
     fn enqueue(&mut self, effect: Effect, mut outgoing: Outgoing) {
