@@ -63,6 +63,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let result = daemon.await.context("the daemon task failed")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     reader.abort();
+    // Wait for the aborted tasks to drop their clients while the mock cluster still
+    // runs; a client outliving it retries its connections noisily for a long while.
+    let _ = feeder.await;
+    let _ = reader.await;
     let counts = counts.lock().expect("never poisoned").clone();
     let summary: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
     let _ = writeln!(std::io::stdout(), "\ndemo finished; alerts read back: {}", if summary.is_empty() { "none".into() } else { summary.join(", ") });
