@@ -32,6 +32,8 @@ pub(super) struct RawKafka {
     commit_interval: String,
     #[serde(default = "default_shutdown_timeout")]
     shutdown_timeout: String,
+    #[serde(default = "default_max_in_flight")]
+    max_in_flight: i64,
     #[serde(default)]
     properties: BTreeMap<String, toml::Value>,
 }
@@ -94,6 +96,9 @@ fn default_commit_interval() -> String {
 fn default_shutdown_timeout() -> String {
     "30s".into()
 }
+fn default_max_in_flight() -> i64 {
+    20_000
+}
 fn default_listen() -> String {
     "0.0.0.0:9464".into()
 }
@@ -143,6 +148,8 @@ pub struct KafkaSettings {
     pub commit_interval: Span,
     /// How long a graceful shutdown may take before the daemon gives up and exits.
     pub shutdown_timeout: Span,
+    /// Alerts and dead letters sent and not yet acknowledged before reading pauses.
+    pub max_in_flight: usize,
     /// librdkafka properties passed through, e.g. `security.protocol`.
     pub properties: BTreeMap<String, String>,
 }
@@ -198,6 +205,9 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
     let properties = properties(&raw.properties)?;
     let commit_interval = positive(&raw.commit_interval, "kafka.commit_interval")?;
     let shutdown_timeout = positive(&raw.shutdown_timeout, "kafka.shutdown_timeout")?;
+    let max_in_flight = usize::try_from(raw.max_in_flight).ok().filter(|&n| n >= 1).ok_or_else(|| {
+        ("kafka.max_in_flight".to_string(), format!("is {}; it must be a whole number of at least 1", raw.max_in_flight))
+    })?;
     Ok(KafkaSettings {
         bootstrap_servers: raw.bootstrap_servers.trim().to_string(),
         group_id: raw.group_id.trim().to_string(),
@@ -206,6 +216,7 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
         max_clock_skew: span(&raw.max_clock_skew, "kafka.max_clock_skew")?,
         commit_interval,
         shutdown_timeout,
+        max_in_flight,
         properties,
     })
 }
@@ -280,6 +291,16 @@ mod tests {
         let e = problem("[kafka.properties]\n\"group.id\" = \"x\"");
         assert_eq!(e.place, "kafka.properties.\"group.id\"");
         assert!(e.problem.contains("kafka.group_id"), "{e}");
+    }
+
+    #[test]
+    fn max_in_flight_must_be_at_least_one() {
+        let env = [("SLA_TIMERD__KAFKA__MAX_IN_FLIGHT".to_string(), "0".to_string())];
+        let err = crate::config::parse(crate::config::DEFAULT_CONFIG, "test", env.into_iter()).unwrap_err().to_string();
+        assert!(err.contains("kafka.max_in_flight") && err.contains("at least 1"), "{err}");
+        let env = [("SLA_TIMERD__KAFKA__MAX_IN_FLIGHT".to_string(), "7".to_string())];
+        let settings = crate::config::parse(crate::config::DEFAULT_CONFIG, "test", env.into_iter()).unwrap();
+        assert_eq!(settings.kafka.max_in_flight, 7);
     }
 
     #[test]

@@ -34,8 +34,6 @@ use crate::decode::{decode, DeadLetter};
 use crate::http::Health;
 use crate::metrics::Metrics;
 
-/// Records (with their effects) in flight before the loop stops reading.
-const MAX_IN_FLIGHT: usize = 20_000;
 /// Records taken from librdkafka's queue, when it has them, before the loop looks at
 /// acknowledgements, timers and shutdown again.
 const BATCH: usize = 512;
@@ -141,6 +139,7 @@ impl Daemon {
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
         let mut armed_for = None;
+        let max_in_flight = self.settings.kafka.max_in_flight;
         let mut touched = Vec::new();
         loop {
             let due = self.next_due();
@@ -159,11 +158,11 @@ impl Daemon {
                         self.on_delivered(done, &mut outbox)?;
                     }
                 }
-                Some(message) = records.next(), if outbox.len() < MAX_IN_FLIGHT => {
+                Some(message) = records.next(), if outbox.len() < max_in_flight => {
                     self.on_message(message, &mut outbox, &mut touched);
                     // Checked before polling: a polled message must be processed.
                     for _ in 1..BATCH {
-                        if outbox.len() >= MAX_IN_FLIGHT {
+                        if outbox.len() >= max_in_flight {
                             break;
                         }
                         let Some(Some(message)) = records.next().now_or_never() else { break };

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sla_timerd::clock::{Clock, SystemClock};
+use sla_timerd::config::Settings;
 use sla_timerd::core::time::{Millis, Span};
 use sla_timerd::service::Service;
 use tokio::sync::watch;
@@ -16,7 +17,11 @@ use crate::kafka_helpers::*;
 
 /// A service running in this process until the returned sender is told to stop.
 async fn start(broker: &str, names: &Names) -> (watch::Sender<bool>, std::net::SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let service = Service::build(names.settings(broker), Arc::new(SystemClock)).await.expect("the service builds");
+    start_with(names.settings(broker)).await
+}
+
+async fn start_with(settings: Settings) -> (watch::Sender<bool>, std::net::SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let service = Service::build(settings, Arc::new(SystemClock)).await.expect("the service builds");
     let addr = service.http_addr();
     let (tx, rx) = watch::channel(false);
     let handle = tokio::spawn(service.run(rx));
@@ -32,9 +37,14 @@ async fn the_basic_example_through_kafka_gives_the_replay_alerts() {
     let Some(broker) = broker() else { return };
     let names = Names::new("e2e");
     create_topics(&broker, &names, 1).await;
-    let (stop, _, handle) = start(&broker, &names).await;
+    // The records are all there before the daemon starts, so it reads them in batches,
+    // with one record in flight at a time: reading pauses after every record that sends
+    // something, the tightest back-pressure there is, and no record may be lost to it.
     let text = std::fs::read_to_string(data("basic.jsonl")).unwrap();
     produce_lines(&broker, &names, &text).await;
+    let mut settings = names.settings(&broker);
+    settings.kafka.max_in_flight = 1;
+    let (stop, _, handle) = start_with(settings).await;
     let expected = replay_alerts(&text, &now_text());
     let got = alerts(&broker, &names, expected.len(), Duration::from_secs(60));
     stop.send(true).unwrap();
