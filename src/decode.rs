@@ -128,15 +128,6 @@ enum RawData<'a> {
     Not(&'static str),
 }
 
-impl<'a> RawData<'a> {
-    fn kind(&self) -> &'static str {
-        match self {
-            RawData::Object { .. } => "an object",
-            RawData::Not(kind) => kind,
-        }
-    }
-}
-
 /// Keeps an explicit `null` as `Some(RawData::Not("null"))`, so it can be named.
 fn raw_data<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RawData<'de>>, D::Error> {
     d.deserialize_any(RawDataVisitor).map(Some)
@@ -263,14 +254,17 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
     let type_name = envelope_text(env.event_type, "type")?;
     let time_text = envelope_text(env.time, "time")?;
     let time = Millis::parse_rfc3339(&time_text).map_err(|e| DeadLetter::BadTime(e.0))?;
-    let data = env.data.ok_or(DeadLetter::MissingAttribute("data"))?;
-    if let RawData::Not(kind) = data {
-        return Err(DeadLetter::BadData(format!("is {kind}, expected an object")));
-    }
+    let (raw, duplicate) = match env.data.ok_or(DeadLetter::MissingAttribute("data"))? {
+        RawData::Object { fields, duplicate } => (fields, duplicate),
+        RawData::Not(kind) => return Err(DeadLetter::BadData(format!("is {kind}, expected an object"))),
+    };
     let Some(event_type) = EventType::from_name(&type_name) else {
         return Ok(Decoded::Unknown(Unknown { source, id, type_name, time }));
     };
-    let data = decode_data(event_type, data)?;
+    if let Some(field) = duplicate {
+        return Err(DeadLetter::BadData(format!("duplicate field `{}`", field.as_str())));
+    }
+    let data = decode_data(event_type, &raw)?;
     Ok(Decoded::Known(Event { source, id, event_type, time, data }))
 }
 
@@ -283,13 +277,7 @@ fn envelope_text<'a>(raw: Option<&'a RawValue>, attribute: &'static str) -> Resu
     }
 }
 
-fn decode_data<'a>(event_type: EventType, data: RawData<'a>) -> Result<Fields<'a>, DeadLetter> {
-    let RawData::Object { fields: raw, duplicate } = data else {
-        return Err(DeadLetter::BadData(format!("is {}, expected an object", data.kind())));
-    };
-    if let Some(field) = duplicate {
-        return Err(DeadLetter::BadData(format!("duplicate field `{}`", field.as_str())));
-    }
+fn decode_data<'a>(event_type: EventType, raw: &[Option<&'a RawValue>; FIELD_COUNT]) -> Result<Fields<'a>, DeadLetter> {
     let mut fields = Fields::default();
     for (field, presence) in event_type.schema() {
         let value = match raw[field.index()] {

@@ -95,10 +95,6 @@ impl Metrics {
         self
     }
 
-    pub fn record(&self, topic: &str, outcome: &str) {
-        self.records.with_label_values(&[topic, outcome]).inc();
-    }
-
     /// The records counter of one (topic, outcome), for a caller to keep and bump
     /// without a label lookup per record.
     pub fn record_counter(&self, topic: &str, outcome: &str) -> IntCounter {
@@ -177,7 +173,7 @@ mod tests {
     #[test]
     fn the_families_are_exported_with_their_units() {
         let m = Metrics::new();
-        m.record("shipment", "applied");
+        m.record_counter("shipment", "applied").inc();
         m.alert_produced("ship_by", "sla.breach");
         m.fired_late_by(0.002);
         let text = m.render();

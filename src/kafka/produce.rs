@@ -160,8 +160,7 @@ impl Outbox {
     /// is re-sent inside the poll, and nothing is taken from the channel unless returned.
     pub async fn next(&mut self) -> Option<Delivered> {
         loop {
-            if let Some(done) = self.refused.pop_front() {
-                self.in_flight -= 1;
+            if let Some(done) = self.try_next() {
                 return Some(done);
             }
             if self.in_flight == 0 {
