@@ -156,6 +156,38 @@ struct Consumed {
     /// Records counted after the first look, and how long they took.
     records: usize,
     elapsed: Duration,
+    /// CPU time used meanwhile, by this process and by the broker.
+    cpu: CpuUse,
+}
+
+/// CPU seconds (user + system) of this process and of the local broker, from
+/// `/proc/PID/stat`. On a machine of few cores, the rates above depend on how the cores
+/// are shared; CPU time per record does not, and says where the work is.
+#[derive(Clone, Copy, Default)]
+struct CpuUse {
+    this: f64,
+    broker: Option<f64>,
+}
+
+impl CpuUse {
+    fn now() -> CpuUse {
+        let broker = std::env::var("SLA_BENCH_BROKER_PID").ok().and_then(|pid| cpu_seconds(pid.trim()));
+        CpuUse { this: cpu_seconds("self").unwrap_or(f64::NAN), broker }
+    }
+
+    fn since(self, start: CpuUse) -> CpuUse {
+        CpuUse { this: self.this - start.this, broker: self.broker.zip(start.broker).map(|(b, s)| b - s) }
+    }
+}
+
+/// utime + stime of a process, in seconds (USER_HZ is 100 on Linux).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(11);
+    let (utime, stime): (f64, f64) = (fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
+    Some((utime + stime) / 100.0)
 }
 
 impl Consumed {
@@ -170,6 +202,15 @@ impl Consumed {
             self.records,
             self.elapsed.as_secs_f64(),
             self.first_after.as_secs_f64()
+        );
+        let per_record = |seconds: f64| seconds * 1e6 / self.records as f64;
+        let broker = self.cpu.broker.map_or("not measured".into(), |b| format!("{:.2} us", per_record(b)));
+        println!(
+            "   {:<20} CPU per record: this process {:.2} us, broker {broker} ({:.2} s on {:.2} s of wall time)",
+            "",
+            per_record(self.cpu.this),
+            self.cpu.this + self.cpu.broker.unwrap_or(0.0),
+            self.elapsed.as_secs_f64()
         );
     }
 }
@@ -199,10 +240,11 @@ async fn bare_consumer(broker: &str, names: &Names, records: usize) -> Result<Co
             }
         };
         seen += 1;
-        first.get_or_insert_with(Instant::now);
+        first.get_or_insert_with(|| (Instant::now(), CpuUse::now()));
     }
-    let first = first.expect("at least one record was read");
-    Ok(Consumed { first_after: first - started, records: records - 1, elapsed: first.elapsed() })
+    let (first, cpu) = first.expect("at least one record was read");
+    let cpu = CpuUse::now().since(cpu);
+    Ok(Consumed { first_after: first - started, records: records - 1, elapsed: first.elapsed(), cpu })
 }
 
 /// Consumes with the daemon; returns its rate and scrapes at the last record and once
@@ -210,20 +252,21 @@ async fn bare_consumer(broker: &str, names: &Names, records: usize) -> Result<Co
 async fn daemon_consumer(broker: &str, names: &Names, records: usize) -> Result<(Consumed, Scrape, Scrape)> {
     let daemon = Running::start(broker, names, &names.group("daemon")).await?;
     let started = Instant::now();
-    let mut first: Option<(Instant, f64)> = None;
+    let mut first: Option<(Instant, f64, CpuUse)> = None;
     let end = loop {
         tokio::time::sleep(METRICS_POLL).await;
         let scrape = daemon.scrape().await?;
         let consumed = scrape.sum("sla_records_consumed_total");
         let at = Instant::now();
-        first = first.or((consumed > 0.0).then_some((at, consumed)));
+        first = first.or((consumed > 0.0).then(|| (at, consumed, CpuUse::now())));
         if consumed >= records as f64 {
             break scrape;
         }
         ensure!(started.elapsed() < consume_timeout(records), "the daemon consumed only {consumed} of {records} records");
     };
-    let (first_at, first_count) = first.expect("records were consumed");
+    let (first_at, first_count, cpu) = first.expect("records were consumed");
     let consumed = Consumed {
+        cpu: CpuUse::now().since(cpu),
         first_after: first_at - started,
         records: records - first_count as usize,
         elapsed: first_at.elapsed(),
@@ -435,8 +478,11 @@ fn settings(broker: &str, names: &Names, group: &str) -> Result<Settings> {
         ("KAFKA__TOPICS__DEAD_LETTER", &names.dead_letter),
         ("HTTP__LISTEN", "127.0.0.1:0"),
     ];
+    // SLA_TIMERD__* variables of the bench's own environment come last, so a setting can
+    // be tried without editing anything (e.g. SLA_TIMERD__KAFKA__WORKERS=1).
     let env = env.into_iter().map(|(k, v)| (format!("SLA_TIMERD__{k}"), v.to_string()));
-    parse(DEFAULT_CONFIG, "bench", env).context("the bench settings")
+    let mine = std::env::vars().filter(|(k, _)| k.starts_with("SLA_TIMERD__"));
+    parse(DEFAULT_CONFIG, "bench", env.chain(mine)).context("the bench settings")
 }
 
 fn admin(broker: &str) -> Result<AdminClient<DefaultClientContext>> {

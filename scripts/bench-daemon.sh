@@ -20,4 +20,10 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   eval "$(scripts/kafka.sh start)"
   export KAFKA_BOOTSTRAP_SERVERS
 fi
+# The broker's CPU time is reported beside the daemon's when the broker is local.
+pid_file=${SLA_KAFKA_STATE:-/tmp/sla-timerd-kafka}/kafka.pid
+if [ -z "${SLA_BENCH_BROKER_PID:-}" ] && [ -r "$pid_file" ]; then
+  SLA_BENCH_BROKER_PID=$(cat "$pid_file")
+  export SLA_BENCH_BROKER_PID
+fi
 cargo bench --bench daemon "$@"

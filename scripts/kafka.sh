@@ -37,7 +37,7 @@
 #   SLA_KAFKA_STATE          pid, config, data and logs  (/tmp/sla-timerd-kafka)
 #   SLA_KAFKA_START_TIMEOUT  seconds to wait for the broker to answer   (90)
 #   SLA_KAFKA_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL         (30)
-#   KAFKA_HEAP_OPTS          broker heap                (-Xms256m -Xmx512m)
+#   KAFKA_HEAP_OPTS          broker heap                (-Xms1g -Xmx1g)
 #   JAVA_HOME                Java to use (else `java` on PATH)
 
 set -euo pipefail
@@ -62,7 +62,7 @@ PID_FILE=$STATE_DIR/kafka.pid
 MARKER=$STATE_DIR/.sla-timerd-kafka
 START_TIMEOUT=${SLA_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${SLA_KAFKA_STOP_TIMEOUT:-30}
-read -r -a HEAP_OPTS <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+read -r -a HEAP_OPTS <<<"${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}"
 
 log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -113,17 +113,18 @@ impl Metrics {
         self.alerts_reemitted.inc();
     }
 
-    pub fn alert_ids_suppressed(&self, total: u64) {
-        let now = self.alert_ids_suppressed.get();
-        self.alert_ids_suppressed.inc_by(total.saturating_sub(now));
+    pub fn alert_ids_suppressed(&self, more: u64) {
+        self.alert_ids_suppressed.inc_by(more);
     }
 
-    pub fn open_instances(&self, rule: &str, open: u64) {
-        self.open_instances.with_label_values(&[rule]).set(open as i64);
+    /// `sla_open_instances` of one rule, for a worker's [`GaugePart`].
+    pub fn open_instances(&self, rule: &str) -> IntGauge {
+        self.open_instances.with_label_values(&[rule])
     }
 
-    pub fn pending_points(&self, points: usize) {
-        self.pending_points.set(points as i64);
+    /// `sla_pending_timer_points`, for a worker's [`GaugePart`].
+    pub fn pending_points(&self) -> IntGauge {
+        self.pending_points.clone()
     }
 
     pub fn partition_position(&self, topic: &str, partition: i32, lag: i64, clock_behind_secs: f64) {
@@ -150,8 +151,9 @@ impl Metrics {
         self.processing_latency.observe(seconds.max(0.0));
     }
 
-    pub fn assigned_partitions(&self, n: usize) {
-        self.assigned_partitions.set(n as i64);
+    /// `sla_assigned_partitions`, for a worker's [`GaugePart`].
+    pub fn assigned_partitions(&self) -> IntGauge {
+        self.assigned_partitions.clone()
     }
 
     pub fn commit(&self, ok: bool) {
@@ -163,6 +165,36 @@ impl Metrics {
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+/// One worker's share of a gauge summed over the process's workers: the worker sets its
+/// own value, the gauge moves by the difference.
+pub struct GaugePart {
+    gauge: IntGauge,
+    last: i64,
+}
+
+impl GaugePart {
+    pub fn new(gauge: IntGauge) -> GaugePart {
+        GaugePart { gauge, last: 0 }
+    }
+
+    pub fn set(&mut self, value: i64) {
+        self.gauge.add(value - self.last);
+        self.last = value;
+    }
+
+    /// This share's value.
+    pub fn value(&self) -> i64 {
+        self.last
+    }
+}
+
+impl Drop for GaugePart {
+    /// A worker that stops takes its share out.
+    fn drop(&mut self) {
+        self.set(0);
     }
 }
 
@@ -185,5 +217,17 @@ mod tests {
         ] {
             assert!(text.contains(family), "{family} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn gauge_parts_add_up_over_workers_and_leave_with_them() {
+        let m = Metrics::new();
+        let (mut a, mut b) = (GaugePart::new(m.pending_points()), GaugePart::new(m.pending_points()));
+        a.set(5);
+        b.set(7);
+        a.set(2);
+        assert_eq!(m.pending_points().get(), 9);
+        drop(b);
+        assert_eq!(m.pending_points().get(), 2);
     }
 }

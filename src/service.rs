@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -17,7 +18,8 @@ use crate::metrics::Metrics;
 
 /// A built service: clients created, HTTP bound, nothing running yet.
 pub struct Service {
-    daemon: Daemon,
+    /// `kafka.workers` of them, each a consumer-group member with its own engine.
+    workers: Vec<Daemon>,
     http: HttpServer,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
@@ -29,8 +31,10 @@ impl Service {
         let health = Arc::new(Health::default());
         let listen = settings.http.listen;
         let http = HttpServer::bind(listen).await.with_context(|| format!("cannot listen on http.listen {listen}"))?;
-        let daemon = Daemon::build(settings, clock, metrics.clone(), health.clone())?;
-        Ok(Service { daemon, http, metrics, health })
+        let workers = (0..settings.kafka.workers)
+            .map(|w| Daemon::build(w, settings.clone(), clock.clone(), metrics.clone(), health.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Service { workers, http, metrics, health })
     }
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -38,13 +42,34 @@ impl Service {
         self.http.local_addr()
     }
 
-    /// Runs until `shutdown` turns true; returns once offsets are committed.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<()> {
-        tracing::info!(http = %self.http.local_addr(), "serving /metrics, /healthz, /readyz");
+    /// Runs until `shutdown` turns true; returns once every worker committed its offsets.
+    /// A worker that fails (a fatal Kafka error) stops the others the same graceful way,
+    /// and its error is returned.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        tracing::info!(http = %self.http.local_addr(), workers = self.workers.len(), "serving /metrics, /healthz, /readyz");
         let http = tokio::spawn(self.http.serve(self.metrics, self.health, shutdown.clone()));
-        let result = self.daemon.run(shutdown).await;
+        let (stop, stopping) = watch::channel(false);
+        let mut running = tokio::task::JoinSet::new();
+        for (w, daemon) in self.workers.into_iter().enumerate() {
+            running.spawn(daemon.run(stopping.clone()).instrument(tracing::info_span!("worker", w)));
+        }
+        let mut first_error = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => { let _ = stop.send(true); }
+                done = running.join_next() => {
+                    let Some(done) = done else { break };
+                    let result = done.context("a worker panicked").and_then(|r| r);
+                    if let Err(e) = result {
+                        tracing::error!(error = format!("{e:#}"), "a worker failed; stopping the others");
+                        first_error.get_or_insert(e);
+                        let _ = stop.send(true);
+                    }
+                }
+            }
+        }
         http.abort();
-        result
+        first_error.map_or(Ok(()), Err)
     }
 }
 

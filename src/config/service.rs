@@ -34,6 +34,8 @@ pub(super) struct RawKafka {
     shutdown_timeout: String,
     #[serde(default = "default_max_in_flight")]
     max_in_flight: i64,
+    #[serde(default = "default_workers")]
+    workers: toml::Value,
     #[serde(default)]
     properties: BTreeMap<String, toml::Value>,
 }
@@ -99,6 +101,9 @@ fn default_shutdown_timeout() -> String {
 fn default_max_in_flight() -> i64 {
     20_000
 }
+fn default_workers() -> toml::Value {
+    toml::Value::Integer(1)
+}
 fn default_listen() -> String {
     "0.0.0.0:9464".into()
 }
@@ -150,6 +155,9 @@ pub struct KafkaSettings {
     pub shutdown_timeout: Span,
     /// Alerts and dead letters sent and not yet acknowledged before reading pauses.
     pub max_in_flight: usize,
+    /// Consumers in this process, each a member of the group with its own engine and
+    /// producer (like Kafka Streams' `num.stream.threads`).
+    pub workers: usize,
     /// librdkafka properties passed through, e.g. `security.protocol`.
     pub properties: BTreeMap<String, String>,
 }
@@ -208,6 +216,7 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
     let max_in_flight = usize::try_from(raw.max_in_flight).ok().filter(|&n| n >= 1).ok_or_else(|| {
         ("kafka.max_in_flight".to_string(), format!("is {}; it must be a whole number of at least 1", raw.max_in_flight))
     })?;
+    let workers = workers(&raw.workers)?;
     Ok(KafkaSettings {
         bootstrap_servers: raw.bootstrap_servers.trim().to_string(),
         group_id: raw.group_id.trim().to_string(),
@@ -217,8 +226,31 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
         commit_interval,
         shutdown_timeout,
         max_in_flight,
+        workers,
         properties,
     })
+}
+
+/// Most workers one process runs: past this, more instances are the way to scale.
+pub const MAX_WORKERS: usize = 64;
+
+/// `kafka.workers`: a whole number from 1 to [`MAX_WORKERS`], or `"auto"` for one per CPU
+/// the process may use (cgroup limits included), at most 8.
+fn workers(raw: &toml::Value) -> Result<usize, Problem> {
+    let given = match raw {
+        toml::Value::String(s) => format!("\"{s}\""),
+        toml::Value::Integer(n) => n.to_string(),
+        other => format!("a {}", other.type_str()),
+    };
+    let wrong =
+        || ("kafka.workers".to_string(), format!("is {given}; it must be \"auto\" or a whole number from 1 to {MAX_WORKERS}"));
+    match raw {
+        toml::Value::String(s) if s.trim() == "auto" => {
+            Ok(std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
+        }
+        toml::Value::Integer(n) => usize::try_from(*n).ok().filter(|n| (1..=MAX_WORKERS).contains(n)).ok_or_else(wrong),
+        _ => Err(wrong()),
+    }
 }
 
 fn properties(raw: &BTreeMap<String, toml::Value>) -> Result<BTreeMap<String, String>, Problem> {
@@ -291,6 +323,21 @@ mod tests {
         let e = problem("[kafka.properties]\n\"group.id\" = \"x\"");
         assert_eq!(e.place, "kafka.properties.\"group.id\"");
         assert!(e.problem.contains("kafka.group_id"), "{e}");
+    }
+
+    #[test]
+    fn workers_are_auto_or_a_bounded_count() {
+        assert_eq!(parse(DEFAULT_CONFIG, "d", std::iter::empty()).expect("the defaults are valid").kafka.workers, 1);
+        let auto = parse(DEFAULT_CONFIG, "d", [("SLA_TIMERD__KAFKA__WORKERS".to_string(), "auto".to_string())].into_iter());
+        assert!((1..=8).contains(&auto.expect("auto is valid").kafka.workers));
+        let two = parse(DEFAULT_CONFIG, "d", [("SLA_TIMERD__KAFKA__WORKERS".to_string(), "2".to_string())].into_iter());
+        assert_eq!(two.expect("2 is valid").kafka.workers, 2);
+        for bad in ["0", "65", "many", "-1"] {
+            let err = parse(DEFAULT_CONFIG, "d", [("SLA_TIMERD__KAFKA__WORKERS".to_string(), bad.to_string())].into_iter())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("kafka.workers") && err.contains("\"auto\" or a whole number"), "{bad}: {err}");
+        }
     }
 
     #[test]

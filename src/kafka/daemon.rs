@@ -23,16 +23,17 @@ use tokio::sync::{mpsc, watch};
 
 use super::context::{commit_list, parse_acked_through, Commit, DaemonContext, Notice, Shared};
 use super::offsets::{OffsetTracker, Settled};
-use super::produce::{Delivered, Effect, EffectKind, Outbox, Outgoing, Producer};
+use super::produce::{Body, Delivered, Effect, EffectKind, Outbox, Outgoing, Producer};
 use super::record::{binary_to_structured, dead_letter_headers};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::core::alert::Alert;
 use crate::core::engine::{Engine, PartitionId};
 use crate::core::partition::Taken;
+use crate::core::time::Millis;
 use crate::decode::{decode, DeadLetter};
 use crate::http::Health;
-use crate::metrics::Metrics;
+use crate::metrics::{GaugePart, Metrics};
 
 /// Records taken from librdkafka's queue, when it has them, before the loop looks at
 /// acknowledgements, timers and shutdown again.
@@ -60,16 +61,28 @@ struct Assigned {
     /// Records below this were processed, with every alert acknowledged, before the
     /// last commit: alerts they cause now are re-emissions.
     reemit_below: Option<i64>,
+    /// The engine's count of suppressed alert ids already added to the metric.
+    suppressed_reported: u64,
 }
 
 impl Assigned {
     fn new(topic: &str, partition: i32, reemit_below: Option<i64>) -> Assigned {
-        Assigned { topic: topic.into(), partition, tracker: OffsetTracker::default(), caught_up: true, reemit_below }
+        Assigned {
+            topic: topic.into(),
+            partition,
+            tracker: OffsetTracker::default(),
+            caught_up: true,
+            reemit_below,
+            suppressed_reported: 0,
+        }
     }
 }
 
-/// The daemon, built and ready to run.
+/// One worker of the daemon, built and ready to run: a consumer-group member with its own
+/// engine and producer. A process runs `kafka.workers` of them side by side.
 pub struct Daemon {
+    /// Which worker this is, from 0; worker 0 also probes the broker for `/readyz`.
+    worker: usize,
     settings: Settings,
     engine: Engine,
     consumer: Arc<StreamConsumer<DaemonContext>>,
@@ -85,11 +98,31 @@ pub struct Daemon {
     dead_letter_topic: Arc<str>,
     /// `sla_records_consumed_total` by input topic index and [`Outcome`], looked up once.
     record_counters: Vec<[IntCounter; 4]>,
+    /// This worker's shares of the process-wide gauges.
+    gauges: WorkerGauges,
+}
+
+/// A worker's shares of the gauges that sum over workers.
+struct WorkerGauges {
+    open_by_rule: Vec<GaugePart>,
+    pending_points: GaugePart,
+    assigned: GaugePart,
 }
 
 impl Daemon {
-    /// Creates the clients and subscribes; nothing is read until [`Daemon::run`].
-    pub fn build(settings: Settings, clock: Arc<dyn Clock>, metrics: Arc<Metrics>, health: Arc<Health>) -> Result<Daemon> {
+    /// Creates worker `worker`'s clients and subscribes; nothing is read until
+    /// [`Daemon::run`]. With several workers, each gets its own client id
+    /// (`{kafka.client_id}-{worker}`).
+    pub fn build(
+        worker: usize,
+        mut settings: Settings,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Result<Daemon> {
+        if settings.kafka.workers > 1 {
+            settings.kafka.client_id = format!("{}-{worker}", settings.kafka.client_id);
+        }
         let (tx, notices) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared { committable: Default::default(), health, metrics: metrics.clone() });
         let context = DaemonContext { shared: shared.clone(), notices: tx };
@@ -101,6 +134,7 @@ impl Daemon {
         let consumer = Arc::new(consumer);
         let engine = Engine::new(Arc::new(settings.rules.clone()));
         tracing::info!(
+            worker,
             bootstrap_servers = %settings.kafka.bootstrap_servers,
             group_id = %settings.kafka.group_id,
             topics = ?settings.kafka.topics.inputs(),
@@ -115,8 +149,13 @@ impl Daemon {
             .iter()
             .map(|topic| OUTCOMES.map(|outcome| metrics.record_counter(topic, outcome)))
             .collect();
+        let gauges = WorkerGauges {
+            open_by_rule: settings.rules.rules.iter().map(|r| GaugePart::new(metrics.open_instances(&r.name))).collect(),
+            pending_points: GaugePart::new(metrics.pending_points()),
+            assigned: GaugePart::new(metrics.assigned_partitions()),
+        };
         Ok(Daemon {
-            settings, engine, consumer, notices, shared, clock, metrics,
+            worker, gauges, settings, engine, consumer, notices, shared, clock, metrics,
             assigned: HashMap::new(), alerts: Vec::new(), outbox: Some(outbox), record_counters,
             alert_topic: settings_topics.0, dead_letter_topic: settings_topics.1,
         })
@@ -133,7 +172,9 @@ impl Daemon {
         let mut commit_tick = tokio::time::interval(Duration::from_millis(self.settings.kafka.commit_interval.as_millis() as u64));
         let mut gauges_tick = tokio::time::interval(Duration::from_secs(1));
         let mut outbox = self.outbox.take().expect("run is called once");
-        self.spawn_broker_probe(outbox.producer().clone(), shutdown.clone());
+        if self.worker == 0 {
+            self.spawn_broker_probe(outbox.producer().clone(), shutdown.clone());
+        }
         let consumer = self.consumer.clone();
         let mut records = consumer.stream();
         let sleep = tokio::time::sleep(Duration::ZERO);
@@ -153,20 +194,26 @@ impl Daemon {
                 _ = shutdown.changed() => break,
                 Some(notice) = self.notices.recv() => self.on_notice(notice),
                 Some(done) = outbox.next(), if !outbox.is_empty() => {
-                    self.on_delivered(done, &mut outbox)?;
+                    self.on_delivered(done, &mut outbox, &mut touched)?;
                     while let Some(done) = outbox.try_next() {
-                        self.on_delivered(done, &mut outbox)?;
+                        self.on_delivered(done, &mut outbox, &mut touched)?;
+                    }
+                    for id in touched.drain(..) {
+                        self.publish_committable(id);
                     }
                 }
                 Some(message) = records.next(), if outbox.len() < max_in_flight => {
-                    self.on_message(message, &mut outbox, &mut touched);
+                    // One clock reading per batch: it dates the batch's records (skew
+                    // check, processing latency), which take a few milliseconds at most.
+                    let now = self.clock.now();
+                    self.on_message(message, now, &mut outbox, &mut touched);
                     // Checked before polling: a polled message must be processed.
                     for _ in 1..BATCH {
                         if outbox.len() >= max_in_flight {
                             break;
                         }
                         let Some(Some(message)) = records.next().now_or_never() else { break };
-                        self.on_message(message, &mut outbox, &mut touched);
+                        self.on_message(message, now, &mut outbox, &mut touched);
                     }
                     self.after_batch(&mut touched, &mut outbox);
                 }
@@ -185,12 +232,13 @@ impl Daemon {
     fn on_message(
         &mut self,
         message: Result<BorrowedMessage<'_>, KafkaError>,
+        now: Millis,
         outbox: &mut Outbox,
         touched: &mut Vec<PartitionId>,
     ) {
         match message {
             Ok(m) => {
-                if let Some(id) = self.on_record(&m, outbox) {
+                if let Some(id) = self.on_record(&m, now, outbox) {
                     if !touched.contains(&id) {
                         touched.push(id);
                     }
@@ -238,13 +286,12 @@ impl Daemon {
                 }
             }
         }
-        self.shared.health.assigned_partitions.store(self.assigned.len(), std::sync::atomic::Ordering::Relaxed);
-        self.metrics.assigned_partitions(self.assigned.len());
+        self.set_assigned_count();
     }
 
     /// Decodes and applies one record; its alerts and dead letter go out. Returns the
     /// partition it belongs to.
-    fn on_record(&mut self, m: &impl Message, outbox: &mut Outbox) -> Option<PartitionId> {
+    fn on_record(&mut self, m: &impl Message, now: Millis, outbox: &mut Outbox) -> Option<PartitionId> {
         let id = self.partition_id(m.topic(), m.partition())?;
         let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
         let _guard = span.enter();
@@ -254,8 +301,7 @@ impl Daemon {
             Some(h) => binary_to_structured(h.iter().map(|h| (h.key, h.value)), value),
             None => None,
         };
-        let now = self.clock.now();
-        let mut outgoing = Vec::new();
+        let mut dead_letter = None;
         let decoded = decode(structured.as_deref().unwrap_or(value)).into_input().and_then(|input| {
             let ahead = input.time().0 - now.0;
             let skew = self.settings.kafka.max_clock_skew.as_millis();
@@ -273,7 +319,7 @@ impl Daemon {
             Err(dead) => {
                 tracing::info!(reason = %dead, "dead-lettered");
                 self.metrics.dead_letter(dead.class());
-                outgoing.push(self.dead_letter(m, &dead, id));
+                dead_letter = Some(self.dead_letter(m, &dead, id));
                 Outcome::DeadLettered
             }
         };
@@ -282,13 +328,15 @@ impl Daemon {
         if assigned.reemit_below.is_some_and(|below| m.offset() < below) {
             self.alerts.iter().for_each(|_| self.metrics.alert_reemitted());
         }
-        let topic = &self.alert_topic;
-        outgoing.extend(self.alerts.drain(..).map(|a| alert_record(topic, a, id, m.offset())));
-        let timestamp = m.timestamp().to_millis();
-        if let Some(settled) = assigned.tracker.consumed(m.offset(), outgoing.len() as u32, timestamp) {
+        let effects = self.alerts.len() as u32 + u32::from(dead_letter.is_some());
+        if let Some(settled) = assigned.tracker.consumed(m.offset(), effects, m.timestamp().to_millis()) {
             observe_latency(&self.metrics, now.0, settled);
         }
-        for (effect, out) in outgoing {
+        if let Some((effect, out)) = dead_letter {
+            outbox.send(effect, out);
+        }
+        for alert in self.alerts.drain(..) {
+            let (effect, out) = alert_record(&self.alert_topic, alert, id, m.offset());
             outbox.send(effect, out);
         }
         Some(id)
@@ -298,9 +346,11 @@ impl Daemon {
         let headers = dead_letter_headers(&dead.to_string(), dead.class(), m.topic(), m.partition(), m.offset());
         let out = Outgoing {
             topic: self.dead_letter_topic.clone(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().unwrap_or_default().to_vec(),
-            headers: headers.into_iter().collect(),
+            body: Body::Raw {
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers: headers.into_iter().collect(),
+            },
             attempts: 0,
         };
         (Effect { partition: id, offset: m.offset(), kind: EffectKind::DeadLetter }, out)
@@ -316,7 +366,7 @@ impl Daemon {
     }
 
     /// The earliest point due in a caught-up partition: the loop sleeps until just after.
-    fn next_due(&self) -> Option<crate::core::time::Millis> {
+    fn next_due(&self) -> Option<Millis> {
         self.assigned
             .iter()
             .filter(|(_, a)| a.caught_up)
@@ -335,7 +385,7 @@ impl Daemon {
 
     /// Advances a caught-up partition to the wall clock, recording how late points fire,
     /// and sends what fired, charged to the last record consumed.
-    fn fire_caught_up(&mut self, id: PartitionId, now: crate::core::time::Millis, outbox: &mut Outbox) {
+    fn fire_caught_up(&mut self, id: PartitionId, now: Millis, outbox: &mut Outbox) {
         self.engine.advance(id, now, &mut self.alerts);
         if self.alerts.is_empty() {
             return;
@@ -356,7 +406,9 @@ impl Daemon {
         }
     }
 
-    fn on_delivered(&mut self, done: Delivered, outbox: &mut Outbox) -> Result<()> {
+    /// Books one acknowledgement; the partition goes into `touched`, whose committable
+    /// offsets the caller publishes once for the whole batch of acknowledgements.
+    fn on_delivered(&mut self, done: Delivered, outbox: &mut Outbox, touched: &mut Vec<PartitionId>) -> Result<()> {
         if let Err(e) = &done.result {
             let fatal = done.is_fatal();
             self.metrics.produce_error(&done.outgoing.topic, if fatal { "fatal" } else { "retriable" });
@@ -375,7 +427,9 @@ impl Daemon {
         if let Some(settled) = assigned.tracker.settle(done.effect.offset) {
             observe_latency(&self.metrics, self.clock.now().0, settled);
         }
-        self.publish_committable(id);
+        if !touched.contains(&id) {
+            touched.push(id);
+        }
         Ok(())
     }
 
@@ -426,13 +480,15 @@ impl Daemon {
         let now = self.clock.now();
         let mut open = vec![0u64; self.settings.rules.rules.len()];
         let mut points = 0;
-        for (id, a) in &self.assigned {
+        for (id, a) in &mut self.assigned {
             let Some(state) = self.engine.partition(*id) else { continue };
             for (total, n) in open.iter_mut().zip(state.open_by_rule()) {
                 *total += n;
             }
             points += state.pending_points();
-            self.metrics.alert_ids_suppressed(state.tally().alert_ids_suppressed);
+            let suppressed = state.tally().alert_ids_suppressed;
+            self.metrics.alert_ids_suppressed(suppressed.saturating_sub(a.suppressed_reported));
+            a.suppressed_reported = suppressed;
             let high = cached_high_watermark(&self.consumer, &a.topic, a.partition);
             let lag = match (high, a.tracker.next()) {
                 (Some(h), Some(n)) => (h - n).max(0),
@@ -441,10 +497,22 @@ impl Daemon {
             let behind = state.clock().map_or(0.0, |c| (now.0 - c.0).max(0) as f64 / 1000.0);
             self.metrics.partition_position(&a.topic, a.partition, lag, behind);
         }
-        for (rule, n) in self.settings.rules.rules.iter().zip(open) {
-            self.metrics.open_instances(&rule.name, n);
+        for (part, n) in self.gauges.open_by_rule.iter_mut().zip(open) {
+            part.set(n as i64);
         }
-        self.metrics.pending_points(points);
+        self.gauges.pending_points.set(points as i64);
+    }
+
+    /// Publishes this worker's number of assigned partitions (metric and `/readyz`).
+    fn set_assigned_count(&mut self) {
+        let (before, now) = (self.gauges.assigned.value(), self.assigned.len() as i64);
+        self.gauges.assigned.set(now);
+        let ready = &self.shared.health.assigned_partitions;
+        if now > before {
+            ready.fetch_add((now - before) as usize, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            ready.fetch_sub((before - now) as usize, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Keeps `/readyz` honest: asks the cluster for metadata every few seconds.
@@ -469,8 +537,10 @@ impl Daemon {
         let limit = Duration::from_millis(self.settings.kafka.shutdown_timeout.as_millis() as u64);
         tracing::info!(in_flight = outbox.len(), "shutting down: finishing in-flight alerts");
         let drained = tokio::time::timeout(limit, async {
+            let mut touched = Vec::new();
             while let Some(done) = outbox.next().await {
-                self.on_delivered(done, &mut outbox)?;
+                self.on_delivered(done, &mut outbox, &mut touched)?;
+                touched.drain(..).for_each(|id| self.publish_committable(id));
             }
             Ok::<_, anyhow::Error>(())
         })
@@ -487,13 +557,7 @@ impl Daemon {
 
 fn alert_record(topic: &Arc<str>, alert: Alert, partition: PartitionId, offset: i64) -> (Effect, Outgoing) {
     let kind = EffectKind::Alert { rule: alert.name.clone(), alert_type: alert.event_type() };
-    let out = Outgoing {
-        topic: topic.clone(),
-        key: Some(alert.key().as_bytes().to_vec()),
-        payload: alert.to_json().into_bytes(),
-        headers: vec![("content-type", "application/cloudevents+json".to_string())],
-        attempts: 0,
-    };
+    let out = Outgoing { topic: topic.clone(), body: Body::Alert(alert), attempts: 0 };
     (Effect { partition, offset, kind }, out)
 }
 

@@ -39,6 +39,12 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
     if !settings.properties.contains_key("fetch.queue.backoff.ms") {
         c.set("fetch.queue.backoff.ms", "20");
     }
+    // Each input partition is an engine state of its own (no state joins topics), so
+    // partitions need not be co-assigned by number as `range` does; `roundrobin` spreads
+    // 3 topics x 3 partitions over 2 workers as 5 + 4 rather than 6 + 3.
+    if !settings.properties.contains_key("partition.assignment.strategy") {
+        c.set("partition.assignment.strategy", "roundrobin");
+    }
     c
 }
 

@@ -25,6 +25,8 @@ use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use tokio::sync::mpsc;
 
+use crate::core::alert::Alert;
+
 /// Attempts before a failing record stops the daemon.
 pub const MAX_ATTEMPTS: u32 = 8;
 
@@ -47,11 +49,23 @@ pub enum EffectKind {
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub topic: Arc<str>,
-    pub key: Option<Vec<u8>>,
-    pub payload: Vec<u8>,
-    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
     pub attempts: u32,
 }
+
+/// What a record carries.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// An alert: keyed by its key, written as structured-mode CloudEvents JSON into the
+    /// outbox's buffer each time it is sent (librdkafka copies it), so the only memory
+    /// it holds while in flight is the alert's own.
+    Alert(Alert),
+    /// Bytes as they are (a dead letter: the input's key and value, reason headers).
+    Raw { key: Option<Vec<u8>>, payload: Vec<u8>, headers: Vec<(&'static str, String)> },
+}
+
+/// The headers of an alert record (CloudEvents Kafka binding, structured mode).
+const ALERT_HEADERS: [(&str, &str); 1] = [("content-type", "application/cloudevents+json")];
 
 /// The end of one delivery attempt.
 pub struct Delivered {
@@ -110,6 +124,8 @@ pub struct Outbox {
     /// Records handed to [`Outbox::send`] or [`Outbox::retry`] and not yet returned by
     /// [`Outbox::next`].
     in_flight: usize,
+    /// Where an alert's JSON is written before librdkafka copies it.
+    scratch: Vec<u8>,
 }
 
 impl Outbox {
@@ -124,6 +140,7 @@ impl Outbox {
             refused: VecDeque::new(),
             retries: FuturesUnordered::new(),
             in_flight: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -198,14 +215,22 @@ impl Outbox {
             self.sent.push(None);
             self.sent.len() - 1
         });
-        let mut headers = OwnedHeaders::new_with_capacity(outgoing.headers.len());
-        for (key, value) in &outgoing.headers {
-            headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
-        }
-        let mut record = BaseRecord::with_opaque_to(&outgoing.topic, index).payload(&outgoing.payload).headers(headers);
-        if let Some(key) = &outgoing.key {
-            record = record.key(key);
-        }
+        let record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(&outgoing.topic, index);
+        let record = match &outgoing.body {
+            Body::Alert(alert) => {
+                self.scratch.clear();
+                alert.write_json(&mut self.scratch);
+                let headers = ALERT_HEADERS.iter().map(|(k, v)| (*k, v.as_bytes()));
+                record.key(alert.key().as_bytes()).payload(&self.scratch).headers(owned_headers(headers))
+            }
+            Body::Raw { key, payload, headers } => {
+                let record = record.payload(payload).headers(owned_headers(headers.iter().map(|(k, v)| (*k, v.as_bytes()))));
+                match key {
+                    Some(key) => record.key(key),
+                    None => record,
+                }
+            }
+        };
         let sent = self.producer.send(record).map_err(|(error, _)| error);
         match sent {
             Ok(()) => self.sent[index] = Some((effect, outgoing)),
@@ -215,4 +240,12 @@ impl Outbox {
             }
         }
     }
+}
+
+fn owned_headers<'a>(headers: impl ExactSizeIterator<Item = (&'a str, &'a [u8])>) -> OwnedHeaders {
+    let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+    for (key, value) in headers {
+        owned = owned.insert(Header { key, value: Some(value) });
+    }
+    owned
 }

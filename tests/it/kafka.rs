@@ -53,6 +53,44 @@ async fn the_basic_example_through_kafka_gives_the_replay_alerts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_the_partitions_and_give_the_replay_alerts() {
+    let Some(broker) = broker() else { return };
+    let names = Names::new("workers");
+    create_topics(&broker, &names, 1).await;
+    let text = std::fs::read_to_string(data("basic.jsonl")).unwrap();
+    produce_lines(&broker, &names, &text).await;
+    let mut settings = names.settings(&broker);
+    settings.kafka.workers = 2;
+    let (stop, addr, handle) = start_with(settings).await;
+    let expected = replay_alerts(&text, &now_text());
+    // At least once: a worker that starts before the other has joined may hand a
+    // partition over after reading it, and its next owner re-emits; ids tell them apart.
+    let distinct = |got: &[Consumed]| {
+        got.iter().filter_map(|c| serde_json::from_str::<Value>(&c.value).ok()?["id"].as_str().map(str::to_string))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let got = consume(&broker, &names.alerts, Duration::from_secs(60), |got| distinct(got) >= expected.len());
+    let mut seen = std::collections::BTreeSet::new();
+    let got: Vec<Value> = got
+        .iter()
+        .map(|c| serde_json::from_str::<Value>(&c.value).expect("alerts are JSON"))
+        .filter(|a| seen.insert(a["id"].as_str().expect("an id").to_string()))
+        .collect();
+    let metrics = http_get(addr, "/metrics").await.1;
+    assert!(metrics.contains("sla_assigned_partitions 3"), "the workers' partitions add up:\n{metrics}");
+    use rdkafka::consumer::Consumer as _;
+    let admin: rdkafka::consumer::BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &broker).create().expect("a client");
+    let groups = admin.fetch_group_list(Some(&names.group), Duration::from_secs(10)).expect("the group is described");
+    let members = groups.groups().iter().map(|g| g.members().len()).sum::<usize>();
+    assert_eq!(members, 2, "each worker is a member of the group");
+    stop.send(true).unwrap();
+    handle.await.unwrap().expect("a clean shutdown");
+    assert_same_alerts(&expected, &got);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_records_are_dead_lettered_with_reason_and_bytes_and_every_record_is_counted() {
     let Some(broker) = broker() else { return };
     let names = Names::new("bad");
