@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use http_body_util::Full;
@@ -19,17 +19,11 @@ use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 
-/// What the endpoints report; the daemon updates it.
+/// What `/readyz` reports beside the assigned partitions (`sla_assigned_partitions`,
+/// which every worker keeps its share of, and which loses that share when it stops).
 #[derive(Default)]
 pub struct Health {
-    pub assigned_partitions: AtomicUsize,
     pub broker_reachable: AtomicBool,
-}
-
-impl Health {
-    pub fn is_ready(&self) -> bool {
-        self.assigned_partitions.load(Ordering::Relaxed) > 0 && self.broker_reachable.load(Ordering::Relaxed)
-    }
 }
 
 /// A bound, not yet serving, HTTP listener.
@@ -76,14 +70,14 @@ fn respond(req: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Respo
     match (req.method().as_str(), req.uri().path()) {
         ("GET", "/metrics") => text(StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
         ("GET", "/healthz") => text(StatusCode::OK, "text/plain", "ok\n".into()),
-        ("GET", "/readyz") if health.is_ready() => text(StatusCode::OK, "text/plain", "ready\n".into()),
         ("GET", "/readyz") => {
-            let why = format!(
-                "not ready: {} partitions assigned, broker {}\n",
-                health.assigned_partitions.load(Ordering::Relaxed),
-                if health.broker_reachable.load(Ordering::Relaxed) { "reachable" } else { "not reachable" }
-            );
-            text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", why)
+            let assigned = metrics.assigned_partitions().get();
+            let reachable = health.broker_reachable.load(Ordering::Relaxed);
+            if assigned > 0 && reachable {
+                return text(StatusCode::OK, "text/plain", "ready\n".into());
+            }
+            let broker = if reachable { "reachable" } else { "not reachable" };
+            text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("not ready: {assigned} partitions assigned, broker {broker}\n"))
         }
         _ => text(StatusCode::NOT_FOUND, "text/plain", "try /metrics, /healthz or /readyz\n".into()),
     }

@@ -184,11 +184,6 @@ impl GaugePart {
         self.gauge.add(value - self.last);
         self.last = value;
     }
-
-    /// This share's value.
-    pub fn value(&self) -> i64 {
-        self.last
-    }
 }
 
 impl Drop for GaugePart {

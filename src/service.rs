@@ -31,6 +31,7 @@ impl Service {
         let health = Arc::new(Health::default());
         let listen = settings.http.listen;
         let http = HttpServer::bind(listen).await.with_context(|| format!("cannot listen on http.listen {listen}"))?;
+        anyhow::ensure!(settings.kafka.workers >= 1, "kafka.workers is 0; it must be at least 1");
         let workers = (0..settings.kafka.workers)
             .map(|w| Daemon::build(w, settings.clone(), clock.clone(), metrics.clone(), health.clone()))
             .collect::<Result<Vec<_>>>()?;
@@ -54,9 +55,15 @@ impl Service {
             running.spawn(daemon.run(stopping.clone()).instrument(tracing::info_span!("worker", w)));
         }
         let mut first_error = None;
+        let mut stopping = false;
         loop {
             tokio::select! {
-                _ = shutdown.changed() => { let _ = stop.send(true); }
+                // A closed channel (its sender gone) asks for shutdown too; either way
+                // this branch is done with, or it would be ready again at once.
+                _ = shutdown.changed(), if !stopping => {
+                    stopping = true;
+                    let _ = stop.send(true);
+                }
                 done = running.join_next() => {
                     let Some(done) = done else { break };
                     let result = done.context("a worker panicked").and_then(|r| r);

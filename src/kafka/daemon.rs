@@ -63,10 +63,12 @@ struct Assigned {
     reemit_below: Option<i64>,
     /// The engine's count of suppressed alert ids already added to the metric.
     suppressed_reported: u64,
+    /// Tells this assignment's effects from those of an earlier one, still in flight.
+    epoch: u32,
 }
 
 impl Assigned {
-    fn new(topic: &str, partition: i32, reemit_below: Option<i64>) -> Assigned {
+    fn new(topic: &str, partition: i32, reemit_below: Option<i64>, epoch: u32) -> Assigned {
         Assigned {
             topic: topic.into(),
             partition,
@@ -74,6 +76,7 @@ impl Assigned {
             caught_up: true,
             reemit_below,
             suppressed_reported: 0,
+            epoch,
         }
     }
 }
@@ -100,6 +103,8 @@ pub struct Daemon {
     record_counters: Vec<[IntCounter; 4]>,
     /// This worker's shares of the process-wide gauges.
     gauges: WorkerGauges,
+    /// Assignments made so far, numbering each [`Assigned::epoch`].
+    epochs: u32,
 }
 
 /// A worker's shares of the gauges that sum over workers.
@@ -121,7 +126,12 @@ impl Daemon {
         health: Arc<Health>,
     ) -> Result<Daemon> {
         if settings.kafka.workers > 1 {
+            // Each worker is a member of its own: a static member id (group.instance.id)
+            // shared by two would fence one of them.
             settings.kafka.client_id = format!("{}-{worker}", settings.kafka.client_id);
+            if let Some(id) = settings.kafka.properties.get_mut("group.instance.id") {
+                *id = format!("{id}-{worker}");
+            }
         }
         let (tx, notices) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared { committable: Default::default(), health, metrics: metrics.clone() });
@@ -155,7 +165,7 @@ impl Daemon {
             assigned: GaugePart::new(metrics.assigned_partitions()),
         };
         Ok(Daemon {
-            worker, gauges, settings, engine, consumer, notices, shared, clock, metrics,
+            worker, gauges, settings, epochs: 0, engine, consumer, notices, shared, clock, metrics,
             assigned: HashMap::new(), alerts: Vec::new(), outbox: Some(outbox), record_counters,
             alert_topic: settings_topics.0, dead_letter_topic: settings_topics.1,
         })
@@ -272,7 +282,8 @@ impl Daemon {
                 for (topic, partition) in list {
                     let Some(id) = self.partition_id(&topic, partition) else { continue };
                     let reemit_below = acked.get(&(topic.clone(), partition)).copied();
-                    self.assigned.insert(id, Assigned::new(&topic, partition, reemit_below));
+                    self.epochs = self.epochs.wrapping_add(1);
+                    self.assigned.insert(id, Assigned::new(&topic, partition, reemit_below, self.epochs));
                     self.engine.remove_partition(id);
                 }
             }
@@ -295,7 +306,10 @@ impl Daemon {
         let id = self.partition_id(m.topic(), m.partition())?;
         let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
         let _guard = span.enter();
-        self.assigned.entry(id).or_insert_with(|| Assigned::new(m.topic(), m.partition(), None));
+        if !self.assigned.contains_key(&id) {
+            self.epochs = self.epochs.wrapping_add(1);
+            self.assigned.insert(id, Assigned::new(m.topic(), m.partition(), None, self.epochs));
+        }
         let value = m.payload().unwrap_or_default();
         let structured = match m.headers() {
             Some(h) => binary_to_structured(h.iter().map(|h| (h.key, h.value)), value),
@@ -336,7 +350,7 @@ impl Daemon {
             outbox.send(effect, out);
         }
         for alert in self.alerts.drain(..) {
-            let (effect, out) = alert_record(&self.alert_topic, alert, id, m.offset());
+            let (effect, out) = alert_record(&self.alert_topic, alert, id, assigned.epoch, m.offset());
             outbox.send(effect, out);
         }
         Some(id)
@@ -353,7 +367,8 @@ impl Daemon {
             },
             attempts: 0,
         };
-        (Effect { partition: id, offset: m.offset(), kind: EffectKind::DeadLetter }, out)
+        let epoch = self.assigned.get(&id).map_or(0, |a| a.epoch);
+        (Effect { partition: id, epoch, offset: m.offset(), kind: EffectKind::DeadLetter }, out)
     }
 
     /// Looks at the cached high watermark: caught up when the next offset reached it.
@@ -399,9 +414,9 @@ impl Daemon {
             self.alerts.clear();
             return;
         };
-        let topic = &self.alert_topic;
+        let (topic, epoch) = (&self.alert_topic, assigned.epoch);
         for alert in self.alerts.drain(..) {
-            let (effect, out) = alert_record(topic, alert, id, offset);
+            let (effect, out) = alert_record(topic, alert, id, epoch, offset);
             outbox.send(effect, out);
         }
     }
@@ -423,7 +438,7 @@ impl Daemon {
             self.metrics.alert_produced(rule, alert_type);
         }
         let id = done.effect.partition;
-        let Some(assigned) = self.assigned.get_mut(&id) else { return Ok(()) };
+        let Some(assigned) = self.assigned.get_mut(&id).filter(|a| a.epoch == done.effect.epoch) else { return Ok(()) };
         if let Some(settled) = assigned.tracker.settle(done.effect.offset) {
             observe_latency(&self.metrics, self.clock.now().0, settled);
         }
@@ -503,16 +518,10 @@ impl Daemon {
         self.gauges.pending_points.set(points as i64);
     }
 
-    /// Publishes this worker's number of assigned partitions (metric and `/readyz`).
+    /// Publishes this worker's number of assigned partitions (the metric, which `/readyz`
+    /// reads too).
     fn set_assigned_count(&mut self) {
-        let (before, now) = (self.gauges.assigned.value(), self.assigned.len() as i64);
-        self.gauges.assigned.set(now);
-        let ready = &self.shared.health.assigned_partitions;
-        if now > before {
-            ready.fetch_add((now - before) as usize, std::sync::atomic::Ordering::Relaxed);
-        } else {
-            ready.fetch_sub((before - now) as usize, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.gauges.assigned.set(self.assigned.len() as i64);
     }
 
     /// Keeps `/readyz` honest: asks the cluster for metadata every few seconds.
@@ -555,10 +564,10 @@ impl Daemon {
     }
 }
 
-fn alert_record(topic: &Arc<str>, alert: Alert, partition: PartitionId, offset: i64) -> (Effect, Outgoing) {
+fn alert_record(topic: &Arc<str>, alert: Alert, partition: PartitionId, epoch: u32, offset: i64) -> (Effect, Outgoing) {
     let kind = EffectKind::Alert { rule: alert.name.clone(), alert_type: alert.event_type() };
     let out = Outgoing { topic: topic.clone(), body: Body::Alert(alert), attempts: 0 };
-    (Effect { partition, offset, kind }, out)
+    (Effect { partition, epoch, offset, kind }, out)
 }
 
 fn observe_latency(metrics: &Metrics, now_ms: i64, settled: Settled) {

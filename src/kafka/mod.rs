@@ -42,7 +42,10 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
     // Each input partition is an engine state of its own (no state joins topics), so
     // partitions need not be co-assigned by number as `range` does; `roundrobin` spreads
     // 3 topics x 3 partitions over 2 workers as 5 + 4 rather than 6 + 3.
-    if !settings.properties.contains_key("partition.assignment.strategy") {
+    // (The next-generation protocol, group.protocol=consumer, assigns on the broker and
+    // refuses the setting.)
+    let broker_assigns = settings.properties.get("group.protocol").is_some_and(|p| p == "consumer");
+    if !settings.properties.contains_key("partition.assignment.strategy") && !broker_assigns {
         c.set("partition.assignment.strategy", "roundrobin");
     }
     c

@@ -35,6 +35,9 @@ pub const MAX_ATTEMPTS: u32 = 8;
 pub struct Effect {
     /// Index of the input partition in the daemon's table, and the record charged.
     pub partition: crate::core::engine::PartitionId,
+    /// Which assignment of that partition sent it: an acknowledgement that comes back
+    /// after the partition was revoked (and perhaps assigned again) is not booked.
+    pub epoch: u32,
     pub offset: i64,
     pub kind: EffectKind,
 }

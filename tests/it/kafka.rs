@@ -78,13 +78,18 @@ async fn two_workers_share_the_partitions_and_give_the_replay_alerts() {
         .filter(|a| seen.insert(a["id"].as_str().expect("an id").to_string()))
         .collect();
     let metrics = http_get(addr, "/metrics").await.1;
-    assert!(metrics.contains("sla_assigned_partitions 3"), "the workers' partitions add up:\n{metrics}");
+    assert!(metrics.lines().any(|l| l == "sla_assigned_partitions 3"), "the workers' partitions add up:\n{metrics}");
     use rdkafka::consumer::Consumer as _;
     let admin: rdkafka::consumer::BaseConsumer =
         rdkafka::ClientConfig::new().set("bootstrap.servers", &broker).create().expect("a client");
     let groups = admin.fetch_group_list(Some(&names.group), Duration::from_secs(10)).expect("the group is described");
-    let members = groups.groups().iter().map(|g| g.members().len()).sum::<usize>();
-    assert_eq!(members, 2, "each worker is a member of the group");
+    let members: Vec<_> = groups.groups().iter().flat_map(|g| g.members()).collect();
+    assert_eq!(members.len(), 2, "each worker is a member of the group");
+    for m in members {
+        // ConsumerProtocolAssignment: version (int16), then the number of topics (int32).
+        let topics = m.assignment().and_then(|a| a.get(2..6)).map(|n| i32::from_be_bytes(n.try_into().unwrap()));
+        assert!(topics.is_some_and(|n| n > 0), "member {} has partitions: {:?}", m.client_id(), m.assignment());
+    }
     stop.send(true).unwrap();
     handle.await.unwrap().expect("a clean shutdown");
     assert_same_alerts(&expected, &got);
