@@ -46,14 +46,27 @@ impl Service {
     /// Runs until `shutdown` turns true; returns once every worker committed its offsets.
     /// A worker that fails (a fatal Kafka error) stops the others the same graceful way,
     /// and its error is returned.
+    ///
+    /// Each worker runs on a thread of its own (`sla-worker-N`, a single-threaded tokio
+    /// runtime), as a Kafka Streams stream thread does: the calls librdkafka makes block
+    /// (the commit on partition revoke, reading committed offsets on assignment) hold up
+    /// that worker only, never the HTTP endpoints or the other workers.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         tracing::info!(http = %self.http.local_addr(), workers = self.workers.len(), "serving /metrics, /healthz, /readyz");
         let http = tokio::spawn(self.http.serve(self.metrics, self.health, shutdown.clone()));
         let (stop, stopping) = watch::channel(false);
-        let mut running = tokio::task::JoinSet::new();
+        let (finished, mut running) = tokio::sync::mpsc::unbounded_channel();
         for (w, daemon) in self.workers.into_iter().enumerate() {
-            running.spawn(daemon.run(stopping.clone()).instrument(tracing::info_span!("worker", w)));
+            let (stopping, done) = (stopping.clone(), finished.clone());
+            let thread = std::thread::Builder::new().name(format!("sla-worker-{w}")).spawn(move || {
+                let _ = done.send(run_worker(w, daemon, stopping));
+            });
+            if let Err(e) = thread {
+                let _ = stop.send(true);
+                let _ = finished.send(Err(anyhow::Error::new(e).context("cannot start a worker thread")));
+            }
         }
+        drop(finished);
         let mut first_error = None;
         let mut stopping = false;
         loop {
@@ -64,9 +77,8 @@ impl Service {
                     stopping = true;
                     let _ = stop.send(true);
                 }
-                done = running.join_next() => {
-                    let Some(done) = done else { break };
-                    let result = done.context("a worker panicked").and_then(|r| r);
+                done = running.recv() => {
+                    let Some(result) = done else { break };
                     if let Err(e) = result {
                         tracing::error!(error = format!("{e:#}"), "a worker failed; stopping the others");
                         first_error.get_or_insert(e);
@@ -78,6 +90,14 @@ impl Service {
         http.abort();
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// One worker, on the calling thread, until it stops; a panic is returned as an error.
+fn run_worker(w: usize, daemon: Daemon, stopping: watch::Receiver<bool>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start a worker runtime")?;
+    let run = || runtime.block_on(daemon.run(stopping).instrument(tracing::info_span!("worker", w)));
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("worker {w} panicked (see the panic message above)")))
 }
 
 /// Turns SIGINT or SIGTERM into `true` on the returned channel.
