@@ -138,6 +138,14 @@ async fn throughput(broker: &str, names: &Names, records: usize) -> Result<()> {
     let (daemon, end, settled) = daemon_consumer(broker, names, produced.records).await?;
     daemon.print("daemon");
     println!("   daemon/bare consumer rate ratio: {:.2} (goal >= 0.70)", daemon.rate() / bare.rate());
+    let read_twice = (settled.sum("sla_records_consumed_total") as usize).saturating_sub(produced.records);
+    if read_twice > 0 {
+        println!(
+            "   NOTE: {read_twice} records were read twice (a partition changed hands after the daemon had begun, e.g. \
+             workers joining one by one on a broker with group.initial.rebalance.delay.ms=0); \
+             the daemon's rate counts them, so it is not comparable"
+        );
+    }
     print_daemon_work(&end, &settled);
     Ok(())
 }
