@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use super::context::{commit_list, parse_acked_through, Commit, DaemonContext, Notice, Shared};
 use super::offsets::{OffsetTracker, Settled};
 use super::produce::{Body, Delivered, Effect, EffectKind, Outbox, Outgoing, Producer};
-use super::record::{binary_to_structured, dead_letter_headers};
+use super::record::{binary_to_structured, dead_letter_headers, may_be_binary_mode};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::core::alert::Alert;
@@ -311,12 +311,20 @@ impl Daemon {
             self.assigned.insert(id, Assigned::new(m.topic(), m.partition(), None, self.epochs));
         }
         let value = m.payload().unwrap_or_default();
-        let structured = match m.headers() {
-            Some(h) => binary_to_structured(h.iter().map(|h| (h.key, h.value)), value),
-            None => None,
-        };
+        // Structured mode first: headers are looked at only when the value is not a
+        // structured event (librdkafka parses them, with an allocation, on first look).
+        let mut structured = None;
+        let mut decoded = decode(value);
+        if may_be_binary_mode(&decoded) {
+            if let Some(h) = m.headers() {
+                structured = binary_to_structured(h.iter().map(|h| (h.key, h.value)), value);
+            }
+            if let Some(event) = &structured {
+                decoded = decode(event);
+            }
+        }
         let mut dead_letter = None;
-        let decoded = decode(structured.as_deref().unwrap_or(value)).into_input().and_then(|input| {
+        let decoded = decoded.into_input().and_then(|input| {
             let ahead = input.time().0 - now.0;
             let skew = self.settings.kafka.max_clock_skew.as_millis();
             if ahead > skew {

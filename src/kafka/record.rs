@@ -3,15 +3,31 @@
 //!
 //! # Ground rules
 //!
-//! * A record with a `ce_specversion` header is in CloudEvents *binary* mode: the `ce_*`
+//! * A record whose value is a JSON object with `specversion` is in CloudEvents
+//!   *structured* mode: the value is the whole event, whatever the headers say.
+//! * Otherwise, a record with a `ce_specversion` header is in *binary* mode: the `ce_*`
 //!   headers are the attributes and the value is `data`. It is turned into the
 //!   structured form and decoded like any other record, so both modes meet exactly the
-//!   same checks. Any other record is structured mode (the value is the whole event).
+//!   same checks. Any other record is decoded as structured mode (and dead-lettered
+//!   with that reason). Looking at the value first spares reading the headers of every
+//!   record, which costs librdkafka a parse and an allocation each.
 //! * Dead letters keep the original value and key untouched; the reason, its class, and
 //!   the source topic, partition and offset travel as headers.
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::decode::{DeadLetter, Decoded};
+
+/// Whether a value that failed as a structured event failed in a way binary mode
+/// explains (not a JSON object, or one without `specversion`), so that the record's
+/// headers are worth reading.
+pub fn may_be_binary_mode(decoded: &Decoded<'_>) -> bool {
+    matches!(
+        decoded,
+        Decoded::Dead(DeadLetter::NotJson(_) | DeadLetter::NotAnObject(_) | DeadLetter::MissingAttribute("specversion"))
+    )
+}
 
 /// Header prefix of CloudEvents binary mode (Kafka protocol binding).
 const CE_PREFIX: &str = "ce_";
@@ -51,7 +67,7 @@ pub fn dead_letter_headers(reason: &str, class: &str, topic: &str, partition: i3
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{decode, Decoded};
+    use crate::decode::decode;
 
     #[test]
     fn a_binary_mode_record_decodes_like_its_structured_twin() {
@@ -73,6 +89,17 @@ mod tests {
     #[test]
     fn a_record_without_ce_headers_is_structured_mode() {
         assert_eq!(binary_to_structured([("content-type", Some(&b"x"[..]))].into_iter(), b"{}"), None);
+    }
+
+    #[test]
+    fn headers_are_read_only_for_values_that_are_not_structured_events() {
+        let structured = br#"{"specversion":"1.0","id":"m-1","source":"s","type":"customer_message.received","time":"2026-11-02T09:00:00Z","data":{"thread_id":"T-1"}}"#;
+        assert!(!may_be_binary_mode(&decode(structured)));
+        // A structured event with a problem is dead-lettered as one, headers or not.
+        assert!(!may_be_binary_mode(&decode(br#"{"specversion":"1.0","source":"s"}"#)));
+        for binary_data in [&br#"{"thread_id":"T-1"}"#[..], b"not json", b"[1, 2]", b"\"text\""] {
+            assert!(may_be_binary_mode(&decode(binary_data)), "{}", String::from_utf8_lossy(binary_data));
+        }
     }
 
     #[test]
