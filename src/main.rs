@@ -17,6 +17,13 @@ use sla_timerd::core::engine::Engine;
 use sla_timerd::replay::{replay, Sinks};
 use sla_timerd::telemetry;
 
+/// jemalloc, for Rust and for librdkafka's C code alike (its `malloc` replaces the C
+/// library's in this process): librdkafka frees on one thread what it allocated on
+/// another for every record, which glibc's arenas serialise with a lock. Measured with
+/// `scripts/bench-daemon.sh`: see the README's performance notes.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Replay(_)) { "warn" } else { "info" };
