@@ -205,3 +205,8 @@ fn main() {
     criterion.final_summary();
     print_ratio(&input, if test_mode { 1 } else { 5 });
 }
+
+/// The allocator the `sla-timerd` binary uses (see src/main.rs), so the replay measured
+/// here is the one shipped.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
