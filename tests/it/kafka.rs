@@ -77,19 +77,34 @@ async fn two_workers_share_the_partitions_and_give_the_replay_alerts() {
         .map(|c| serde_json::from_str::<Value>(&c.value).expect("alerts are JSON"))
         .filter(|a| seen.insert(a["id"].as_str().expect("an id").to_string()))
         .collect();
-    let metrics = http_get(addr, "/metrics").await.1;
-    assert!(metrics.lines().any(|l| l == "sla_assigned_partitions 3"), "the workers' partitions add up:\n{metrics}");
+    // The second worker may still be joining (the alerts can all come from the first):
+    // wait until the group has settled with both members holding partitions.
     use rdkafka::consumer::Consumer as _;
     let admin: rdkafka::consumer::BaseConsumer =
         rdkafka::ClientConfig::new().set("bootstrap.servers", &broker).create().expect("a client");
-    let groups = admin.fetch_group_list(Some(&names.group), Duration::from_secs(10)).expect("the group is described");
-    let members: Vec<_> = groups.groups().iter().flat_map(|g| g.members()).collect();
-    assert_eq!(members.len(), 2, "each worker is a member of the group");
-    for m in members {
-        // ConsumerProtocolAssignment: version (int16), then the number of topics (int32).
-        let topics = m.assignment().and_then(|a| a.get(2..6)).map(|n| i32::from_be_bytes(n.try_into().unwrap()));
-        assert!(topics.is_some_and(|n| n > 0), "member {} has partitions: {:?}", m.client_id(), m.assignment());
+    let (mut metrics, mut holding) = (String::new(), Vec::new());
+    for _ in 0..60 {
+        metrics = http_get(addr, "/metrics").await.1;
+        let groups = admin.fetch_group_list(Some(&names.group), Duration::from_secs(10)).expect("the group is described");
+        holding = groups
+            .groups()
+            .iter()
+            .flat_map(|g| g.members())
+            .map(|m| {
+                // ConsumerProtocolAssignment: version (int16), then the number of topics (int32).
+                let topics = m.assignment().and_then(|a| a.get(2..6)).map(|n| i32::from_be_bytes(n.try_into().unwrap()));
+                (m.client_id().to_string(), topics.is_some_and(|n| n > 0))
+            })
+            .collect();
+        let settled = holding.len() == 2 && holding.iter().all(|(_, has)| *has);
+        if settled && metrics.lines().any(|l| l == "sla_assigned_partitions 3") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    assert_eq!(holding.len(), 2, "each worker is a member of the group: {holding:?}");
+    assert!(holding.iter().all(|(_, has)| *has), "each member holds partitions: {holding:?}");
+    assert!(metrics.lines().any(|l| l == "sla_assigned_partitions 3"), "the workers' partitions add up:\n{metrics}");
     stop.send(true).unwrap();
     handle.await.unwrap().expect("a clean shutdown");
     assert_same_alerts(&expected, &got);
