@@ -54,12 +54,12 @@ impl Service {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         tracing::info!(http = %self.http.local_addr(), workers = self.workers.len(), "serving /metrics, /healthz, /readyz");
         let http = tokio::spawn(self.http.serve(self.metrics, self.health, shutdown.clone()));
-        let (stop, stopping) = watch::channel(false);
+        let (stop, stop_requested) = watch::channel(false);
         let (finished, mut running) = tokio::sync::mpsc::unbounded_channel();
         for (w, daemon) in self.workers.into_iter().enumerate() {
-            let (stopping, done) = (stopping.clone(), finished.clone());
+            let (stop_requested, done) = (stop_requested.clone(), finished.clone());
             let thread = std::thread::Builder::new().name(format!("sla-worker-{w}")).spawn(move || {
-                let _ = done.send(run_worker(w, daemon, stopping));
+                let _ = done.send(run_worker(w, daemon, stop_requested));
             });
             if let Err(e) = thread {
                 let _ = stop.send(true);
@@ -68,13 +68,13 @@ impl Service {
         }
         drop(finished);
         let mut first_error = None;
-        let mut stopping = false;
+        let mut signalled = false;
         loop {
             tokio::select! {
                 // A closed channel (its sender gone) asks for shutdown too; either way
                 // this branch is done with, or it would be ready again at once.
-                _ = shutdown.changed(), if !stopping => {
-                    stopping = true;
+                _ = shutdown.changed(), if !signalled => {
+                    signalled = true;
                     let _ = stop.send(true);
                 }
                 done = running.recv() => {
@@ -93,9 +93,9 @@ impl Service {
 }
 
 /// One worker, on the calling thread, until it stops; a panic is returned as an error.
-fn run_worker(w: usize, daemon: Daemon, stopping: watch::Receiver<bool>) -> Result<()> {
+fn run_worker(w: usize, daemon: Daemon, stop_requested: watch::Receiver<bool>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start a worker runtime")?;
-    let run = || runtime.block_on(daemon.run(stopping).instrument(tracing::info_span!("worker", w)));
+    let run = || runtime.block_on(daemon.run(stop_requested).instrument(tracing::info_span!("worker", w)));
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
         .unwrap_or_else(|_| Err(anyhow::anyhow!("worker {w} panicked (see the panic message above)")))
 }

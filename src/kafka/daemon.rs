@@ -249,9 +249,7 @@ impl Daemon {
         match message {
             Ok(m) => {
                 if let Some(id) = self.on_record(&m, now, outbox) {
-                    if !touched.contains(&id) {
-                        touched.push(id);
-                    }
+                    touch(touched, id);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "consumer error"),
@@ -282,8 +280,7 @@ impl Daemon {
                 for (topic, partition) in list {
                     let Some(id) = self.partition_id(&topic, partition) else { continue };
                     let reemit_below = acked.get(&(topic.clone(), partition)).copied();
-                    self.epochs = self.epochs.wrapping_add(1);
-                    self.assigned.insert(id, Assigned::new(&topic, partition, reemit_below, self.epochs));
+                    self.track(id, &topic, partition, reemit_below);
                     self.engine.remove_partition(id);
                 }
             }
@@ -297,7 +294,13 @@ impl Daemon {
                 }
             }
         }
-        self.set_assigned_count();
+        self.gauges.assigned.set(self.assigned.len() as i64);
+    }
+
+    /// Starts the bookkeeping of a partition, under a new assignment epoch.
+    fn track(&mut self, id: PartitionId, topic: &str, partition: i32, reemit_below: Option<i64>) {
+        self.epochs = self.epochs.wrapping_add(1);
+        self.assigned.insert(id, Assigned::new(topic, partition, reemit_below, self.epochs));
     }
 
     /// Decodes and applies one record; its alerts and dead letter go out. Returns the
@@ -307,8 +310,7 @@ impl Daemon {
         let span = tracing::debug_span!("record", topic = m.topic(), partition = m.partition(), offset = m.offset());
         let _guard = span.enter();
         if !self.assigned.contains_key(&id) {
-            self.epochs = self.epochs.wrapping_add(1);
-            self.assigned.insert(id, Assigned::new(m.topic(), m.partition(), None, self.epochs));
+            self.track(id, m.topic(), m.partition(), None);
         }
         let value = m.payload().unwrap_or_default();
         // Structured mode first: headers are looked at only when the value is not a
@@ -450,9 +452,7 @@ impl Daemon {
         if let Some(settled) = assigned.tracker.settle(done.effect.offset) {
             observe_latency(&self.metrics, self.clock.now().0, settled);
         }
-        if !touched.contains(&id) {
-            touched.push(id);
-        }
+        touch(touched, id);
         Ok(())
     }
 
@@ -526,12 +526,6 @@ impl Daemon {
         self.gauges.pending_points.set(points as i64);
     }
 
-    /// Publishes this worker's number of assigned partitions (the metric, which `/readyz`
-    /// reads too).
-    fn set_assigned_count(&mut self) {
-        self.gauges.assigned.set(self.assigned.len() as i64);
-    }
-
     /// Keeps `/readyz` honest: asks the cluster for metadata every few seconds.
     fn spawn_broker_probe(&self, producer: Arc<Producer>, mut shutdown: watch::Receiver<bool>) {
         let health = self.shared.health.clone();
@@ -576,6 +570,13 @@ fn alert_record(topic: &Arc<str>, alert: Alert, partition: PartitionId, epoch: u
     let kind = EffectKind::Alert { rule: alert.name.clone(), alert_type: alert.event_type() };
     let out = Outgoing { topic: topic.clone(), body: Body::Alert(alert), attempts: 0 };
     (Effect { partition, epoch, offset, kind }, out)
+}
+
+/// Adds a partition to a batch's short list of partitions to look at afterwards.
+fn touch(touched: &mut Vec<PartitionId>, id: PartitionId) {
+    if !touched.contains(&id) {
+        touched.push(id);
+    }
 }
 
 fn observe_latency(metrics: &Metrics, now_ms: i64, settled: Settled) {

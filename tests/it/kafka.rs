@@ -32,16 +32,23 @@ fn now_text() -> String {
     SystemClock.now().to_rfc3339()
 }
 
+/// basic.jsonl produced, before any daemon starts, to fresh topics (one partition each)
+/// named after `prefix`.
+async fn basic_backlog(broker: &str, prefix: &str) -> (Names, String) {
+    let names = Names::new(prefix);
+    create_topics(broker, &names, 1).await;
+    let text = std::fs::read_to_string(data("basic.jsonl")).unwrap();
+    produce_lines(broker, &names, &text).await;
+    (names, text)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_basic_example_through_kafka_gives_the_replay_alerts() {
     let Some(broker) = broker() else { return };
-    let names = Names::new("e2e");
-    create_topics(&broker, &names, 1).await;
     // The records are all there before the daemon starts, so it reads them in batches,
     // with one record in flight at a time: reading pauses after every record that sends
     // something, the tightest back-pressure there is, and no record may be lost to it.
-    let text = std::fs::read_to_string(data("basic.jsonl")).unwrap();
-    produce_lines(&broker, &names, &text).await;
+    let (names, text) = basic_backlog(&broker, "e2e").await;
     let mut settings = names.settings(&broker);
     settings.kafka.max_in_flight = 1;
     let (stop, _, handle) = start_with(settings).await;
@@ -55,10 +62,7 @@ async fn the_basic_example_through_kafka_gives_the_replay_alerts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_the_partitions_and_give_the_replay_alerts() {
     let Some(broker) = broker() else { return };
-    let names = Names::new("workers");
-    create_topics(&broker, &names, 1).await;
-    let text = std::fs::read_to_string(data("basic.jsonl")).unwrap();
-    produce_lines(&broker, &names, &text).await;
+    let (names, text) = basic_backlog(&broker, "workers").await;
     let mut settings = names.settings(&broker);
     settings.kafka.workers = 2;
     let (stop, addr, handle) = start_with(settings).await;
