@@ -13,6 +13,7 @@
 //!   daemon), [`http`] and [`metrics`], [`clock`] (the only reader of wall time),
 //!   [`cli`] and [`telemetry`].
 
+pub mod changelog;
 pub mod cli;
 pub mod clock;
 pub mod config;

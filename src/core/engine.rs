@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::alert::Alert;
+use super::effect::Sink;
 use super::event::Input;
 use super::partition::{PartitionState, Taken};
 use super::rules::RuleSet;
@@ -45,31 +45,20 @@ impl Engine {
         &self.rules
     }
 
-    /// Takes one well-formed input on a partition, appending the alerts it causes.
-    pub fn take(&mut self, partition: PartitionId, input: &Input<'_>, out: &mut Vec<Alert>) -> Taken {
+    /// Takes one well-formed input on a partition, pushing what it causes into `out`.
+    pub fn take<S: Sink>(&mut self, partition: PartitionId, input: &Input<'_>, out: &mut S) -> Taken {
         let state = self.partitions.entry(partition).or_default();
         state.take(&self.rules, input, out)
     }
 
-    /// [`Self::take`] with the input's position (its Kafka offset).
-    pub fn take_at(&mut self, partition: PartitionId, input: &Input<'_>, position: i64, out: &mut Vec<Alert>) -> Taken {
-        let state = self.partitions.entry(partition).or_default();
-        state.take_at(&self.rules, input, Some(position), out)
-    }
-
-    /// The partition's state, created empty if it has none yet.
-    pub fn partition_mut(&mut self, partition: PartitionId) -> &mut PartitionState {
-        self.partitions.entry(partition).or_default()
-    }
-
     /// Moves a partition's clock to `now` (never backwards), firing what is due.
-    pub fn advance(&mut self, partition: PartitionId, now: Millis, out: &mut Vec<Alert>) {
+    pub fn advance<S: Sink>(&mut self, partition: PartitionId, now: Millis, out: &mut S) {
         let state = self.partitions.entry(partition).or_default();
         state.advance(&self.rules, now, out);
     }
 
     /// End of input on a partition: fires the points at or before `until`.
-    pub fn finish(&mut self, partition: PartitionId, until: Option<Millis>, out: &mut Vec<Alert>) {
+    pub fn finish<S: Sink>(&mut self, partition: PartitionId, until: Option<Millis>, out: &mut S) {
         if let Some(state) = self.partitions.get_mut(&partition) {
             state.finish(&self.rules, until, out);
         }

@@ -43,7 +43,6 @@ const EMITTED: u8 = 2;
 /// One open instance of a (rule, key): 32 bytes, and its texts in the table's slab.
 #[derive(Clone, Debug)]
 pub struct Slot {
-    /// Key, opening event id, order id, seller id, marketplace.
     /// Key, opening event id, order id, seller id, marketplace, in the table's slab.
     pub texts: TextRef,
     /// `s`: the opening event's time.
@@ -53,16 +52,19 @@ pub struct Slot {
     /// The raw [`super::wheel::TimerKey`] of the pending timer, or [`NO_TIMER`].
     pub timer: u32,
     pub rule: RuleId,
+    /// Which list of warning leads the instance's points follow, an index into the
+    /// partition's schedules: the leads it opened with.
+    pub schedule: u16,
     /// Index of the next point to fire, or [`NO_POINT`].
     pub next_point: u8,
     flags: u8,
 }
 
 impl Slot {
-    /// A slot for an instance opened at `started`, its first point `first`; no timer yet
-    /// and no texts until [`SlotTable::insert`] stores them.
-    pub fn open(rule: RuleId, started: Millis, deadline: Millis, first: u8) -> Slot {
-        Slot { texts: TextRef::NONE, started, deadline, timer: NO_TIMER, rule, next_point: first, flags: LIVE }
+    /// A slot for an instance opened at `started`, its first point `first` of the leads
+    /// `schedule` names; no timer yet and no texts until [`SlotTable::insert`] stores them.
+    pub fn open(rule: RuleId, started: Millis, deadline: Millis, first: u8, schedule: u16) -> Slot {
+        Slot { texts: TextRef::NONE, started, deadline, timer: NO_TIMER, rule, schedule, next_point: first, flags: LIVE }
     }
 
     /// Whether the slot holds an instance (a freed slot does not).
@@ -193,6 +195,11 @@ impl SlotTable {
         self.index.iter().map(|&i| self.slots.get(i))
     }
 
+    /// Every open instance with its index, in no particular order.
+    pub fn iter_indexed(&self) -> impl Iterator<Item = (u32, &Slot)> {
+        self.index.iter().map(|&i| (i, self.slots.get(i)))
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.slots.heap_bytes() + self.free.capacity() * 4 + self.index.capacity() * 8 / 7 * 5 + self.texts.heap_bytes()
     }
@@ -245,7 +252,7 @@ mod tests {
     }
 
     fn insert(t: &mut SlotTable, rule: RuleId, key: &str) -> u32 {
-        t.insert(Slot::open(rule, Millis(0), Millis(H), 0), &[Some(key), Some("e-1")])
+        t.insert(Slot::open(rule, Millis(0), Millis(H), 0, 0), &[Some(key), Some("e-1")])
     }
 
     #[test]

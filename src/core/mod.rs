@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod arena;
+pub mod effect;
 pub mod engine;
 pub mod event;
 pub mod instances;

@@ -20,9 +20,8 @@
 //!   once older than the retention window of clock time; open instances never are.
 //! * One value holds everything, so moving or restoring a partition moves this value.
 
-use std::collections::VecDeque;
-
 use super::alert::{Alert, AlertKind, Copied, Outcome, SlaStage};
+use super::effect::{Change, Closed, Effect, Opened, Sink};
 use super::event::{Event, EventType, Field, Input, Money};
 use super::instances::{first_point, point_time, Slot, SlotTable, NO_POINT, NO_TIMER};
 use super::retained::{fingerprint, Retained, RetainedSet};
@@ -63,12 +62,11 @@ pub struct PartitionState {
     wheel: TimerWheel<u32>,
     open_by_rule: Vec<u64>,
     tally: Tally,
-    /// Position of the input being taken, when the shell gives one.
-    position: Option<i64>,
-    /// (position, slot, start) of instances opened at a position, oldest first; entries
-    /// whose instance has closed are dropped lazily. (slot, start) names one instance:
-    /// a slot can only reopen after a close at or after the previous start.
-    opened_at: VecDeque<(i64, u32, Millis)>,
+    /// The distinct lists of warning leads of open instances ([`Slot::schedule`]): an
+    /// instance keeps the leads it opened with, whatever the configuration says later.
+    schedules: Vec<Box<[Span]>>,
+    /// Per rule, the index in `schedules` of its configured leads, once interned.
+    rule_schedules: Vec<u16>,
 }
 
 impl PartitionState {
@@ -77,21 +75,14 @@ impl PartitionState {
     }
 
     /// Takes one well-formed input: clock rule, duplicate rule, then the event's effects.
-    pub fn take(&mut self, rules: &RuleSet, input: &Input<'_>, out: &mut Vec<Alert>) -> Taken {
-        self.take_at(rules, input, None, out)
-    }
-
-    /// [`Self::take`] for an input read at `position` (a Kafka offset): the partition then
-    /// remembers where each open instance was opened, for [`Self::oldest_open_position`].
-    /// Positions must not decrease from one call to the next.
-    pub fn take_at(&mut self, rules: &RuleSet, input: &Input<'_>, position: Option<i64>, out: &mut Vec<Alert>) -> Taken {
-        self.position = position;
+    pub fn take<S: Sink>(&mut self, rules: &RuleSet, input: &Input<'_>, out: &mut S) -> Taken {
         let (source, id) = input.source_and_id();
         let seen = fingerprint(&[source, id]);
         let clock = self.clock.map_or(input.time(), |c| c.max(input.time()));
         if !self.seen.insert(seen, clock, rules.retention) {
             return Taken::Duplicate;
         }
+        out.emit(Effect::Changed(Change::Seen { id: seen, stamp: clock }));
         self.advance(rules, clock, out);
         self.sweep(rules, clock);
         match input {
@@ -103,8 +94,18 @@ impl PartitionState {
         }
     }
 
+    /// Fires the points that the last input left before the clock (an out-of-order
+    /// opening), which [`Self::take`] would fire before the next input anyway. Afterwards
+    /// no pending point lies before the clock: a changelog written then rebuilds every
+    /// instance's next point from the clock alone ([`Self::restore_instance`]).
+    pub fn settle<S: Sink>(&mut self, rules: &RuleSet, out: &mut S) {
+        if let Some(clock) = self.clock {
+            self.fire_before(rules, clock, out);
+        }
+    }
+
     /// Moves the clock to `max(clock, now)` and fires every point strictly before it.
-    pub fn advance(&mut self, rules: &RuleSet, now: Millis, out: &mut Vec<Alert>) -> Millis {
+    pub fn advance<S: Sink>(&mut self, rules: &RuleSet, now: Millis, out: &mut S) -> Millis {
         let clock = self.clock.map_or(now, |c| c.max(now));
         self.clock = Some(clock);
         self.fire_before(rules, clock, out);
@@ -112,7 +113,7 @@ impl PartitionState {
     }
 
     /// End of input: fires every point at or before `until` (default: the clock).
-    pub fn finish(&mut self, rules: &RuleSet, until: Option<Millis>, out: &mut Vec<Alert>) {
+    pub fn finish<S: Sink>(&mut self, rules: &RuleSet, until: Option<Millis>, out: &mut S) {
         if let Some(until) = until.or(self.clock) {
             self.fire_before(rules, until.succ(), out);
         }
@@ -146,29 +147,6 @@ impl PartitionState {
         self.tally
     }
 
-    /// The position of the input that opened the oldest instance still open, among those
-    /// taken with a position. Re-reading from there rebuilds every open instance.
-    pub fn oldest_open_position(&mut self) -> Option<i64> {
-        while let Some(&(position, i, started)) = self.opened_at.front() {
-            let slot = self.slots.get(i);
-            if slot.is_live() && slot.started == started {
-                return Some(position);
-            }
-            self.opened_at.pop_front();
-        }
-        None
-    }
-
-    fn remember_opening(&mut self, i: u32, started: Millis) {
-        let Some(position) = self.position else { return };
-        self.opened_at.push_back((position, i, started));
-        let open = self.open_instances() as usize;
-        if self.opened_at.len() > 2 * open + 1024 {
-            let slots = &self.slots;
-            self.opened_at.retain(|&(_, i, s)| slots.get(i).is_live() && slots.get(i).started == s);
-        }
-    }
-
     /// Heap bytes held, approximately (slot table, wheel, retained sets).
     pub fn heap_bytes(&self) -> usize {
         self.slots.heap_bytes()
@@ -177,7 +155,6 @@ impl PartitionState {
             + self.emitted.heap_bytes()
             + self.totals.heap_bytes()
             + self.lasts.heap_bytes()
-            + self.opened_at.capacity() * size_of::<(i64, u32, Millis)>()
     }
 
     fn sweep(&mut self, rules: &RuleSet, clock: Millis) {
@@ -187,25 +164,25 @@ impl PartitionState {
         self.lasts.sweep(clock, rules.retention);
     }
 
-    fn fire_before(&mut self, rules: &RuleSet, bound: Millis, out: &mut Vec<Alert>) {
+    fn fire_before<S: Sink>(&mut self, rules: &RuleSet, bound: Millis, out: &mut S) {
         while let Some((when, slot)) = self.wheel.pop_before(bound.0) {
             self.on_timer(rules, slot, Millis(when), out);
         }
     }
 
-    fn on_timer(&mut self, rules: &RuleSet, i: u32, when: Millis, out: &mut Vec<Alert>) {
+    fn on_timer<S: Sink>(&mut self, rules: &RuleSet, i: u32, when: Millis, out: &mut S) {
         let slot = self.slots.get_mut(i);
         slot.timer = NO_TIMER;
-        let rule = rules.rule(slot.rule);
+        let leads = &self.schedules[slot.schedule as usize];
         let point = slot.next_point;
-        let stage = match rule.warn_before.get(point as usize) {
+        let stage = match leads.get(point as usize) {
             Some(lead) => SlaStage::Warning(*lead),
             None => SlaStage::Breach,
         };
         slot.mark_emitted();
-        if (point as usize) < rule.warn_before.len() {
+        if (point as usize) < leads.len() {
             slot.next_point = point + 1;
-            let at = point_time(&rule.warn_before, slot.started, slot.deadline, point + 1);
+            let at = point_time(leads, slot.started, slot.deadline, point + 1);
             slot.timer = self.wheel.insert(at.0, i).to_raw();
         } else {
             slot.next_point = NO_POINT;
@@ -224,34 +201,36 @@ impl PartitionState {
         Alert::sla(&rule.name, key, opened_by.unwrap_or_default(), closed_by, time, kind, copied, &rule.texts)
     }
 
-    fn emit(&mut self, retention: Span, alert: Alert, out: &mut Vec<Alert>) {
+    fn emit<S: Sink>(&mut self, retention: Span, alert: Alert, out: &mut S) {
         let id = fingerprint(&[alert.id()]);
-        if self.emitted.insert(id, self.clock.unwrap_or(alert.time), retention) {
-            out.push(alert);
+        let stamp = self.clock.unwrap_or(alert.time);
+        if self.emitted.insert(id, stamp, retention) {
+            out.emit(Effect::Changed(Change::Emitted { id, stamp }));
+            out.emit(Effect::Alert(alert));
         } else {
             self.tally.alert_ids_suppressed += 1;
         }
     }
 
-    fn apply(&mut self, rules: &RuleSet, event: &Event<'_>, out: &mut Vec<Alert>) {
+    fn apply<S: Sink>(&mut self, rules: &RuleSet, event: &Event<'_>, out: &mut S) {
         let actions = rules.actions(event.event_type);
         for &c in &actions.checks {
             self.run_check(rules, &rules.checks[c as usize], event, out);
         }
         if rules.remembers_order_totals && event.event_type == EventType::OrderPlaced {
-            self.remember_total(event);
+            self.remember_total(event, out);
         }
         for &rule in &actions.closes {
             self.close(rules, rule, event, out);
         }
         for opening in &actions.opens {
             if opening.when.iter().all(|c| c.holds(&event.data)) {
-                self.open(rules, opening.rule, event);
+                self.open(rules, opening.rule, event, out);
             }
         }
     }
 
-    fn run_check(&mut self, rules: &RuleSet, check: &Check, event: &Event<'_>, out: &mut Vec<Alert>) {
+    fn run_check<S: Sink>(&mut self, rules: &RuleSet, check: &Check, event: &Event<'_>, out: &mut S) {
         let Some(key) = event.data.text(check.key) else { return };
         if !check.when.iter().all(|c| c.holds(&event.data)) {
             return;
@@ -266,45 +245,58 @@ impl PartitionState {
         self.emit(rules.retention, alert, out);
     }
 
-    fn remember_total(&mut self, event: &Event<'_>) {
+    fn remember_total<S: Sink>(&mut self, event: &Event<'_>, out: &mut S) {
         let Some(order) = event.data.text(Field::OrderId) else { return };
         let key = fingerprint(&[order]);
-        match event.data.money(Field::OrderTotal) {
-            Some(total) => self.totals.insert(key, total, self.clock.unwrap_or(event.time)),
-            None => self.totals.remove(key),
+        let total = event.data.money(Field::OrderTotal);
+        let stamp = self.clock.unwrap_or(event.time);
+        self.set_total(key, total, stamp);
+        out.emit(Effect::Changed(Change::Total { order: key, total, stamp }));
+    }
+
+    fn set_total(&mut self, order: u64, total: Option<Money>, stamp: Millis) {
+        match total {
+            Some(total) => self.totals.insert(order, total, stamp),
+            None => self.totals.remove(order),
         }
     }
 
     /// A closing event for `rule`: `L = max(L, t)`, and the open instance, if any, closes
     /// when `t >= s`. (A close before `s` leaves the instance open; its `L` cannot matter
     /// while it is open, see `instances`.)
-    fn close(&mut self, rules: &RuleSet, rule: RuleId, event: &Event<'_>, out: &mut Vec<Alert>) {
+    fn close<S: Sink>(&mut self, rules: &RuleSet, rule: RuleId, event: &Event<'_>, out: &mut S) {
         let Some(key) = event.data.text(rules.rule(rule).key) else { return };
         match self.slots.find(rule, key) {
             Some(i) if event.time >= self.slots.get(i).started => self.close_instance(rules, i, event, out),
             Some(_) => {}
-            None => self.raise_last_close(rules, rule, key, event.time),
+            None => self.raise_last_close(rules, rule, key, event.time, out),
         }
     }
 
-    fn raise_last_close(&mut self, rules: &RuleSet, rule: RuleId, key: &str, t: Millis) {
+    fn raise_last_close<S: Sink>(&mut self, rules: &RuleSet, rule: RuleId, key: &str, t: Millis, out: &mut S) {
         let fp = rule_key(rules, rule, key);
         let last = self.lasts.get(fp).map_or(t, |&l| l.max(t));
         self.lasts.insert(fp, last, last);
+        out.emit(Effect::Changed(Change::Last { rule_key: fp, last }));
     }
 
-    fn close_instance(&mut self, rules: &RuleSet, i: u32, event: &Event<'_>, out: &mut Vec<Alert>) {
+    fn close_instance<S: Sink>(&mut self, rules: &RuleSet, i: u32, event: &Event<'_>, out: &mut S) {
         self.cancel_timer(i);
         let slot = self.slots.get(i);
+        let outcome = if event.time <= slot.deadline { Outcome::Met } else { Outcome::Late };
         if slot.has_emitted() {
-            let outcome = if event.time <= slot.deadline { Outcome::Met } else { Outcome::Late };
             let alert = self.instance_alert(rules, i, event.time, SlaStage::Resolved(outcome), Some(&event.id));
             self.emit(rules.retention, alert, out);
         }
         let slot = self.slots.get(i);
         let rule = slot.rule;
-        let fp = rule_key(rules, rule, self.slots.key(i));
+        let [key, _, _, seller_id, marketplace] = self.slots.texts(i);
+        let key = key.expect("every slot stores its key");
+        let (started, deadline, at, closed_by) = (slot.started, slot.deadline, event.time, event.event_type);
+        out.emit(Effect::Closed(Closed { rule, key, seller_id, marketplace, started, deadline, at, outcome, closed_by }));
+        let fp = rule_key(rules, rule, key);
         self.lasts.insert(fp, event.time, event.time);
+        out.emit(Effect::Changed(Change::Last { rule_key: fp, last: event.time }));
         self.open_by_rule[rule as usize] -= 1;
         self.slots.remove(i);
     }
@@ -318,7 +310,7 @@ impl PartitionState {
     }
 
     /// An opening event for `rule`: opens an instance when none is open and `s > L`.
-    fn open(&mut self, rules: &RuleSet, rule_id: RuleId, event: &Event<'_>) {
+    fn open<S: Sink>(&mut self, rules: &RuleSet, rule_id: RuleId, event: &Event<'_>, out: &mut S) {
         let rule = rules.rule(rule_id);
         let Some(key) = event.data.text(rule.key) else { return };
         let Some(deadline) = rule.deadline_for(event.time, &event.data) else { return };
@@ -332,17 +324,147 @@ impl PartitionState {
             Some(_) => self.lasts.remove(fp),
             None => {}
         }
-        let first = first_point(&rule.warn_before, s, deadline);
+        let schedule = self.rule_schedule(rules, rule_id);
+        let leads = &rule.warn_before;
+        let first = first_point(leads, s, deadline);
         let d = &event.data;
-        let texts = [Some(key), Some(&*event.id), d.text(Field::OrderId), d.text(Field::SellerId), d.text(Field::Marketplace)];
-        let i = self.slots.insert(Slot::open(rule_id, s, deadline, first), &texts);
-        let at = point_time(&rule.warn_before, s, deadline, first);
-        self.slots.get_mut(i).timer = self.wheel.insert(at.0, i).to_raw();
+        let (order_id, seller_id, marketplace) = (d.text(Field::OrderId), d.text(Field::SellerId), d.text(Field::Marketplace));
+        let opened = Opened { rule: rule_id, key, opened_by: &event.id, order_id, seller_id, marketplace, started: s, deadline, leads, first_point: first };
+        out.emit(Effect::Opened(opened));
+        self.install(rules, opened, schedule, first);
+    }
+
+    /// Stores an open instance whose next point is `next` (an index into its leads, or
+    /// past the breach when every point has fired) and arms its timer.
+    fn install(&mut self, rules: &RuleSet, o: Opened<'_>, schedule: u16, next: u8) -> u32 {
+        let leads = &self.schedules[schedule as usize];
+        let texts = [Some(o.key), Some(o.opened_by), o.order_id, o.seller_id, o.marketplace];
+        let mut slot = Slot::open(o.rule, o.started, o.deadline, next, schedule);
+        if next > o.first_point {
+            slot.mark_emitted();
+        }
+        let breach = leads.len() as u8;
+        let at = (next <= breach).then(|| point_time(leads, o.started, o.deadline, next));
+        if next > breach {
+            slot.next_point = NO_POINT;
+        }
+        let i = self.slots.insert(slot, &texts);
+        if let Some(at) = at {
+            self.slots.get_mut(i).timer = self.wheel.insert(at.0, i).to_raw();
+        }
         if self.open_by_rule.len() < rules.rules.len() {
             self.open_by_rule.resize(rules.rules.len(), 0);
         }
-        self.open_by_rule[rule_id as usize] += 1;
-        self.remember_opening(i, s);
+        self.open_by_rule[o.rule as usize] += 1;
+        i
+    }
+
+    /// The index in `schedules` of a rule's configured leads.
+    fn rule_schedule(&mut self, rules: &RuleSet, rule: RuleId) -> u16 {
+        if let Some(&i) = self.rule_schedules.get(rule as usize).filter(|&&i| i != u16::MAX) {
+            return i;
+        }
+        let i = self.intern_schedule(&rules.rule(rule).warn_before);
+        if self.rule_schedules.len() <= rule as usize {
+            self.rule_schedules.resize(rules.rules.len().max(rule as usize + 1), u16::MAX);
+        }
+        self.rule_schedules[rule as usize] = i;
+        i
+    }
+
+    fn intern_schedule(&mut self, leads: &[Span]) -> u16 {
+        if let Some(i) = self.schedules.iter().position(|s| **s == *leads) {
+            return i as u16;
+        }
+        assert!(self.schedules.len() < u16::MAX as usize, "more than 65,534 distinct warning schedules");
+        self.schedules.push(leads.into());
+        (self.schedules.len() - 1) as u16
+    }
+
+    // --- Restoring from a changelog -------------------------------------------------
+
+    /// Sets the clock of a state being restored; before any instance is restored.
+    pub fn restore_clock(&mut self, clock: Millis) {
+        self.clock = Some(self.clock.map_or(clock, |c| c.max(clock)));
+    }
+
+    /// Re-applies a remembered fact, in the order the changes were made.
+    pub fn restore_change(&mut self, rules: &RuleSet, change: Change) {
+        match change {
+            Change::Seen { id, stamp } => {
+                self.seen.insert(id, stamp, rules.retention);
+            }
+            Change::Emitted { id, stamp } => {
+                self.emitted.insert(id, stamp, rules.retention);
+            }
+            Change::Total { order, total, stamp } => self.set_total(order, total, stamp),
+            Change::Last { rule_key, last } => self.lasts.insert(rule_key, last, last),
+        }
+    }
+
+    /// Re-opens an instance as it opened, every point pending; [`Self::restore_done`]
+    /// then passes the points before the restored clock. False when its (rule, key) is
+    /// open already.
+    pub fn restore_instance(&mut self, rules: &RuleSet, o: Opened<'_>) -> bool {
+        if self.slots.find(o.rule, o.key).is_some() {
+            return false;
+        }
+        let schedule = self.intern_schedule(o.leads);
+        let first = first_point(o.leads, o.started, o.deadline);
+        self.install(rules, Opened { first_point: first, ..o }, schedule, first);
+        true
+    }
+
+    /// Removes a restored instance that a later changelog record says has closed.
+    pub fn restore_close(&mut self, rule: RuleId, key: &str) -> bool {
+        let Some(i) = self.slots.find(rule, key) else { return false };
+        self.cancel_timer(i);
+        self.open_by_rule[rule as usize] -= 1;
+        self.slots.remove(i);
+        true
+    }
+
+    /// Ends a restore: every point before the restored clock had fired before the
+    /// changelog was written (the invariant [`Self::settle`] keeps), so those points are
+    /// passed without alerting, exactly as they left the instances; then the remembered
+    /// facts are swept as at that clock.
+    pub fn restore_done(&mut self, rules: &RuleSet) {
+        let Some(clock) = self.clock else { return };
+        while let Some((_, i)) = self.wheel.pop_before(clock.0) {
+            let slot = self.slots.get_mut(i);
+            slot.timer = NO_TIMER;
+            slot.mark_emitted();
+            let leads = &self.schedules[slot.schedule as usize];
+            let point = slot.next_point;
+            if (point as usize) < leads.len() {
+                slot.next_point = point + 1;
+                let at = point_time(leads, slot.started, slot.deadline, point + 1);
+                slot.timer = self.wheel.insert(at.0, i).to_raw();
+            } else {
+                slot.next_point = NO_POINT;
+            }
+        }
+        self.sweep(rules, clock);
+    }
+
+    /// Every open instance, as it would be reported when opened (for a snapshot).
+    pub fn instances(&self) -> impl Iterator<Item = Opened<'_>> {
+        self.slots.iter_indexed().map(|(i, slot)| {
+            let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
+            let leads = &self.schedules[slot.schedule as usize];
+            Opened {
+                rule: slot.rule,
+                key: key.expect("every slot stores its key"),
+                opened_by: opened_by.unwrap_or_default(),
+                order_id,
+                seller_id,
+                marketplace,
+                started: slot.started,
+                deadline: slot.deadline,
+                leads,
+                first_point: first_point(leads, slot.started, slot.deadline),
+            }
+        })
     }
 }
 

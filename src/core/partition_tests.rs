@@ -290,24 +290,3 @@ fn the_partition_reports_its_open_instances_and_pending_points() {
     assert_eq!(p.pending_points(), 1, "one timer per instance: the next point");
     assert_eq!(p.next_due(), Some(Millis::parse_rfc3339("2026-11-03T10:00:00Z").unwrap()));
 }
-
-#[test]
-fn the_oldest_open_position_follows_opens_and_closes() {
-    let rules = load_rules(None).unwrap();
-    let mut p = PartitionState::new();
-    let lines = [
-        msg("m1", RECEIVED, "02T10:00:00", "A"),
-        msg("m2", RECEIVED, "02T10:01:00", "B"),
-        msg("r1", REPLIED, "02T10:02:00", "A"),
-    ];
-    let mut out = Vec::new();
-    for (position, line) in lines.iter().enumerate() {
-        let input = decode(line.as_bytes()).into_input().unwrap();
-        p.take_at(&rules, &input, Some(position as i64 + 100), &mut out);
-        let expected = if position < 2 { 100 } else { 101 };
-        assert_eq!(p.oldest_open_position(), Some(expected), "after position {position}");
-    }
-    let reply = msg("r2", REPLIED, "02T10:03:00", "B");
-    p.take_at(&rules, &decode(reply.as_bytes()).into_input().unwrap(), Some(103), &mut out);
-    assert_eq!(p.oldest_open_position(), None);
-}

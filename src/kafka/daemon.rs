@@ -335,7 +335,7 @@ impl Daemon {
             Ok(input)
         });
         let outcome = match decoded {
-            Ok(input) => match self.engine.take_at(id, &input, m.offset(), &mut self.alerts) {
+            Ok(input) => match self.engine.take(id, &input, &mut self.alerts) {
                 Taken::Applied => Outcome::Applied,
                 Taken::Skipped => Outcome::Skipped,
                 Taken::Duplicate => Outcome::Duplicate,
@@ -459,7 +459,7 @@ impl Daemon {
     /// Publishes the partition's safe offset for commits (periodic and on revoke).
     fn publish_committable(&mut self, id: PartitionId) {
         let Some(assigned) = self.assigned.get(&id) else { return };
-        let oldest_open = self.engine.partition_mut(id).oldest_open_position();
+        let oldest_open = None;
         let commit = assigned.tracker.committable(oldest_open).zip(assigned.tracker.acked_through());
         if let Some((offset, acked_through)) = commit {
             let key = (assigned.topic.to_string(), assigned.partition);
