@@ -31,6 +31,7 @@
 //!   configured is dropped and counted ([`RestoreStats::dropped`]).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use crate::core::effect::{Change, Effect, Opened};
 use crate::core::event::{Currency, Decimal, Money};
@@ -178,16 +179,16 @@ pub struct RestoreStats {
 }
 
 /// Rebuilds one partition's state from its changelog, read from the start in order.
-pub struct Restorer<'r> {
-    rules: &'r RuleSet,
+pub struct Restorer {
+    rules: Arc<RuleSet>,
     state: PartitionState,
     writer: ChangelogWriter,
     stats: RestoreStats,
     clock: Option<Millis>,
 }
 
-impl<'r> Restorer<'r> {
-    pub fn new(rules: &'r RuleSet) -> Restorer<'r> {
+impl Restorer {
+    pub fn new(rules: Arc<RuleSet>) -> Restorer {
         Restorer { rules, state: PartitionState::new(), writer: ChangelogWriter::default(), stats: Default::default(), clock: None }
     }
 
@@ -230,7 +231,7 @@ impl<'r> Restorer<'r> {
         while !r.0.is_empty() {
             let change = decode_change(&mut r)?;
             latest = latest.max(stamp_of(&change));
-            self.state.restore_change(self.rules, change);
+            self.state.restore_change(&self.rules, change);
         }
         self.writer.live_chunks.retain(|&(m, _)| m != n);
         self.writer.live_chunks.push_back((n, latest));
@@ -267,7 +268,7 @@ impl<'r> Restorer<'r> {
         let (order_id, seller_id, marketplace) = (r.text()?, r.text()?, r.text()?);
         let o = Opened { rule, key: instance_key, opened_by, order_id, seller_id, marketplace, started, deadline, leads: &leads, first_point: 0 };
         self.state.restore_close(rule, instance_key);
-        self.state.restore_instance(self.rules, o);
+        self.state.restore_instance(&self.rules, o);
         Ok(())
     }
 
@@ -276,7 +277,7 @@ impl<'r> Restorer<'r> {
         if let Some(clock) = self.clock {
             self.state.restore_clock(clock);
         }
-        self.state.restore_done(self.rules);
+        self.state.restore_done(&self.rules);
         self.stats.instances = self.state.open_instances();
         self.stats.dropped.retain(|_, n| *n > 0);
         (self.state, self.writer, self.stats)

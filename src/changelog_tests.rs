@@ -40,7 +40,7 @@ fn compact(log: &[Record]) -> Vec<Record> {
 }
 
 fn restore(rules: &RuleSet, log: &[Record]) -> (PartitionState, ChangelogWriter, RestoreStats) {
-    let mut r = Restorer::new(rules);
+    let mut r = Restorer::new(std::sync::Arc::new(rules.clone()));
     for record in log {
         r.apply(&record.key, record.value.as_deref()).expect("the changelog reads back");
     }
@@ -142,7 +142,7 @@ fn an_instance_of_a_rule_no_longer_configured_is_dropped_and_counted() {
 #[test]
 fn a_value_of_another_format_version_is_refused_with_the_key() {
     let rules = load_rules(None).unwrap();
-    let mut r = Restorer::new(&rules);
+    let mut r = Restorer::new(std::sync::Arc::new(rules));
     let e = r.apply(b"C", Some(&[9, 0, 0])).unwrap_err();
     assert!(e.to_string().contains("format version 9"), "{e}");
     assert!(r.apply(b"Zzz", Some(&[VERSION])).is_err());

@@ -27,3 +27,4 @@ pub mod replay;
 pub mod sample;
 pub mod service;
 pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,426 @@
+//! The consumer-group worker's bookkeeping, as a state machine without I/O.
+//!
+//! One [`Worker`] holds every input partition assigned to one group member, each as a
+//! [`Task`]: its engine state, its changelog writer, its position and its clock mode. The
+//! Kafka shell (`crate::kafka::daemon`) feeds it what happens and carries out what it
+//! asks for; tests drive it directly.
+//!
+//! # Inputs and outputs
+//!
+//! * `handle_assigned`, `handle_revoked`: the group changed the assignment.
+//! * `handle_restore_record`, `handle_restored`: a partition's changelog, read from the
+//!   start to its end.
+//! * `handle_record(now)`: one input record, decoded (or a dead letter), at its offset.
+//! * `handle_position`: how far the consumer has read a partition and where its end
+//!   was, which decides the clock mode.
+//! * `handle_timeout(now)`: the wall clock reached [`Worker::poll_timeout`].
+//! * `handle_commit(outcome)`: the commit that [`Action::Commit`] asked for succeeded or
+//!   failed (a failed transaction is aborted by the shell).
+//! * [`Worker::poll_action`] yields, in order, what the shell must do; call it until it
+//!   returns `None` after every input.
+//!
+//! # Ground rules
+//!
+//! * A partition's records are taken only once its state is restored; a record before
+//!   the position already taken is a repeat and is ignored, so nothing is applied twice.
+//! * A commit covers everything taken so far: the changelog records of every partition
+//!   whose state changed (sent before the commit), and the next offset to read of every
+//!   partition that took a record. Under exactly once, the shell commits alerts,
+//!   changelog and offsets in one transaction; under at least once, it waits for every
+//!   record sent to be acknowledged and then commits the offsets.
+//! * When a commit fails (a transaction is aborted), every partition goes back to its
+//!   last committed state: it is restored from its changelog again and read again from
+//!   its committed offset. Under at least once the alerts sent since are sent again.
+//! * A partition revoked under exactly once takes its uncommitted work with it: the
+//!   open transaction is aborted (the next owner does that work again from the last
+//!   commit) and the partitions still held go back to their last commit as above.
+//! * Per partition, points fire on event time while the partition is behind and on the
+//!   wall clock once it is caught up (contract section 7); before the changelog is
+//!   written, points left before the clock fire ([`PartitionState::settle`]).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use crate::changelog::{ChangelogError, ChangelogWriter, Record, RestoreStats, Restorer};
+use crate::core::alert::Alert;
+use crate::core::effect::{Effect, Sink};
+use crate::core::engine::PartitionId;
+use crate::core::event::Input;
+use crate::core::partition::{PartitionState, Taken};
+use crate::core::rules::RuleSet;
+use crate::core::time::{Millis, Span};
+use crate::decode::DeadLetter;
+
+/// How alerts are delivered (`kafka.guarantee`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guarantee {
+    ExactlyOnce,
+    AtLeastOnce,
+}
+
+/// The worker's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerConfig {
+    pub guarantee: Guarantee,
+    /// How far ahead of the wall clock an event may be before it is dead-lettered.
+    pub max_clock_skew: Span,
+    /// Work is committed at least this often while there is some.
+    pub commit_interval: Span,
+}
+
+/// What the shell must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Read the partition's changelog from the start and hand every record to
+    /// [`Worker::handle_restore_record`], then call [`Worker::handle_restored`].
+    Restore(PartitionId),
+    /// Start (or go on) reading the partition; from its committed offset when `rewind`.
+    Resume { partition: PartitionId, rewind: bool },
+    /// Stop reading the partition until it is resumed.
+    Pause(PartitionId),
+    /// Send an alert.
+    Alert { partition: PartitionId, alert: Alert },
+    /// Send a changelog record of the partition.
+    Changelog { partition: PartitionId, record: Record },
+    /// Commit: the next offset to read of each partition listed (and under exactly
+    /// once, the open transaction). Answer with [`Worker::handle_commit`].
+    Commit(Vec<(PartitionId, i64)>),
+    /// Abort the open transaction (exactly once); the partitions still held rewind.
+    Abort,
+}
+
+/// What happened to one record.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Applied,
+    Skipped,
+    Duplicate,
+    /// The shell writes the dead letter.
+    DeadLettered(DeadLetter),
+    /// The partition is not held, still restoring, or the record was taken before.
+    Ignored,
+}
+
+/// A partition's phase.
+enum Phase {
+    Restoring(Restorer),
+    Running,
+}
+
+/// One assigned input partition.
+pub struct Task {
+    phase: Phase,
+    state: PartitionState,
+    changelog: ChangelogWriter,
+    /// The next offset to read, once a record was taken.
+    next_offset: Option<i64>,
+    /// The consumer has read up to the end of the partition: fire on the wall clock.
+    caught_up: bool,
+    /// A rewind is waiting for the restore: resume from the committed offset.
+    rewinding: bool,
+    /// Offsets taken since the last commit.
+    uncommitted: bool,
+}
+
+impl Task {
+    fn restoring(rules: &Arc<RuleSet>, rewinding: bool) -> Task {
+        Task {
+            phase: Phase::Restoring(Restorer::new(rules.clone())),
+            state: PartitionState::new(),
+            changelog: ChangelogWriter::default(),
+            next_offset: None,
+            caught_up: false,
+            rewinding,
+            uncommitted: false,
+        }
+    }
+
+    pub fn state(&self) -> &PartitionState {
+        &self.state
+    }
+
+    pub fn is_restoring(&self) -> bool {
+        matches!(self.phase, Phase::Restoring(_))
+    }
+
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up
+    }
+
+    pub fn next_offset(&self) -> Option<i64> {
+        self.next_offset
+    }
+}
+
+/// The state machine over all partitions of one worker.
+pub struct Worker {
+    rules: Arc<RuleSet>,
+    config: WorkerConfig,
+    tasks: BTreeMap<PartitionId, Task>,
+    actions: VecDeque<Action>,
+    /// A commit was asked for and not yet answered.
+    committing: bool,
+    /// When the last commit was asked for.
+    last_commit: Option<Millis>,
+    /// Something was sent or taken since the last commit.
+    dirty: bool,
+}
+
+/// Pushes a partition's effects: alerts to the actions, facts to its changelog.
+struct TaskSink<'a> {
+    rules: &'a RuleSet,
+    partition: PartitionId,
+    changelog: &'a mut ChangelogWriter,
+    actions: &'a mut VecDeque<Action>,
+    alerts: u32,
+}
+
+impl Sink for TaskSink<'_> {
+    fn emit(&mut self, effect: Effect<'_>) {
+        match effect {
+            Effect::Alert(alert) => {
+                self.alerts += 1;
+                self.actions.push_back(Action::Alert { partition: self.partition, alert });
+            }
+            other => self.changelog.record(self.rules, &other),
+        }
+    }
+}
+
+impl Worker {
+    pub fn new(rules: Arc<RuleSet>, config: WorkerConfig) -> Worker {
+        Worker {
+            rules,
+            config,
+            tasks: BTreeMap::new(),
+            actions: VecDeque::new(),
+            committing: false,
+            last_commit: None,
+            dirty: false,
+        }
+    }
+
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    pub fn tasks(&self) -> impl Iterator<Item = (&PartitionId, &Task)> {
+        self.tasks.iter()
+    }
+
+    pub fn task(&self, id: PartitionId) -> Option<&Task> {
+        self.tasks.get(&id)
+    }
+
+    /// Partitions still restoring their state.
+    pub fn restoring(&self) -> usize {
+        self.tasks.values().filter(|t| t.is_restoring()).count()
+    }
+
+    /// The next action for the shell.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When the worker wants [`Self::handle_timeout`] next: the earliest due point of a
+    /// caught-up partition, or the next commit when there is work to commit.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let due = self
+            .tasks
+            .values()
+            .filter(|t| t.caught_up && !t.is_restoring())
+            .filter_map(|t| t.state.next_due().map(Millis::succ))
+            .min();
+        let commit = (self.dirty && !self.committing).then(|| self.next_commit());
+        due.into_iter().chain(commit).min()
+    }
+
+    fn next_commit(&self) -> Millis {
+        self.last_commit.map_or(Millis::MIN, |c| c.plus(self.config.commit_interval))
+    }
+
+    pub fn handle_assigned(&mut self, partitions: &[PartitionId]) {
+        for &id in partitions {
+            if self.tasks.contains_key(&id) {
+                continue;
+            }
+            self.tasks.insert(id, Task::restoring(&self.rules, false));
+            self.actions.push_back(Action::Pause(id));
+            self.actions.push_back(Action::Restore(id));
+        }
+    }
+
+    /// The partitions leave; under exactly once their uncommitted work is aborted and the
+    /// partitions still held go back to their last commit.
+    pub fn handle_revoked(&mut self, partitions: &[PartitionId]) {
+        let mut lost_work = false;
+        for id in partitions {
+            if let Some(task) = self.tasks.remove(id) {
+                lost_work |= task.uncommitted || task.changelog.is_dirty();
+            }
+        }
+        if self.config.guarantee == Guarantee::ExactlyOnce && lost_work {
+            self.actions.push_back(Action::Abort);
+            self.rewind();
+        }
+    }
+
+    /// Every partition goes back to its last committed state: restored again, then read
+    /// from its committed offset.
+    fn rewind(&mut self) {
+        self.dirty = false;
+        self.committing = false;
+        // Actions not yet carried out belong to the aborted work.
+        self.actions.retain(|a| !matches!(a, Action::Alert { .. } | Action::Changelog { .. } | Action::Commit(_)));
+        let ids: Vec<PartitionId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            self.tasks.insert(id, Task::restoring(&self.rules, true));
+            self.actions.push_back(Action::Pause(id));
+            self.actions.push_back(Action::Restore(id));
+        }
+    }
+
+    pub fn handle_restore_record(&mut self, id: PartitionId, key: &[u8], value: Option<&[u8]>) -> Result<(), ChangelogError> {
+        match self.tasks.get_mut(&id).map(|t| &mut t.phase) {
+            Some(Phase::Restoring(r)) => r.apply(key, value),
+            _ => Ok(()),
+        }
+    }
+
+    /// The partition's changelog was read to its end: it runs from now on. Returns what
+    /// the restore read, or `None` when the partition was not restoring.
+    pub fn handle_restored(&mut self, id: PartitionId) -> Option<RestoreStats> {
+        let task = self.tasks.get_mut(&id)?;
+        let Phase::Restoring(_) = task.phase else { return None };
+        let Phase::Restoring(restorer) = std::mem::replace(&mut task.phase, Phase::Running) else { unreachable!() };
+        let (state, changelog, stats) = restorer.finish();
+        task.state = state;
+        task.changelog = changelog;
+        self.actions.push_back(Action::Resume { partition: id, rewind: task.rewinding });
+        task.rewinding = false;
+        Some(stats)
+    }
+
+    /// Takes one record of a running partition.
+    pub fn handle_record(&mut self, id: PartitionId, offset: i64, decoded: Result<Input<'_>, DeadLetter>, now: Millis) -> Outcome {
+        let Some(task) = self.tasks.get_mut(&id) else { return Outcome::Ignored };
+        if task.is_restoring() || task.next_offset.is_some_and(|next| offset < next) {
+            return Outcome::Ignored;
+        }
+        task.next_offset = Some(offset + 1);
+        task.uncommitted = true;
+        self.dirty = true;
+        let skew = self.config.max_clock_skew;
+        let input = decoded.and_then(|input| {
+            let ahead = input.time().0.saturating_sub(now.0);
+            if ahead > skew.0 {
+                let time = input.time().to_rfc3339();
+                return Err(DeadLetter::FromTheFuture { time, ahead_secs: ahead / 1000, skew_secs: skew.0 / 1000 });
+            }
+            Ok(input)
+        });
+        let input = match input {
+            Ok(input) => input,
+            Err(dead) => return Outcome::DeadLettered(dead),
+        };
+        let mut sink = TaskSink { rules: &self.rules, partition: id, changelog: &mut task.changelog, actions: &mut self.actions, alerts: 0 };
+        let taken = task.state.take(&self.rules, &input, &mut sink);
+        task.state.settle(&self.rules, &mut sink);
+        if task.caught_up {
+            task.state.advance(&self.rules, now, &mut sink);
+        }
+        match taken {
+            Taken::Applied => Outcome::Applied,
+            Taken::Skipped => Outcome::Skipped,
+            Taken::Duplicate => Outcome::Duplicate,
+        }
+    }
+
+    /// How far the consumer has read the partition (`position`, the next offset it will
+    /// hand over) and its end (`end`, the high watermark or last stable offset).
+    pub fn handle_position(&mut self, id: PartitionId, position: i64, end: i64, now: Millis) {
+        let Some(task) = self.tasks.get_mut(&id) else { return };
+        if task.is_restoring() {
+            return;
+        }
+        let caught_up = position >= end;
+        if caught_up && !task.caught_up {
+            task.caught_up = true;
+            self.fire(id, now);
+        } else {
+            task.caught_up = caught_up;
+        }
+    }
+
+    /// The wall clock reached `now`: caught-up partitions fire what is due, and the work
+    /// done since the last commit is committed when the interval has passed.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        let ids: Vec<PartitionId> = self.tasks.iter().filter(|(_, t)| t.caught_up && !t.is_restoring()).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.fire(id, now);
+        }
+        if self.dirty && !self.committing && now >= self.next_commit() {
+            self.commit(now);
+        }
+    }
+
+    /// Commits now whatever is uncommitted (shutdown, or before giving partitions back).
+    /// False when there was nothing to commit.
+    pub fn commit_now(&mut self, now: Millis) -> bool {
+        if !self.dirty || self.committing {
+            return false;
+        }
+        self.commit(now);
+        true
+    }
+
+    fn fire(&mut self, id: PartitionId, now: Millis) {
+        let Some(task) = self.tasks.get_mut(&id) else { return };
+        let mut sink = TaskSink { rules: &self.rules, partition: id, changelog: &mut task.changelog, actions: &mut self.actions, alerts: 0 };
+        task.state.advance(&self.rules, now, &mut sink);
+        if sink.alerts > 0 {
+            self.dirty = true;
+        }
+    }
+
+    fn commit(&mut self, now: Millis) {
+        let retention = self.rules.retention;
+        let mut offsets = Vec::new();
+        for (&id, task) in &mut self.tasks {
+            if task.is_restoring() {
+                continue;
+            }
+            for record in task.changelog.flush(task.state.clock(), retention) {
+                self.actions.push_back(Action::Changelog { partition: id, record });
+            }
+            if let Some(next) = task.next_offset.filter(|_| task.uncommitted) {
+                offsets.push((id, next));
+            }
+        }
+        self.actions.push_back(Action::Commit(offsets));
+        self.committing = true;
+        self.last_commit = Some(now);
+    }
+
+    /// The answer to [`Action::Commit`]: on success the work is committed; on failure
+    /// (the shell aborted the transaction, or could not deliver) every partition goes
+    /// back to its last commit.
+    pub fn handle_commit(&mut self, committed: bool) {
+        if !self.committing {
+            return;
+        }
+        self.committing = false;
+        if committed {
+            self.dirty = false;
+            for task in self.tasks.values_mut() {
+                task.uncommitted = false;
+            }
+        } else {
+            self.rewind();
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

@@ -1,0 +1,328 @@
+//! The worker driven through a simulated broker: partitions of records, committed
+//! offsets, changelogs and an alert topic whose records become visible only when their
+//! transaction commits, under random interleavings of records, commits that fail,
+//! revokes, reassignments and crashes.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::load_rules;
+use crate::core::event::Field;
+use crate::decode::decode;
+use crate::sample::{generate, SampleConfig};
+
+const PARTITIONS: usize = 2;
+
+fn pid(p: usize) -> PartitionId {
+    PartitionId { topic: 0, partition: p as i32 }
+}
+
+/// The broker and the shell, as far as the worker can tell.
+struct Sim {
+    guarantee: Guarantee,
+    worker: Worker,
+    records: Vec<Vec<String>>,
+    committed: Vec<i64>,
+    changelog: Vec<Vec<Record>>,
+    /// Alert ids visible to a read_committed consumer, in order.
+    visible: Vec<String>,
+    /// Sent in the open transaction.
+    open_alerts: Vec<String>,
+    open_changelog: Vec<Vec<Record>>,
+    held: Vec<bool>,
+    paused: Vec<bool>,
+    position: Vec<i64>,
+    fail_next_commit: bool,
+    now: Millis,
+}
+
+impl Sim {
+    fn new(guarantee: Guarantee, records: Vec<Vec<String>>) -> Sim {
+        let n = records.len();
+        let mut sim = Sim {
+            guarantee,
+            worker: Sim::worker(guarantee),
+            records,
+            committed: vec![0; n],
+            changelog: vec![Vec::new(); n],
+            visible: Vec::new(),
+            open_alerts: Vec::new(),
+            open_changelog: vec![Vec::new(); n],
+            held: vec![false; n],
+            paused: vec![false; n],
+            position: vec![0; n],
+            fail_next_commit: false,
+            now: Millis::parse_rfc3339("2100-01-01T00:00:00Z").unwrap(),
+        };
+        for p in 0..n {
+            sim.assign(p);
+        }
+        sim
+    }
+
+    fn worker(guarantee: Guarantee) -> Worker {
+        let rules = Arc::new(load_rules(None).unwrap());
+        Worker::new(rules, WorkerConfig { guarantee, max_clock_skew: Span(300_000), commit_interval: Span(0) })
+    }
+
+    fn assign(&mut self, p: usize) {
+        if self.held[p] {
+            return;
+        }
+        self.held[p] = true;
+        self.position[p] = self.committed[p];
+        self.worker.handle_assigned(&[pid(p)]);
+        self.run();
+    }
+
+    fn revoke(&mut self, p: usize) {
+        if !self.held[p] {
+            return;
+        }
+        self.held[p] = false;
+        self.worker.handle_revoked(&[pid(p)]);
+        self.run();
+    }
+
+    fn crash(&mut self) {
+        self.abort();
+        self.worker = Sim::worker(self.guarantee);
+        for p in 0..self.records.len() {
+            self.held[p] = false;
+            self.assign(p);
+        }
+    }
+
+    fn deliver(&mut self, p: usize) {
+        if !self.held[p] || self.paused[p] || self.position[p] as usize >= self.records[p].len() {
+            return;
+        }
+        let offset = self.position[p];
+        self.position[p] += 1;
+        let line = &self.records[p][offset as usize];
+        let decoded = decode(line.as_bytes()).into_input();
+        let outcome = self.worker.handle_record(pid(p), offset, decoded, self.now);
+        assert_ne!(outcome, Outcome::Ignored, "a record read from the resumed position is taken");
+        self.run();
+    }
+
+    fn tick(&mut self) {
+        self.worker.handle_timeout(self.now);
+        self.run();
+    }
+
+    fn abort(&mut self) {
+        if self.guarantee == Guarantee::ExactlyOnce {
+            self.open_alerts.clear();
+        }
+        self.open_changelog.iter_mut().for_each(Vec::clear);
+    }
+
+    /// Carries out the worker's actions, as the shell does.
+    fn run(&mut self) {
+        while let Some(action) = self.worker.poll_action() {
+            match action {
+                Action::Pause(id) => self.paused[id.partition as usize] = true,
+                Action::Restore(id) => {
+                    let p = id.partition as usize;
+                    for r in self.changelog[p].clone() {
+                        self.worker.handle_restore_record(id, &r.key, r.value.as_deref()).unwrap();
+                    }
+                    self.worker.handle_restored(id).expect("the partition was restoring");
+                }
+                Action::Resume { partition, rewind } => {
+                    let p = partition.partition as usize;
+                    self.paused[p] = false;
+                    if rewind {
+                        self.position[p] = self.committed[p];
+                    }
+                }
+                Action::Alert { alert, .. } => {
+                    let id = alert.id().to_string();
+                    match self.guarantee {
+                        Guarantee::ExactlyOnce => self.open_alerts.push(id),
+                        Guarantee::AtLeastOnce => self.visible.push(id),
+                    }
+                }
+                Action::Changelog { partition, record } => self.open_changelog[partition.partition as usize].push(record),
+                Action::Commit(offsets) => {
+                    if std::mem::take(&mut self.fail_next_commit) {
+                        self.abort();
+                        self.worker.handle_commit(false);
+                        continue;
+                    }
+                    self.visible.append(&mut self.open_alerts);
+                    for (p, records) in self.open_changelog.iter_mut().enumerate() {
+                        self.changelog[p].append(records);
+                    }
+                    for (id, next) in offsets {
+                        self.committed[id.partition as usize] = next;
+                    }
+                    self.worker.handle_commit(true);
+                }
+                Action::Abort => self.abort(),
+            }
+        }
+    }
+
+    /// Reads everything left and commits it.
+    fn drain(&mut self) {
+        for p in 0..self.records.len() {
+            self.assign(p);
+        }
+        for _ in 0..10 {
+            for p in 0..self.records.len() {
+                while (self.position[p] as usize) < self.records[p].len() && !self.paused[p] {
+                    self.deliver(p);
+                }
+            }
+            self.fail_next_commit = false;
+            self.tick();
+        }
+    }
+}
+
+/// The alert ids of each partition's records replayed as the daemon takes them.
+fn expected(records: &[Vec<String>]) -> Vec<String> {
+    let rules = load_rules(None).unwrap();
+    let mut ids = Vec::new();
+    for lines in records {
+        let mut state = PartitionState::new();
+        let mut alerts = Vec::new();
+        for line in lines {
+            if let Ok(input) = decode(line.as_bytes()).into_input() {
+                state.take(&rules, &input, &mut alerts);
+                state.settle(&rules, &mut alerts);
+            }
+        }
+        ids.extend(alerts.iter().map(|a| a.id().to_string()));
+    }
+    ids
+}
+
+fn partitions(seed: u64, n: usize) -> Vec<Vec<String>> {
+    let lines: Vec<String> = generate(&SampleConfig { seed, ..SampleConfig::sized(n) }).take(n).collect();
+    let mut parts = vec![Vec::new(); PARTITIONS];
+    for line in lines {
+        // As Kafka keys them: by thread id on the message topic, by order id elsewhere.
+        let key = match decode(line.as_bytes()).into_input() {
+            Ok(Input::Known(e)) => e.data.text(Field::ThreadId).or(e.data.text(Field::OrderId)).unwrap_or_default().to_string(),
+            _ => String::new(),
+        };
+        let p = crate::core::retained::fingerprint(&[&key]) as usize % PARTITIONS;
+        parts[p].push(line);
+    }
+    parts
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Deliver(usize, usize),
+    Tick,
+    FailNextCommit,
+    Revoke(usize),
+    Assign(usize),
+    Crash,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        10 => (0..PARTITIONS, 1usize..60).prop_map(|(p, n)| Op::Deliver(p, n)),
+        4 => Just(Op::Tick),
+        1 => Just(Op::FailNextCommit),
+        1 => (0..PARTITIONS).prop_map(Op::Revoke),
+        2 => (0..PARTITIONS).prop_map(Op::Assign),
+        1 => Just(Op::Crash),
+    ]
+}
+
+fn play(sim: &mut Sim, ops: &[Op]) {
+    for op in ops {
+        match *op {
+            Op::Deliver(p, n) => (0..n).for_each(|_| sim.deliver(p)),
+            Op::Tick => sim.tick(),
+            Op::FailNextCommit => sim.fail_next_commit = true,
+            Op::Revoke(p) => sim.revoke(p),
+            Op::Assign(p) => sim.assign(p),
+            Op::Crash => sim.crash(),
+        }
+    }
+    sim.drain();
+}
+
+fn counts(ids: &[String]) -> BTreeMap<&str, usize> {
+    let mut m = BTreeMap::new();
+    for id in ids {
+        *m.entry(id.as_str()).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn an_uninterrupted_run_commits_each_alert_of_the_replay_once() {
+    let records = partitions(1, 3_000);
+    let mut sim = Sim::new(Guarantee::ExactlyOnce, records.clone());
+    play(&mut sim, &[]);
+    let reference = expected(&records);
+    let want = counts(&reference).into_iter().map(|(k, _)| (k, 1)).collect::<BTreeMap<_, _>>();
+    assert!(want.len() > 500);
+    let got = counts(&sim.visible);
+    assert!(got == want, "{} alerts visible, {} expected", got.len(), want.len());
+}
+
+#[test]
+fn records_of_a_partition_still_restoring_are_ignored() {
+    let mut w = Sim::worker(Guarantee::ExactlyOnce);
+    w.handle_assigned(&[pid(0)]);
+    let line = &partitions(2, 10)[0][0];
+    assert_eq!(w.handle_record(pid(0), 0, decode(line.as_bytes()).into_input(), Millis(0)), Outcome::Ignored);
+    assert!(matches!(w.poll_action(), Some(Action::Pause(_))));
+    assert!(matches!(w.poll_action(), Some(Action::Restore(_))));
+    w.handle_restored(pid(0));
+    assert!(matches!(w.poll_action(), Some(Action::Resume { rewind: false, .. })));
+    let now = Millis::parse_rfc3339("2100-01-01T00:00:00Z").unwrap();
+    assert_ne!(w.handle_record(pid(0), 5, decode(line.as_bytes()).into_input(), now), Outcome::Ignored);
+    assert_eq!(w.handle_record(pid(0), 5, decode(line.as_bytes()).into_input(), now), Outcome::Ignored, "a repeat");
+}
+
+#[test]
+fn an_event_too_far_ahead_of_the_wall_clock_is_a_dead_letter() {
+    let mut w = Sim::worker(Guarantee::ExactlyOnce);
+    w.handle_assigned(&[pid(0)]);
+    w.handle_restored(pid(0));
+    let line = &partitions(2, 10)[0][0];
+    let outcome = w.handle_record(pid(0), 0, decode(line.as_bytes()).into_input(), Millis(0));
+    assert!(matches!(outcome, Outcome::DeadLettered(DeadLetter::FromTheFuture { .. })), "{outcome:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn under_exactly_once_every_alert_is_visible_once_whatever_happens(seed in 0u64..500, ops in proptest::collection::vec(op(), 0..60)) {
+        let records = partitions(seed, 1_200);
+        let mut sim = Sim::new(Guarantee::ExactlyOnce, records.clone());
+        play(&mut sim, &ops);
+        let reference = expected(&records);
+        let want: BTreeMap<&str, usize> = counts(&reference).into_keys().map(|k| (k, 1)).collect();
+        let got = counts(&sim.visible);
+        let extra: Vec<_> = got.iter().filter(|(k, n)| want.get(*k) != Some(n)).take(3).collect();
+        let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
+        prop_assert!(extra.is_empty() && missing.is_empty(), "extra or duplicated {:?}, missing {:?}", extra, missing);
+    }
+
+    #[test]
+    fn under_at_least_once_every_alert_is_visible_and_nothing_else(seed in 0u64..500, ops in proptest::collection::vec(op(), 0..60)) {
+        let records = partitions(seed, 1_200);
+        let mut sim = Sim::new(Guarantee::AtLeastOnce, records.clone());
+        play(&mut sim, &ops);
+        let reference = expected(&records);
+        let want = counts(&reference);
+        let got = counts(&sim.visible);
+        let unexpected: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).take(3).collect();
+        let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
+        prop_assert!(unexpected.is_empty() && missing.is_empty(), "unexpected {:?}, missing {:?}", unexpected, missing);
+    }
+}
