@@ -88,7 +88,10 @@ const METRICS_POLL: Duration = Duration::from_millis(100);
 const DAY: Span = Span(86_400_000);
 
 fn main() {
-    let Some(broker) = std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok().filter(|b| !b.trim().is_empty()) else {
+    let Some(broker) = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+    else {
         eprintln!(
             "bench daemon: KAFKA_BOOTSTRAP_SERVERS is not set; this bench needs a real Kafka broker.\n\
              Run scripts/bench-daemon.sh, or: eval \"$(scripts/kafka.sh start)\"; export KAFKA_BOOTSTRAP_SERVERS"
@@ -96,11 +99,17 @@ fn main() {
         std::process::exit(2);
     };
     let records = match std::env::var("SLA_BENCH_RECORDS") {
-        Ok(v) => v.replace('_', "").parse().expect("SLA_BENCH_RECORDS is a number of records"),
+        Ok(v) => v
+            .replace('_', "")
+            .parse()
+            .expect("SLA_BENCH_RECORDS is a number of records"),
         Err(_) => DEFAULT_RECORDS,
     };
     telemetry::init(LogFormat::Human, "warn");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     if let Err(e) = runtime.block_on(run(&broker, records)) {
         eprintln!("bench daemon: error: {e:#}");
         std::process::exit(1);
@@ -130,7 +139,10 @@ async fn warm_up(broker: &str, names: &Names, records: usize) -> Result<()> {
     let produced = tokio::task::block_in_place(|| produce(broker, names, sample))?;
     bare_consumer(broker, names, produced.records).await?;
     daemon_consumer(broker, names, produced.records).await?;
-    println!("\n0. warm-up (untimed): {} records through a bare consumer and the daemon", produced.records);
+    println!(
+        "\n0. warm-up (untimed): {} records through a bare consumer and the daemon",
+        produced.records
+    );
     Ok(())
 }
 
@@ -141,7 +153,9 @@ async fn throughput(broker: &str, names: &Names, records: usize) -> Result<()> {
     let now = SystemClock.now();
     let sample = generate(&sample_config(records, now)).take(records);
     let produced = tokio::task::block_in_place(|| produce(broker, names, sample))?;
-    let latest = produced.latest.context("no line of the sample has a time")?;
+    let latest = produced
+        .latest
+        .context("no line of the sample has a time")?;
     println!(
         "\n1. throughput: {} records generated and produced in {:.1} s to 3 topics x {INPUT_PARTITIONS} partitions; \
          latest event time {:.1} h before now",
@@ -149,13 +163,20 @@ async fn throughput(broker: &str, names: &Names, records: usize) -> Result<()> {
         produced.elapsed.as_secs_f64(),
         (now.0 - latest.0) as f64 / 3.6e6
     );
-    ensure!(latest < now, "the sample has events after now ({latest}); they would be dead-lettered");
+    ensure!(
+        latest < now,
+        "the sample has events after now ({latest}); they would be dead-lettered"
+    );
     let bare = bare_consumer(broker, names, produced.records).await?;
     bare.print("bare StreamConsumer");
     let (daemon, end, settled) = daemon_consumer(broker, names, produced.records).await?;
     daemon.print("daemon");
-    println!("   daemon/bare consumer rate ratio: {:.2} (goal >= 0.70)", daemon.rate() / bare.rate());
-    let read_twice = (settled.sum("sla_records_consumed_total") as usize).saturating_sub(produced.records);
+    println!(
+        "   daemon/bare consumer rate ratio: {:.2} (goal >= 0.70)",
+        daemon.rate() / bare.rate()
+    );
+    let read_twice =
+        (settled.sum("sla_records_consumed_total") as usize).saturating_sub(produced.records);
     if read_twice > 0 {
         println!(
             "   NOTE: {read_twice} records were read twice (a partition changed hands after the daemon had begun, e.g. \
@@ -171,7 +192,10 @@ async fn throughput(broker: &str, names: &Names, records: usize) -> Result<()> {
 /// weeks past the span) are still before `now`.
 fn sample_config(records: usize, now: Millis) -> SampleConfig {
     let sized = SampleConfig::sized(records);
-    SampleConfig { start: now.minus(sized.span).minus(Span(16 * DAY.0)), ..sized }
+    SampleConfig {
+        start: now.minus(sized.span).minus(Span(16 * DAY.0)),
+        ..sized
+    }
 }
 
 /// How fast a consumer went, from the first record it saw to the last.
@@ -196,12 +220,20 @@ struct CpuUse {
 
 impl CpuUse {
     fn now() -> CpuUse {
-        let broker = std::env::var("SLA_BENCH_BROKER_PID").ok().and_then(|pid| cpu_seconds(pid.trim()));
-        CpuUse { this: cpu_seconds("self").unwrap_or(f64::NAN), broker }
+        let broker = std::env::var("SLA_BENCH_BROKER_PID")
+            .ok()
+            .and_then(|pid| cpu_seconds(pid.trim()));
+        CpuUse {
+            this: cpu_seconds("self").unwrap_or(f64::NAN),
+            broker,
+        }
     }
 
     fn since(self, start: CpuUse) -> CpuUse {
-        CpuUse { this: self.this - start.this, broker: self.broker.zip(start.broker).map(|(b, s)| b - s) }
+        CpuUse {
+            this: self.this - start.this,
+            broker: self.broker.zip(start.broker).map(|(b, s)| b - s),
+        }
     }
 }
 
@@ -229,7 +261,9 @@ impl Consumed {
             self.first_after.as_secs_f64()
         );
         let per_record = |seconds: f64| seconds * 1e6 / self.records as f64;
-        let broker = self.cpu.broker.map_or("not measured".into(), |b| format!("{:.2} us", per_record(b)));
+        let broker = self.cpu.broker.map_or("not measured".into(), |b| {
+            format!("{:.2} us", per_record(b))
+        });
         println!(
             "   {:<20} CPU per record: this process {:.2} us, broker {broker} ({:.2} s on {:.2} s of wall time)",
             "",
@@ -247,9 +281,12 @@ fn consume_timeout(records: usize) -> Duration {
 
 async fn bare_consumer(broker: &str, names: &Names, records: usize) -> Result<Consumed> {
     let settings = settings(broker, names, &names.group("bare"))?;
-    let consumer: StreamConsumer =
-        sla_timerd::kafka::consumer_config(&settings.kafka).create().context("cannot create the bare consumer")?;
-    consumer.subscribe(&settings.kafka.topics.inputs()).context("cannot subscribe the bare consumer")?;
+    let consumer: StreamConsumer = sla_timerd::kafka::consumer_config(&settings.kafka)
+        .create()
+        .context("cannot create the bare consumer")?;
+    consumer
+        .subscribe(&settings.kafka.topics.inputs())
+        .context("cannot subscribe the bare consumer")?;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + consume_timeout(records);
     let (mut seen, mut first) = (0, None);
@@ -269,12 +306,21 @@ async fn bare_consumer(broker: &str, names: &Names, records: usize) -> Result<Co
     }
     let (first, cpu) = first.expect("at least one record was read");
     let cpu = CpuUse::now().since(cpu);
-    Ok(Consumed { first_after: first - started, records: records - 1, elapsed: first.elapsed(), cpu })
+    Ok(Consumed {
+        first_after: first - started,
+        records: records - 1,
+        elapsed: first.elapsed(),
+        cpu,
+    })
 }
 
 /// Consumes with the daemon; returns its rate and scrapes at the last record and once
 /// its alert count settled.
-async fn daemon_consumer(broker: &str, names: &Names, records: usize) -> Result<(Consumed, Scrape, Scrape)> {
+async fn daemon_consumer(
+    broker: &str,
+    names: &Names,
+    records: usize,
+) -> Result<(Consumed, Scrape, Scrape)> {
     let daemon = Running::start(broker, names, &names.group("daemon")).await?;
     let started = Instant::now();
     let mut first: Option<(Instant, f64, CpuUse)> = None;
@@ -287,7 +333,10 @@ async fn daemon_consumer(broker: &str, names: &Names, records: usize) -> Result<
         if consumed >= records as f64 {
             break scrape;
         }
-        ensure!(started.elapsed() < consume_timeout(records), "the daemon consumed only {consumed} of {records} records");
+        ensure!(
+            started.elapsed() < consume_timeout(records),
+            "the daemon consumed only {consumed} of {records} records"
+        );
     };
     let (first_at, first_count, cpu) = first.expect("records were consumed");
     let consumed = Consumed {
@@ -308,10 +357,25 @@ fn print_daemon_work(end: &Scrape, settled: &Scrape) {
         end.sum(alerts),
         settled.sum(alerts)
     );
-    println!("     by type: {}", settled.by_label(alerts, "type").join(", "));
-    println!("   daemon records by outcome: {}", settled.by_label("sla_records_consumed_total", "outcome").join(", "));
+    println!(
+        "     by type: {}",
+        settled.by_label(alerts, "type").join(", ")
+    );
+    println!(
+        "   daemon records by outcome: {}",
+        settled
+            .by_label("sla_records_consumed_total", "outcome")
+            .join(", ")
+    );
     let dead = settled.by_label("sla_dead_letters_total", "class");
-    println!("   daemon dead letters by class: {}", if dead.is_empty() { "none".into() } else { dead.join(", ") });
+    println!(
+        "   daemon dead letters by class: {}",
+        if dead.is_empty() {
+            "none".into()
+        } else {
+            dead.join(", ")
+        }
+    );
 }
 
 // ------------------------------------------------------------ 2. firing lateness ---
@@ -324,7 +388,11 @@ async fn lateness(broker: &str, names: &Names) -> Result<()> {
     daemon.wait_assigned(3 * INPUT_PARTITIONS as usize).await?;
     let wait = Duration::from_millis((FIRST_DUE.0 + DUE_SPREAD.0) as u64) + Duration::from_secs(30);
     let reader = {
-        let (broker, topic, group) = (broker.to_string(), names.alerts.clone(), names.group("reader"));
+        let (broker, topic, group) = (
+            broker.to_string(),
+            names.alerts.clone(),
+            names.group("reader"),
+        );
         tokio::task::spawn_blocking(move || read_alerts(&broker, &topic, &group, wait))
     };
     let now = SystemClock.now();
@@ -345,7 +413,12 @@ async fn lateness(broker: &str, names: &Names) -> Result<()> {
 
 /// The `customer_reply` deadline of the shipped rules (48h).
 fn customer_reply_deadline(settings: &Settings) -> Result<Span> {
-    let rule = settings.rules.rules.iter().find(|r| &*r.name == "customer_reply").context("no customer_reply rule")?;
+    let rule = settings
+        .rules
+        .rules
+        .iter()
+        .find(|r| &*r.name == "customer_reply")
+        .context("no customer_reply rule")?;
     match &rule.deadline {
         Deadline::After(span) => Ok(*span),
         Deadline::Field(_) => bail!("customer_reply's deadline is not a duration"),
@@ -354,7 +427,9 @@ fn customer_reply_deadline(settings: &Settings) -> Result<Span> {
 
 /// Message `i`, dated so that its breach is due `FIRST_DUE + i/TIMERS x DUE_SPREAD` after `now`.
 fn timer_message(i: usize, now: Millis, reply_within: Span) -> String {
-    let due = now.plus(FIRST_DUE).plus(Span(DUE_SPREAD.0 * i as i64 / TIMERS as i64));
+    let due = now
+        .plus(FIRST_DUE)
+        .plus(Span(DUE_SPREAD.0 * i as i64 / TIMERS as i64));
     let time = due.minus(reply_within);
     format!(
         r#"{{"specversion":"1.0","id":"bench-{i:06}","source":"bench","type":"customer_message.received","time":"{time}","data":{{"thread_id":"BENCH-T-{i:06}","message_id":"BENCH-M-{i:06}","seller_id":"A1BENCHSELLER0","marketplace":"DE"}}}}"#
@@ -393,20 +468,28 @@ fn read_alerts(broker: &str, topic: &str, group: &str, wait: Duration) -> Result
         .set("enable.auto.commit", "false")
         .create()
         .context("cannot create the alert reader")?;
-    consumer.subscribe(&[topic]).context("cannot subscribe to the alert topic")?;
+    consumer
+        .subscribe(&[topic])
+        .context("cannot subscribe to the alert topic")?;
     let deadline = Instant::now() + wait;
     let mut read = AlertsRead::default();
     while read.produced_late_ms.len() < TIMERS && Instant::now() < deadline {
-        let Some(next) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let Some(next) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
         let m = next.context("reading the alert topic")?;
         let received = SystemClock.now();
-        let alert: AlertRecord = serde_json::from_slice(m.payload().unwrap_or_default()).context("an alert is not JSON")?;
+        let alert: AlertRecord = serde_json::from_slice(m.payload().unwrap_or_default())
+            .context("an alert is not JSON")?;
         if alert.ty != "sla.breach" {
             *read.other.entry(alert.ty.into_owned()).or_default() += 1;
             continue;
         }
-        let due = Millis::parse_rfc3339(alert.data.deadline.as_deref().unwrap_or_default()).context("a breach deadline")?;
-        let Timestamp::CreateTime(sent) = m.timestamp() else { bail!("alert records carry {:?}, not CreateTime", m.timestamp()) };
+        let due = Millis::parse_rfc3339(alert.data.deadline.as_deref().unwrap_or_default())
+            .context("a breach deadline")?;
+        let Timestamp::CreateTime(sent) = m.timestamp() else {
+            bail!("alert records carry {:?}, not CreateTime", m.timestamp())
+        };
         read.produced_late_ms.push(sent - due.0);
         read.read_late_ms.push(received.0 - due.0);
     }
@@ -416,7 +499,10 @@ fn read_alerts(broker: &str, topic: &str, group: &str, wait: Duration) -> Result
 impl AlertsRead {
     fn print(mut self) {
         let n = self.produced_late_ms.len();
-        println!("   sla.breach alerts read: {n} of {TIMERS}; other alerts: {:?}", self.other);
+        println!(
+            "   sla.breach alerts read: {n} of {TIMERS}; other alerts: {:?}",
+            self.other
+        );
         if n == 0 {
             return;
         }
@@ -434,7 +520,8 @@ impl AlertsRead {
 /// p50, p99 and max, nearest rank.
 fn percentiles(values: &mut [i64]) -> (i64, i64, i64) {
     values.sort_unstable();
-    let rank = |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    let rank =
+        |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
     (rank(0.50), rank(0.99), values[values.len() - 1])
 }
 
@@ -444,7 +531,11 @@ fn print_histogram(scrape: &Scrape, family: &str) {
     println!("   daemon {family} (cumulative, le=count; includes the {} warnings, ~4h and ~24h late by design, in +Inf):", 2 * TIMERS);
     let buckets = scrape.by_label(&format!("{family}_bucket"), "le");
     println!("     {}", buckets.join(" "));
-    println!("     count {:.0}, sum {:.3} s", scrape.sum(&format!("{family}_count")), scrape.sum(&format!("{family}_sum")));
+    println!(
+        "     count {:.0}, sum {:.3} s",
+        scrape.sum(&format!("{family}_count")),
+        scrape.sum(&format!("{family}_sum"))
+    );
 }
 
 // ------------------------------------------------------------------------ kafka ---
@@ -461,7 +552,11 @@ struct Names {
 
 impl Names {
     fn new(run: &str) -> Names {
-        let prefix = format!("bench-daemon-{run}-{}-{}", std::process::id(), SystemClock.now().0);
+        let prefix = format!(
+            "bench-daemon-{run}-{}-{}",
+            std::process::id(),
+            SystemClock.now().0
+        );
         let topic = |what: &str| format!("{prefix}-{what}");
         Names {
             customer_message: topic("customer-message"),
@@ -487,7 +582,13 @@ impl Names {
     }
 
     fn all(&self) -> [&str; 5] {
-        [&self.customer_message, &self.return_request, &self.shipment, &self.alerts, &self.dead_letter]
+        [
+            &self.customer_message,
+            &self.return_request,
+            &self.shipment,
+            &self.alerts,
+            &self.dead_letter,
+        ]
     }
 }
 
@@ -505,22 +606,41 @@ fn settings(broker: &str, names: &Names, group: &str) -> Result<Settings> {
     ];
     // SLA_TIMERD__* variables of the bench's own environment come last, so a setting can
     // be tried without editing anything (e.g. SLA_TIMERD__KAFKA__WORKERS=1).
-    let env = env.into_iter().map(|(k, v)| (format!("SLA_TIMERD__{k}"), v.to_string()));
+    let env = env
+        .into_iter()
+        .map(|(k, v)| (format!("SLA_TIMERD__{k}"), v.to_string()));
     let mine = std::env::vars().filter(|(k, _)| k.starts_with("SLA_TIMERD__"));
     parse(DEFAULT_CONFIG, "bench", env.chain(mine)).context("the bench settings")
 }
 
 fn admin(broker: &str) -> Result<AdminClient<DefaultClientContext>> {
-    ClientConfig::new().set("bootstrap.servers", broker).create().context("cannot create an admin client")
+    ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .context("cannot create an admin client")
 }
 
 async fn create_topics(broker: &str, names: &Names) -> Result<()> {
-    let inputs = [&names.customer_message, &names.return_request, &names.shipment];
-    let mut topics: Vec<NewTopic> =
-        inputs.iter().map(|t| NewTopic::new(t, INPUT_PARTITIONS, TopicReplication::Fixed(1))).collect();
+    let inputs = [
+        &names.customer_message,
+        &names.return_request,
+        &names.shipment,
+    ];
+    let mut topics: Vec<NewTopic> = inputs
+        .iter()
+        .map(|t| NewTopic::new(t, INPUT_PARTITIONS, TopicReplication::Fixed(1)))
+        .collect();
     topics.push(NewTopic::new(&names.alerts, 3, TopicReplication::Fixed(1)));
-    topics.push(NewTopic::new(&names.dead_letter, 1, TopicReplication::Fixed(1)));
-    for result in admin(broker)?.create_topics(&topics, &AdminOptions::new()).await.context("creating topics")? {
+    topics.push(NewTopic::new(
+        &names.dead_letter,
+        1,
+        TopicReplication::Fixed(1),
+    ));
+    for result in admin(broker)?
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .context("creating topics")?
+    {
         result.map_err(|(topic, e)| anyhow::anyhow!("cannot create topic {topic}: {e}"))?;
     }
     Ok(())
@@ -529,11 +649,16 @@ async fn create_topics(broker: &str, names: &Names) -> Result<()> {
 async fn delete_topics(broker: &str, runs: &[&Names]) {
     let topics: Vec<&str> = runs.iter().flat_map(|n| n.all()).collect();
     let deleted = match admin(broker) {
-        Ok(admin) => admin.delete_topics(&topics, &AdminOptions::new()).await.map_err(anyhow::Error::from),
+        Ok(admin) => admin
+            .delete_topics(&topics, &AdminOptions::new())
+            .await
+            .map_err(anyhow::Error::from),
         Err(e) => Err(e),
     };
     if let Err(e) = deleted {
-        eprintln!("bench daemon: could not delete the bench topics ({e}); they start with bench-daemon-");
+        eprintln!(
+            "bench daemon: could not delete the bench topics ({e}); they start with bench-daemon-"
+        );
     }
 }
 
@@ -594,21 +719,43 @@ fn produce(broker: &str, names: &Names, lines: impl Iterator<Item = String>) -> 
     let (mut records, mut latest) = (0, None);
     for line in lines {
         let route = serde_json::from_str::<Route>(&line).ok();
-        latest = latest.max(route.as_ref().and_then(|r| Millis::parse_rfc3339(r.time.as_deref()?).ok()));
-        let topic = route.as_ref().map_or(names.shipment.as_str(), |r| names.topic_for(&r.ty));
+        latest = latest.max(
+            route
+                .as_ref()
+                .and_then(|r| Millis::parse_rfc3339(r.time.as_deref()?).ok()),
+        );
+        let topic = route
+            .as_ref()
+            .map_or(names.shipment.as_str(), |r| names.topic_for(&r.ty));
         let data = route.as_ref().and_then(|r| r.data.as_ref());
         let key = data.and_then(|d| d.thread_id.as_deref().or(d.order_id.as_deref()));
         let record = BaseRecord::to(topic).payload(line.as_str());
-        send(&producer, if let Some(k) = key { record.key(k) } else { record })?;
+        send(
+            &producer,
+            if let Some(k) = key {
+                record.key(k)
+            } else {
+                record
+            },
+        )?;
         records += 1;
         if records % 1024 == 0 {
             producer.poll(Duration::ZERO);
         }
     }
-    producer.flush(Duration::from_secs(120)).context("the broker did not take every record within 2 minutes")?;
+    producer
+        .flush(Duration::from_secs(120))
+        .context("the broker did not take every record within 2 minutes")?;
     let failed = producer.context().failed.load(Ordering::Relaxed);
-    ensure!(failed == 0, "{failed} of {records} records were not delivered");
-    Ok(Produced { records, latest, elapsed: started.elapsed() })
+    ensure!(
+        failed == 0,
+        "{failed} of {records} records were not delivered"
+    );
+    Ok(Produced {
+        records,
+        latest,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Enqueues one record, waiting while the local queue is full.
@@ -636,10 +783,15 @@ struct Running {
 
 impl Running {
     async fn start(broker: &str, names: &Names, group: &str) -> Result<Running> {
-        let service = Service::build(settings(broker, names, group)?, Arc::new(SystemClock)).await?;
+        let service =
+            Service::build(settings(broker, names, group)?, Arc::new(SystemClock)).await?;
         let addr = service.http_addr();
         let (stop, rx) = watch::channel(false);
-        Ok(Running { stop, addr, handle: tokio::spawn(service.run(rx)) })
+        Ok(Running {
+            stop,
+            addr,
+            handle: tokio::spawn(service.run(rx)),
+        })
     }
 
     async fn scrape(&self) -> Result<Scrape> {
@@ -651,7 +803,10 @@ impl Running {
     async fn wait_assigned(&self, partitions: usize) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.scrape().await?.sum("sla_assigned_partitions") < partitions as f64 {
-            ensure!(Instant::now() < deadline, "the daemon was not assigned {partitions} partitions within 60 s");
+            ensure!(
+                Instant::now() < deadline,
+                "the daemon was not assigned {partitions} partitions within 60 s"
+            );
             tokio::time::sleep(METRICS_POLL).await;
         }
         Ok(())
@@ -665,7 +820,8 @@ impl Running {
         while still < 4 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let now = self.scrape().await?;
-            let same = now.sum("sla_alerts_produced_total") == last.sum("sla_alerts_produced_total");
+            let same =
+                now.sum("sla_alerts_produced_total") == last.sum("sla_alerts_produced_total");
             still = if same { still + 1 } else { 0 };
             last = now;
         }
@@ -674,7 +830,10 @@ impl Running {
 
     async fn stop(self) -> Result<()> {
         let _ = self.stop.send(true);
-        self.handle.await.context("the daemon task panicked")?.context("the daemon failed")
+        self.handle
+            .await
+            .context("the daemon task panicked")?
+            .context("the daemon failed")
     }
 }
 
@@ -684,22 +843,35 @@ struct Scrape(String);
 impl Scrape {
     /// A plain HTTP/1.1 GET over TCP, as the integration tests do.
     async fn get(addr: SocketAddr) -> Result<Scrape> {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.context("connecting to /metrics")?;
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .context("connecting to /metrics")?;
         let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
         stream.write_all(request.as_bytes()).await?;
         let mut response = String::new();
         stream.read_to_string(&mut response).await?;
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).context("an HTTP response")?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .context("an HTTP response")?;
         Ok(Scrape(body))
     }
 
     /// Every sample of `family`: its label text (`a="x",b="y"`) and value.
     fn samples<'a>(&'a self, family: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
-        self.0.lines().filter(|l| !l.starts_with('#')).filter_map(move |line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
-            (name == family).then(|| (labels.trim_end_matches('}'), value.parse().unwrap_or(f64::NAN)))
-        })
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(move |line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+                (name == family).then(|| {
+                    (
+                        labels.trim_end_matches('}'),
+                        value.parse().unwrap_or(f64::NAN),
+                    )
+                })
+            })
     }
 
     fn sum(&self, family: &str) -> f64 {
@@ -710,14 +882,19 @@ impl Scrape {
     fn by_label(&self, family: &str, label: &str) -> Vec<String> {
         let mut totals: Vec<(String, f64)> = Vec::new();
         for (labels, v) in self.samples(family) {
-            let value = labels.split(',').find_map(|pair| pair.strip_prefix(label)?.strip_prefix("=\""));
+            let value = labels
+                .split(',')
+                .find_map(|pair| pair.strip_prefix(label)?.strip_prefix("=\""));
             let key = value.unwrap_or_default().trim_end_matches('"');
             match totals.iter_mut().find(|(k, _)| k == key) {
                 Some((_, total)) => *total += v,
                 None => totals.push((key.to_string(), v)),
             }
         }
-        totals.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+        totals
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
     }
 }
 

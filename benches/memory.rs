@@ -75,7 +75,9 @@ const START: Millis = Millis(1_793_606_400_000);
 fn write_stream(path: &Path, n: usize) {
     let mut out = BufWriter::new(File::create(path).expect("create the stream file"));
     for line in unanswered_messages(n, START) {
-        out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).expect("write the stream file");
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .expect("write the stream file");
     }
     out.flush().expect("write the stream file");
 }
@@ -92,8 +94,16 @@ fn peak_rss_of_replay(binary: &str, input: &Path) -> (u64, String) {
         .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
     let (status, max_rss_kib) = wait_with_max_rss(child.id());
     let mut summary = String::new();
-    child.stderr.take().expect("stderr is piped").read_to_string(&mut summary).expect("read the summary");
-    assert_eq!(status, 0, "sla-timerd replay failed (wait status {status}): {summary}");
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut summary)
+        .expect("read the summary");
+    assert_eq!(
+        status, 0,
+        "sla-timerd replay failed (wait status {status}): {summary}"
+    );
     (max_rss_kib * 1024, summary.trim().replace('\n', "; "))
 }
 
@@ -108,7 +118,12 @@ fn wait_with_max_rss(pid: u32) -> (i32, u64) {
     let (mut status, mut rusage) = (0i32, [0i64; 18]);
     // SAFETY: both pointers are to live locals of the sizes the kernel writes.
     let reaped = unsafe { wait4(pid as i32, &mut status, 0, &mut rusage) };
-    assert_eq!(reaped, pid as i32, "wait4 failed: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        reaped,
+        pid as i32,
+        "wait4 failed: {}",
+        std::io::Error::last_os_error()
+    );
     (status, rusage[4] as u64)
 }
 
@@ -123,14 +138,27 @@ fn engine_accounting(input: &Path, n: usize) {
     let before = LIVE.load(Relaxed);
     PEAK.store(before, Relaxed);
     let mut engine = Engine::new(rules);
-    let reader = BufReader::with_capacity(1 << 16, File::open(input).expect("open the stream file"));
-    let mut sinks = Sinks { alerts: std::io::sink(), dead_letters: None::<std::io::Sink> };
+    let reader =
+        BufReader::with_capacity(1 << 16, File::open(input).expect("open the stream file"));
+    let mut sinks = Sinks {
+        alerts: std::io::sink(),
+        dead_letters: None::<std::io::Sink>,
+    };
     let summary = replay(&mut engine, reader, &mut sinks, None).expect("replay the stream file");
     let (live, peak) = (LIVE.load(Relaxed) - before, PEAK.load(Relaxed) - before);
-    let state = engine.partition(PartitionId::REPLAY).expect("the replay partition exists");
+    let state = engine
+        .partition(PartitionId::REPLAY)
+        .expect("the replay partition exists");
     let open = state.open_instances();
-    assert_eq!(open, n as u64, "every message should leave its instance open: {summary}");
-    assert_eq!(summary.alerts(), 0, "no alert should fire within the hour: {summary}");
+    assert_eq!(
+        open, n as u64,
+        "every message should leave its instance open: {summary}"
+    );
+    assert_eq!(
+        summary.alerts(),
+        0,
+        "no alert should fire within the hour: {summary}"
+    );
     let heap = state.heap_bytes();
     println!(
         "engine accounting: open instances: {open}, heap_bytes: {heap}, per open instance: {}",
@@ -150,14 +178,21 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("sla-timerd-memory-{}-{name}.jsonl", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "sla-timerd-memory-{}-{name}.jsonl",
+        std::process::id()
+    ))
 }
 
 fn main() {
     let test_mode = std::env::args().any(|a| a == "--test");
     let n: usize = std::env::var("SLA_MEMORY_INSTANCES")
         .ok()
-        .map(|v| v.replace('_', "").parse().expect("SLA_MEMORY_INSTANCES is a number of instances"))
+        .map(|v| {
+            v.replace('_', "")
+                .parse()
+                .expect("SLA_MEMORY_INSTANCES is a number of instances")
+        })
         .unwrap_or(if test_mode { 10_000 } else { 1_000_000 });
     assert!(n > 0, "SLA_MEMORY_INSTANCES must be at least 1");
     let binary = env!("CARGO_BIN_EXE_sla-timerd");

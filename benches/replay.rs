@@ -85,7 +85,11 @@ impl Input {
             started.elapsed()
         );
         let rules = Arc::new(load_rules(None).expect("the shipped rules load"));
-        Input { buf, events: events as u64, rules }
+        Input {
+            buf,
+            events: events as u64,
+            rules,
+        }
     }
 }
 
@@ -127,7 +131,10 @@ fn decode_only(buf: &[u8]) -> u64 {
 
 /// Replays every line into `engine`; returns the alert count.
 fn replay_all(engine: &mut Engine, buf: &[u8]) -> u64 {
-    let mut sinks = Sinks { alerts: std::io::sink(), dead_letters: None::<std::io::Sink> };
+    let mut sinks = Sinks {
+        alerts: std::io::sink(),
+        dead_letters: None::<std::io::Sink>,
+    };
     let summary = replay(engine, buf, &mut sinks, None).expect("replaying from memory cannot fail");
     summary.alerts()
 }
@@ -136,8 +143,12 @@ fn bench_throughput(c: &mut Criterion, input: &Input) {
     let mut group = c.benchmark_group("throughput");
     group.throughput(Throughput::Elements(input.events));
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(10));
-    group.bench_function("serde_envelope", |b| b.iter(|| serde_envelope(black_box(&input.buf))));
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("serde_envelope", |b| {
+        b.iter(|| serde_envelope(black_box(&input.buf)))
+    });
     group.bench_function("decode", |b| b.iter(|| decode_only(black_box(&input.buf))));
     group.bench_function("replay", |b| {
         b.iter_batched(
@@ -173,7 +184,9 @@ fn print_ratio(input: &Input, reps: usize) {
     let ours = median_time(reps, || {
         black_box(decode_only(&input.buf));
     });
-    let mut engines: Vec<Engine> = (0..reps).map(|_| Engine::new(Arc::clone(&input.rules))).collect();
+    let mut engines: Vec<Engine> = (0..reps)
+        .map(|_| Engine::new(Arc::clone(&input.rules)))
+        .collect();
     let mut spent = Vec::new();
     let replayed = median_time(reps, || {
         let mut engine = engines.pop().expect("one engine per repetition");
@@ -189,15 +202,25 @@ fn print_ratio(input: &Input, reps: usize) {
         rate(ours),
         rate(replayed)
     );
-    println!("replay/decode-only time ratio: {:.2} (goal <= 2.0)", replayed.as_secs_f64() / serde.as_secs_f64());
-    println!("decode/decode-only time ratio: {:.2}", ours.as_secs_f64() / serde.as_secs_f64());
+    println!(
+        "replay/decode-only time ratio: {:.2} (goal <= 2.0)",
+        replayed.as_secs_f64() / serde.as_secs_f64()
+    );
+    println!(
+        "decode/decode-only time ratio: {:.2}",
+        ours.as_secs_f64() / serde.as_secs_f64()
+    );
 }
 
 fn main() {
     let test_mode = std::env::args().any(|a| a == "--test");
     let events = std::env::var("SLA_BENCH_EVENTS")
         .ok()
-        .map(|v| v.replace('_', "").parse().expect("SLA_BENCH_EVENTS is a number of events"))
+        .map(|v| {
+            v.replace('_', "")
+                .parse()
+                .expect("SLA_BENCH_EVENTS is a number of events")
+        })
         .unwrap_or(if test_mode { 20_000 } else { 1_000_000 });
     let input = Input::generate(events);
     let mut criterion = Criterion::default().configure_from_args();

@@ -120,7 +120,10 @@ impl Timers for LazyHeap {
     type Key = u32;
 
     fn empty() -> Self {
-        LazyHeap { heap: BinaryHeap::new(), dead: Vec::new() }
+        LazyHeap {
+            heap: BinaryHeap::new(),
+            dead: Vec::new(),
+        }
     }
 
     /// The sequence number is the key and stands for the value.
@@ -167,10 +170,17 @@ impl Timers for Dq {
     type Key = delay_queue::Key;
 
     fn empty() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build();
         let rt = Arc::new(rt.expect("a paused current-thread runtime"));
         let _guard = rt.enter();
-        Dq { queue: DelayQueue::new(), start: tokio::time::Instant::now(), rt: rt.clone() }
+        Dq {
+            queue: DelayQueue::new(),
+            start: tokio::time::Instant::now(),
+            rt: rt.clone(),
+        }
     }
 
     fn enter<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
@@ -180,7 +190,10 @@ impl Timers for Dq {
     }
 
     fn insert(&mut self, when: i64, value: u32) -> delay_queue::Key {
-        self.queue.insert_at(value, self.start + Duration::from_millis((when - T0) as u64))
+        self.queue.insert_at(
+            value,
+            self.start + Duration::from_millis((when - T0) as u64),
+        )
     }
 
     fn cancel(&mut self, key: delay_queue::Key) {
@@ -195,7 +208,9 @@ impl Timers for Dq {
                 tokio::time::advance(Duration::from_millis(STEP_MS as u64)).await;
                 // Unconstrained: each of the queue's sleeps spends tokio's cooperative budget
                 // (128 polls), which would otherwise cut the drain short.
-                fired += tokio::task::unconstrained(poll_fn(|cx| Poll::Ready(drain_expired(queue, cx)))).await;
+                fired +=
+                    tokio::task::unconstrained(poll_fn(|cx| Poll::Ready(drain_expired(queue, cx))))
+                        .await;
             }
             fired
         })
@@ -246,20 +261,35 @@ struct Inputs {
 
 fn inputs(n: usize) -> Inputs {
     let mut rng = Rng(0x5EED ^ n as u64);
-    let deadlines: Vec<i64> = (0..n).map(|_| T0 + rng.below(HORIZON_MS as u64) as i64).collect();
+    let deadlines: Vec<i64> = (0..n)
+        .map(|_| T0 + rng.below(HORIZON_MS as u64) as i64)
+        .collect();
     let mut order: Vec<u32> = (0..n as u32).collect();
     for i in (1..n).rev() {
         order.swap(i, rng.below(i as u64 + 1) as usize);
     }
     order.truncate(n / 10);
     let end = T0 + FIRE_MS;
-    let due = (deadlines.iter().filter(|&&d| d < end).count(), deadlines.iter().filter(|&&d| d <= end).count());
-    Inputs { deadlines, cancels: order, due }
+    let due = (
+        deadlines.iter().filter(|&&d| d < end).count(),
+        deadlines.iter().filter(|&&d| d <= end).count(),
+    );
+    Inputs {
+        deadlines,
+        cancels: order,
+        due,
+    }
 }
 
 fn filled<S: Timers>(deadlines: &[i64]) -> (S, Vec<S::Key>) {
     let mut timers = S::empty();
-    let keys = timers.enter(|t| deadlines.iter().enumerate().map(|(i, &when)| t.insert(when, i as u32)).collect());
+    let keys = timers.enter(|t| {
+        deadlines
+            .iter()
+            .enumerate()
+            .map(|(i, &when)| t.insert(when, i as u32))
+            .collect()
+    });
     (timers, keys)
 }
 
@@ -293,7 +323,11 @@ fn time_fire<S: Timers>(input: &Inputs) -> Duration {
     let fired = timers.fire_all();
     let took = start.elapsed();
     let (low, high) = input.due;
-    assert!((low..=high).contains(&fired), "{} fired {fired} timers, not {low}..={high}", S::NAME);
+    assert!(
+        (low..=high).contains(&fired),
+        "{} fired {fired} timers, not {low}..={high}",
+        S::NAME
+    );
     took
 }
 
@@ -317,7 +351,13 @@ struct Op {
     count: u64,
 }
 
-fn bench_op<S: Timers>(group: &mut BenchmarkGroup<WallTime>, op: &Op, structure: usize, timed: Timed, input: &Inputs) {
+fn bench_op<S: Timers>(
+    group: &mut BenchmarkGroup<WallTime>,
+    op: &Op,
+    structure: usize,
+    timed: Timed,
+    input: &Inputs,
+) {
     group.bench_function(S::NAME, |b| {
         b.iter_custom(|iters| {
             let total: Duration = (0..iters).map(|_| timed(input)).sum();
@@ -333,16 +373,37 @@ fn bench_size(c: &mut Criterion, n: usize) {
     let input = inputs(n);
     let counts = [n, input.cancels.len(), input.due.0];
     let timed: [[Timed; 3]; 3] = [
-        [time_insert::<TimerWheel<u32>>, time_insert::<LazyHeap>, time_insert::<Dq>],
-        [time_cancel::<TimerWheel<u32>>, time_cancel::<LazyHeap>, time_cancel::<Dq>],
-        [time_fire::<TimerWheel<u32>>, time_fire::<LazyHeap>, time_fire::<Dq>],
+        [
+            time_insert::<TimerWheel<u32>>,
+            time_insert::<LazyHeap>,
+            time_insert::<Dq>,
+        ],
+        [
+            time_cancel::<TimerWheel<u32>>,
+            time_cancel::<LazyHeap>,
+            time_cancel::<Dq>,
+        ],
+        [
+            time_fire::<TimerWheel<u32>>,
+            time_fire::<LazyHeap>,
+            time_fire::<Dq>,
+        ],
     ];
     for (i, [wheel, heap, dq]) in timed.into_iter().enumerate() {
-        let op = Op { op: i, n, count: counts[i] as u64 };
+        let op = Op {
+            op: i,
+            n,
+            count: counts[i] as u64,
+        };
         let mut group = c.benchmark_group(format!("{}/{}", OPS[i], label(n)));
-        group.sample_size(10).sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(op.count));
+        group
+            .sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .throughput(Throughput::Elements(op.count));
         let measure = if n > 1_000_000 { 5 } else { 3 };
-        group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(measure));
+        group
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(measure));
         bench_op::<TimerWheel<u32>>(&mut group, &op, 0, wheel, &input);
         bench_op::<LazyHeap>(&mut group, &op, 1, heap, &input);
         bench_op::<Dq>(&mut group, &op, 2, dq, &input);
@@ -352,16 +413,29 @@ fn bench_size(c: &mut Criterion, n: usize) {
 
 fn print_speed_table() {
     println!("\nns per operation (mean over every timed iteration, warm-up included)");
-    println!("{:<8} {:<12} {:>10} {:>10} {:>10}", "N", "structure", OPS[0], OPS[1], OPS[2]);
+    println!(
+        "{:<8} {:<12} {:>10} {:>10} {:>10}",
+        "N", "structure", OPS[0], OPS[1], OPS[2]
+    );
     let speed = SPEED.lock().unwrap();
-    let mut rows: Vec<(usize, usize)> = speed.keys().map(|&(n, structure, _)| (n, structure)).collect();
+    let mut rows: Vec<(usize, usize)> = speed
+        .keys()
+        .map(|&(n, structure, _)| (n, structure))
+        .collect();
     rows.dedup();
     for (n, structure) in rows {
         let cell = |op| match speed.get(&(n, structure, op)) {
             Some(&(secs, ops)) => format!("{:.1}", secs * 1e9 / ops as f64),
             None => "-".to_string(),
         };
-        println!("{:<8} {:<12} {:>10} {:>10} {:>10}", label(n), STRUCTURES[structure], cell(0), cell(1), cell(2));
+        println!(
+            "{:<8} {:<12} {:>10} {:>10} {:>10}",
+            label(n),
+            STRUCTURES[structure],
+            cell(0),
+            cell(1),
+            cell(2)
+        );
     }
 }
 
@@ -369,7 +443,11 @@ fn print_speed_table() {
 
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("statm resident field");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("statm resident field");
     pages * 4096
 }
 
@@ -382,31 +460,50 @@ fn memory_child(spec: &str) {
         "binary_heap" => measure::<LazyHeap>(&deadlines),
         _ => measure::<Dq>(&deadlines),
     };
-    println!("{} {delta}", computed.map_or("-".to_string(), |c| c.to_string()));
+    println!(
+        "{} {delta}",
+        computed.map_or("-".to_string(), |c| c.to_string())
+    );
 }
 
 fn measure<S: Timers>(deadlines: &[i64]) -> (Option<usize>, usize) {
     let mut timers = S::empty();
     let before = resident_bytes();
-    timers.enter(|t| deadlines.iter().enumerate().for_each(|(i, &when)| _ = t.insert(when, i as u32)));
+    timers.enter(|t| {
+        deadlines
+            .iter()
+            .enumerate()
+            .for_each(|(i, &when)| _ = t.insert(when, i as u32))
+    });
     let after = resident_bytes();
     (timers.heap_bytes(), after - before)
 }
 
 fn print_bytes_table(sizes: &[usize]) {
     println!("bytes per timer (each structure filled in a child process of its own)");
-    println!("{:<8} {:<12} {:>10} {:>10}", "N", "structure", "computed", "RSS delta");
+    println!(
+        "{:<8} {:<12} {:>10} {:>10}",
+        "N", "structure", "computed", "RSS delta"
+    );
     let exe = std::env::current_exe().expect("the bench's own path");
     for &n in sizes {
         for name in STRUCTURES {
-            let child = std::process::Command::new(&exe).env(CHILD_ENV, format!("{name} {n}")).output();
+            let child = std::process::Command::new(&exe)
+                .env(CHILD_ENV, format!("{name} {n}"))
+                .output();
             let text = String::from_utf8_lossy(&child.expect("the child runs").stdout).into_owned();
             let per_timer = |field: Option<&str>| match field.and_then(|f| f.parse::<f64>().ok()) {
                 Some(bytes) => format!("{:.1}", bytes / n as f64),
                 None => "-".to_string(),
             };
             let mut fields = text.split_whitespace();
-            println!("{:<8} {:<12} {:>10} {:>10}", label(n), name, per_timer(fields.next()), per_timer(fields.next()));
+            println!(
+                "{:<8} {:<12} {:>10} {:>10}",
+                label(n),
+                name,
+                per_timer(fields.next()),
+                per_timer(fields.next())
+            );
         }
     }
 }
@@ -421,7 +518,11 @@ fn main() {
     }
     let test_mode = std::env::args().any(|arg| arg == "--test");
     let full = !test_mode || std::env::var("WHEEL_BENCH_FULL").is_ok_and(|v| v == "1");
-    let sizes: &[usize] = if full { &[1_000_000, 10_000_000] } else { &[1_000_000] };
+    let sizes: &[usize] = if full {
+        &[1_000_000, 10_000_000]
+    } else {
+        &[1_000_000]
+    };
     print_bytes_table(sizes);
     let mut criterion = Criterion::default().configure_from_args();
     for &n in sizes {

@@ -102,7 +102,10 @@ impl ChangelogWriter {
             }
             Effect::Opened(o) => {
                 let key = instance_key(&rules.rule(o.rule).name, o.key);
-                self.records.push(Record { key, value: Some(encode_instance(o)) });
+                self.records.push(Record {
+                    key,
+                    value: Some(encode_instance(o)),
+                });
                 self.dirty = true;
             }
             Effect::Closed(c) => {
@@ -133,12 +136,18 @@ impl ChangelogWriter {
                     break;
                 }
                 self.live_chunks.pop_front();
-                self.records.push(Record { key: chunk_key(n), value: None });
+                self.records.push(Record {
+                    key: chunk_key(n),
+                    value: None,
+                });
             }
             let mut value = vec![VERSION];
             value.extend_from_slice(&clock.0.to_le_bytes());
             value.extend_from_slice(&self.next_chunk.to_le_bytes());
-            self.records.push(Record { key: CLOCK_KEY.to_vec(), value: Some(value) });
+            self.records.push(Record {
+                key: CLOCK_KEY.to_vec(),
+                value: Some(value),
+            });
         }
         self.dirty = false;
         std::mem::take(&mut self.records)
@@ -162,7 +171,10 @@ impl ChangelogWriter {
         let n = self.next_chunk;
         self.next_chunk += 1;
         self.live_chunks.push_back((n, self.changes_stamp));
-        self.records.push(Record { key: chunk_key(n), value: Some(value) });
+        self.records.push(Record {
+            key: chunk_key(n),
+            value: Some(value),
+        });
         self.changes_stamp = Millis::MIN;
     }
 }
@@ -189,18 +201,31 @@ pub struct Restorer {
 
 impl Restorer {
     pub fn new(rules: Arc<RuleSet>) -> Restorer {
-        Restorer { rules, state: PartitionState::new(), writer: ChangelogWriter::default(), stats: Default::default(), clock: None }
+        Restorer {
+            rules,
+            state: PartitionState::new(),
+            writer: ChangelogWriter::default(),
+            stats: Default::default(),
+            clock: None,
+        }
     }
 
     /// Applies the next record of the changelog.
     pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), ChangelogError> {
         self.stats.records += 1;
         self.stats.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
-        let fail = |problem: &str| ChangelogError { key: String::from_utf8_lossy(key).into_owned(), problem: problem.into() };
+        let fail = |problem: &str| ChangelogError {
+            key: String::from_utf8_lossy(key).into_owned(),
+            problem: problem.into(),
+        };
         let value = match value {
             Some(v) => match v.split_first() {
                 Some((&VERSION, rest)) => Some(rest),
-                Some((v, _)) => return Err(fail(&format!("format version {v}; this build reads {VERSION}"))),
+                Some((v, _)) => {
+                    return Err(fail(&format!(
+                        "format version {v}; this build reads {VERSION}"
+                    )))
+                }
                 None => return Err(fail("empty value")),
             },
             None => None,
@@ -211,7 +236,8 @@ impl Restorer {
             _ if key == CLOCK_KEY => {
                 let v = value.ok_or_else(|| fail("the clock has no value"))?;
                 let mut r = Reader(v);
-                let (clock, next_chunk) = (r.i64().map_err(|p| fail(p))?, r.u64().map_err(|p| fail(p))?);
+                let (clock, next_chunk) =
+                    (r.i64().map_err(|p| fail(p))?, r.u64().map_err(|p| fail(p))?);
                 self.clock = Some(Millis(clock));
                 self.writer.next_chunk = self.writer.next_chunk.max(next_chunk);
                 Ok(())
@@ -221,7 +247,11 @@ impl Restorer {
     }
 
     fn apply_chunk(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), &'static str> {
-        let n = u64::from_be_bytes(key.get(1..9).and_then(|k| k.try_into().ok()).ok_or("a chunk key holds 8 bytes")?);
+        let n = u64::from_be_bytes(
+            key.get(1..9)
+                .and_then(|k| k.try_into().ok())
+                .ok_or("a chunk key holds 8 bytes")?,
+        );
         let Some(value) = value else {
             self.writer.live_chunks.retain(|&(m, _)| m != n);
             return Ok(());
@@ -241,9 +271,14 @@ impl Restorer {
 
     fn apply_instance(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), &'static str> {
         let rest = &key[1..];
-        let split = rest.iter().position(|&b| b == 0).ok_or("an instance key holds a rule name and a key")?;
-        let rule_name = std::str::from_utf8(&rest[..split]).map_err(|_| "the rule name is not UTF-8")?;
-        let instance_key = std::str::from_utf8(&rest[split + 1..]).map_err(|_| "the instance key is not UTF-8")?;
+        let split = rest
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or("an instance key holds a rule name and a key")?;
+        let rule_name =
+            std::str::from_utf8(&rest[..split]).map_err(|_| "the rule name is not UTF-8")?;
+        let instance_key =
+            std::str::from_utf8(&rest[split + 1..]).map_err(|_| "the instance key is not UTF-8")?;
         let Some(rule) = self.rules.rules.iter().position(|r| &*r.name == rule_name) else {
             if value.is_some() {
                 *self.stats.dropped.entry(rule_name.to_string()).or_default() += 1;
@@ -266,7 +301,18 @@ impl Restorer {
         }
         let opened_by = r.text()?.unwrap_or_default();
         let (order_id, seller_id, marketplace) = (r.text()?, r.text()?, r.text()?);
-        let o = Opened { rule, key: instance_key, opened_by, order_id, seller_id, marketplace, started, deadline, leads: &leads, first_point: 0 };
+        let o = Opened {
+            rule,
+            key: instance_key,
+            opened_by,
+            order_id,
+            seller_id,
+            marketplace,
+            started,
+            deadline,
+            leads: &leads,
+            first_point: 0,
+        };
         self.state.restore_close(rule, instance_key);
         self.state.restore_instance(&self.rules, o);
         Ok(())
@@ -317,7 +363,9 @@ fn encode_instance(o: &Opened<'_>) -> Vec<u8> {
 
 fn stamp_of(change: &Change) -> Millis {
     match *change {
-        Change::Seen { stamp, .. } | Change::Emitted { stamp, .. } | Change::Total { stamp, .. } => stamp,
+        Change::Seen { stamp, .. }
+        | Change::Emitted { stamp, .. }
+        | Change::Total { stamp, .. } => stamp,
         Change::Last { last, .. } => last,
     }
 }
@@ -332,8 +380,16 @@ fn encode_change(out: &mut Vec<u8>, change: &Change) {
         Change::Seen { id, stamp } => put(SEEN, id, stamp),
         Change::Emitted { id, stamp } => put(EMITTED, id, stamp),
         Change::Last { rule_key, last } => put(LAST, rule_key, last),
-        Change::Total { order, total: None, stamp } => put(NO_TOTAL, order, stamp),
-        Change::Total { order, total: Some(m), stamp } => {
+        Change::Total {
+            order,
+            total: None,
+            stamp,
+        } => put(NO_TOTAL, order, stamp),
+        Change::Total {
+            order,
+            total: Some(m),
+            stamp,
+        } => {
             put(TOTAL, order, stamp);
             out.extend_from_slice(&m.amount.0.to_le_bytes());
             out.extend_from_slice(m.currency.as_str().as_bytes());
@@ -347,13 +403,26 @@ fn decode_change(r: &mut Reader<'_>) -> Result<Change, &'static str> {
     Ok(match tag {
         SEEN => Change::Seen { id: key, stamp },
         EMITTED => Change::Emitted { id: key, stamp },
-        LAST => Change::Last { rule_key: key, last: stamp },
-        NO_TOTAL => Change::Total { order: key, total: None, stamp },
+        LAST => Change::Last {
+            rule_key: key,
+            last: stamp,
+        },
+        NO_TOTAL => Change::Total {
+            order: key,
+            total: None,
+            stamp,
+        },
         TOTAL => {
-            let amount = Decimal(i128::from_le_bytes(r.take(16)?.try_into().expect("16 bytes")));
+            let amount = Decimal(i128::from_le_bytes(
+                r.take(16)?.try_into().expect("16 bytes"),
+            ));
             let code = std::str::from_utf8(r.take(3)?).map_err(|_| "a currency is ASCII")?;
             let currency = Currency::parse(code).ok_or("a currency is three letters")?;
-            Change::Total { order: key, total: Some(Money { amount, currency }), stamp }
+            Change::Total {
+                order: key,
+                total: Some(Money { amount, currency }),
+                stamp,
+            }
         }
         _ => return Err("unknown kind of fact"),
     })
@@ -392,11 +461,15 @@ impl<'a> Reader<'a> {
     }
 
     fn u64(&mut self) -> Result<u64, &'static str> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     fn i64(&mut self) -> Result<i64, &'static str> {
-        Ok(i64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(i64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     fn text(&mut self) -> Result<Option<&'a str>, &'static str> {

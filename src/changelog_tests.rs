@@ -36,13 +36,18 @@ fn compact(log: &[Record]) -> Vec<Record> {
     for (i, r) in log.iter().enumerate() {
         last.insert(r.key.clone(), i);
     }
-    log.iter().enumerate().filter(|(i, r)| last[&r.key] == *i && r.value.is_some()).map(|(_, r)| r.clone()).collect()
+    log.iter()
+        .enumerate()
+        .filter(|(i, r)| last[&r.key] == *i && r.value.is_some())
+        .map(|(_, r)| r.clone())
+        .collect()
 }
 
 fn restore(rules: &RuleSet, log: &[Record]) -> (PartitionState, ChangelogWriter, RestoreStats) {
     let mut r = Restorer::new(std::sync::Arc::new(rules.clone()));
     for record in log {
-        r.apply(&record.key, record.value.as_deref()).expect("the changelog reads back");
+        r.apply(&record.key, record.value.as_deref())
+            .expect("the changelog reads back");
     }
     r.finish()
 }
@@ -53,20 +58,38 @@ fn first_difference(a: &[String], b: &[String]) -> Option<String> {
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort();
     b.sort();
-    let i = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let i = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
     (a.len() != b.len() || i < a.len()).then(|| {
-        format!("lengths {} and {}; at {i}:\n  {:?}\n  {:?}", a.len(), b.len(), a.get(i).map(|s| &s[..s.len().min(160)]), b.get(i).map(|s| &s[..s.len().min(160)]))
+        format!(
+            "lengths {} and {}; at {i}:\n  {:?}\n  {:?}",
+            a.len(),
+            b.len(),
+            a.get(i).map(|s| &s[..s.len().min(160)]),
+            b.get(i).map(|s| &s[..s.len().min(160)])
+        )
     })
 }
 
 fn stream(seed: u64, n: usize) -> Vec<String> {
-    let cfg = SampleConfig { seed, ..SampleConfig::sized(n) };
+    let cfg = SampleConfig {
+        seed,
+        ..SampleConfig::sized(n)
+    };
     generate(&cfg).take(n).collect()
 }
 
 /// Runs the lines the way the daemon does (settling after each), restoring from the
 /// changelog at each cut; returns the alerts.
-fn run_with_restores(rules: &RuleSet, lines: &[String], cuts: &[usize], compacted: bool) -> Vec<String> {
+fn run_with_restores(
+    rules: &RuleSet,
+    lines: &[String],
+    cuts: &[usize],
+    compacted: bool,
+) -> Vec<String> {
     let mut state = PartitionState::new();
     let mut writer = ChangelogWriter::default();
     let mut log: Vec<Record> = Vec::new();
@@ -74,11 +97,21 @@ fn run_with_restores(rules: &RuleSet, lines: &[String], cuts: &[usize], compacte
     for (i, line) in lines.iter().enumerate() {
         if cuts.contains(&i) {
             log.extend(writer.flush(state.clock(), rules.retention));
-            let view = if compacted { compact(&log) } else { log.clone() };
+            let view = if compacted {
+                compact(&log)
+            } else {
+                log.clone()
+            };
             (state, writer, _) = restore(rules, &view);
         }
-        let Ok(input) = decode(line.as_bytes()).into_input() else { continue };
-        let mut journal = Journal { rules, alerts: Vec::new(), writer: &mut writer };
+        let Ok(input) = decode(line.as_bytes()).into_input() else {
+            continue;
+        };
+        let mut journal = Journal {
+            rules,
+            alerts: Vec::new(),
+            writer: &mut writer,
+        };
         state.take(rules, &input, &mut journal);
         state.settle(rules, &mut journal);
         alerts.append(&mut journal.alerts);
@@ -94,10 +127,22 @@ fn a_state_restored_from_its_changelog_goes_on_exactly_as_the_uninterrupted_one(
     let rules = load_rules(None).unwrap();
     let lines = stream(7, 6_000);
     let reference = run_with_restores(&rules, &lines, &[], false);
-    assert!(reference.len() > 1_000, "the stream alerts: {}", reference.len());
+    assert!(
+        reference.len() > 1_000,
+        "the stream alerts: {}",
+        reference.len()
+    );
     let cuts: Vec<usize> = (1..lines.len()).step_by(397).collect();
-    assert_eq!(first_difference(&run_with_restores(&rules, &lines, &cuts, false), &reference), None, "read before compaction");
-    assert_eq!(first_difference(&run_with_restores(&rules, &lines, &cuts, true), &reference), None, "read after compaction");
+    assert_eq!(
+        first_difference(&run_with_restores(&rules, &lines, &cuts, false), &reference),
+        None,
+        "read before compaction"
+    );
+    assert_eq!(
+        first_difference(&run_with_restores(&rules, &lines, &cuts, true), &reference),
+        None,
+        "read after compaction"
+    );
 }
 
 #[test]
@@ -113,7 +158,10 @@ fn settling_after_each_input_changes_no_alert_of_a_replay() {
     }
     state.finish(&rules, None, &mut plain);
     let plain: Vec<String> = plain.iter().map(alert_line).collect();
-    assert_eq!(first_difference(&run_with_restores(&rules, &lines, &[], false), &plain), None);
+    assert_eq!(
+        first_difference(&run_with_restores(&rules, &lines, &[], false), &plain),
+        None
+    );
 }
 
 #[test]
@@ -124,7 +172,11 @@ fn an_instance_of_a_rule_no_longer_configured_is_dropped_and_counted() {
     let mut writer = ChangelogWriter::default();
     for line in &lines {
         if let Ok(input) = decode(line.as_bytes()).into_input() {
-            let mut journal = Journal { rules: &rules, alerts: Vec::new(), writer: &mut writer };
+            let mut journal = Journal {
+                rules: &rules,
+                alerts: Vec::new(),
+                writer: &mut writer,
+            };
             state.take(&rules, &input, &mut journal);
             state.settle(&rules, &mut journal);
         }
@@ -135,8 +187,14 @@ fn an_instance_of_a_rule_no_longer_configured_is_dropped_and_counted() {
     let mut fewer = rules.clone();
     fewer.rules[0].name = "renamed".into();
     let (restored, _, stats) = restore(&fewer, &log);
-    assert_eq!(stats.dropped.get(&*rules.rules[0].name).copied(), Some(open_replies));
-    assert_eq!(restored.open_instances(), state.open_instances() - open_replies);
+    assert_eq!(
+        stats.dropped.get(&*rules.rules[0].name).copied(),
+        Some(open_replies)
+    );
+    assert_eq!(
+        restored.open_instances(),
+        state.open_instances() - open_replies
+    );
 }
 
 #[test]
@@ -146,7 +204,11 @@ fn a_value_of_another_format_version_is_refused_with_the_key() {
     let e = r.apply(b"C", Some(&[9, 0, 0])).unwrap_err();
     assert!(e.to_string().contains("format version 9"), "{e}");
     assert!(r.apply(b"Zzz", Some(&[VERSION])).is_err());
-    assert!(r.apply(b"C", Some(&[VERSION, 1, 2])).unwrap_err().to_string().contains("cut short"));
+    assert!(r
+        .apply(b"C", Some(&[VERSION, 1, 2]))
+        .unwrap_err()
+        .to_string()
+        .contains("cut short"));
 }
 
 #[test]
@@ -159,13 +221,20 @@ fn changelog_bytes_stay_a_small_fraction_of_the_input() {
     let mut written = 0;
     for (i, line) in lines.iter().enumerate() {
         if let Ok(input) = decode(line.as_bytes()).into_input() {
-            let mut journal = Journal { rules: &rules, alerts: Vec::new(), writer: &mut writer };
+            let mut journal = Journal {
+                rules: &rules,
+                alerts: Vec::new(),
+                writer: &mut writer,
+            };
             state.take(&rules, &input, &mut journal);
             state.settle(&rules, &mut journal);
         }
         if i % 100 == 99 {
             let records = writer.flush(state.clock(), rules.retention);
-            written += records.iter().map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len)).sum::<usize>();
+            written += records
+                .iter()
+                .map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len))
+                .sum::<usize>();
         }
     }
     let ratio = written as f64 / input_bytes as f64;

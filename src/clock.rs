@@ -25,7 +25,9 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // the one reader of wall time
     fn now(&self) -> Millis {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Millis(since.as_millis() as i64)
     }
 
@@ -45,8 +47,15 @@ pub struct ScaledClock {
 impl ScaledClock {
     #[allow(clippy::disallowed_methods)] // the one reader of real time
     pub fn new(origin: Millis, speed: f64) -> ScaledClock {
-        assert!(speed > 0.0 && speed.is_finite(), "a clock speed must be positive, got {speed}");
-        ScaledClock { origin, started: Instant::now(), speed }
+        assert!(
+            speed > 0.0 && speed.is_finite(),
+            "a clock speed must be positive, got {speed}"
+        );
+        ScaledClock {
+            origin,
+            started: Instant::now(),
+            speed,
+        }
     }
 }
 
@@ -71,7 +80,10 @@ mod tests {
         let c = ScaledClock::new(Millis(0), 3600.0);
         assert!(c.now().0 >= 0);
         let real = c.real_until(Millis(3_600_000));
-        assert!(real <= Duration::from_secs(1) && real > Duration::from_millis(900), "{real:?}");
+        assert!(
+            real <= Duration::from_secs(1) && real > Duration::from_millis(900),
+            "{real:?}"
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::core::event::{
-    Currency, Decimal, Event, EventType, Field, Fields, Input, Kind, Money, Presence, Unknown, Value, FIELD_COUNT,
+    Currency, Decimal, Event, EventType, Field, Fields, Input, Kind, Money, Presence, Unknown,
+    Value, FIELD_COUNT,
 };
 use crate::core::time::{shorten, Millis};
 
@@ -61,7 +62,11 @@ pub enum DeadLetter {
     #[error("attribute `specversion` is {0}, expected \"1.0\"")]
     BadSpecVersion(String),
     #[error("attribute `{attribute}` is {found}, expected {expected}")]
-    AttributeType { attribute: &'static str, found: &'static str, expected: &'static str },
+    AttributeType {
+        attribute: &'static str,
+        found: &'static str,
+        expected: &'static str,
+    },
     #[error("attribute `time`: {0}")]
     BadTime(String),
     #[error("data: {0}")]
@@ -69,12 +74,25 @@ pub enum DeadLetter {
     #[error("{event_type}: required field `data.{field}` is missing or empty")]
     MissingField { event_type: EventType, field: Field },
     #[error("{event_type}: field `data.{field}` is {found}, expected {expected}")]
-    FieldType { event_type: EventType, field: Field, found: &'static str, expected: &'static str },
+    FieldType {
+        event_type: EventType,
+        field: Field,
+        found: &'static str,
+        expected: &'static str,
+    },
     #[error("{event_type}: field `data.{field}`: {problem}")]
-    BadField { event_type: EventType, field: Field, problem: String },
+    BadField {
+        event_type: EventType,
+        field: Field,
+        problem: String,
+    },
     /// Live mode only: the event claims a time too far ahead of the wall clock.
     #[error("attribute `time` {time} is {ahead_secs}s ahead of the wall clock, beyond the allowed skew of {skew_secs}s")]
-    FromTheFuture { time: String, ahead_secs: i64, skew_secs: i64 },
+    FromTheFuture {
+        time: String,
+        ahead_secs: i64,
+        skew_secs: i64,
+    },
 }
 
 impl DeadLetter {
@@ -82,9 +100,9 @@ impl DeadLetter {
     pub fn class(&self) -> &'static str {
         match self {
             DeadLetter::NotJson(_) | DeadLetter::NotAnObject(_) => "not_json_object",
-            DeadLetter::MissingAttribute(_) | DeadLetter::BadSpecVersion(_) | DeadLetter::AttributeType { .. } => {
-                "bad_envelope"
-            }
+            DeadLetter::MissingAttribute(_)
+            | DeadLetter::BadSpecVersion(_)
+            | DeadLetter::AttributeType { .. } => "bad_envelope",
             DeadLetter::BadTime(_) => "bad_time",
             DeadLetter::BadData(_) => "bad_data",
             DeadLetter::MissingField { .. } => "missing_field",
@@ -247,7 +265,10 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
     let env = env.map_err(|e| DeadLetter::NotJson(e.to_string()))?;
     let specversion = envelope_text(env.specversion, "specversion")?;
     if specversion != "1.0" {
-        return Err(DeadLetter::BadSpecVersion(format!("\"{}\"", shorten(&specversion))));
+        return Err(DeadLetter::BadSpecVersion(format!(
+            "\"{}\"",
+            shorten(&specversion)
+        )));
     }
     let id = envelope_text(env.id, "id")?;
     let source = envelope_text(env.source, "source")?;
@@ -256,28 +277,56 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
     let time = Millis::parse_rfc3339(&time_text).map_err(|e| DeadLetter::BadTime(e.0))?;
     let (raw, duplicate) = match env.data.ok_or(DeadLetter::MissingAttribute("data"))? {
         RawData::Object { fields, duplicate } => (fields, duplicate),
-        RawData::Not(kind) => return Err(DeadLetter::BadData(format!("is {kind}, expected an object"))),
+        RawData::Not(kind) => {
+            return Err(DeadLetter::BadData(format!(
+                "is {kind}, expected an object"
+            )))
+        }
     };
     let Some(event_type) = EventType::from_name(&type_name) else {
-        return Ok(Decoded::Unknown(Unknown { source, id, type_name, time }));
+        return Ok(Decoded::Unknown(Unknown {
+            source,
+            id,
+            type_name,
+            time,
+        }));
     };
     if let Some(field) = duplicate {
-        return Err(DeadLetter::BadData(format!("duplicate field `{}`", field.as_str())));
+        return Err(DeadLetter::BadData(format!(
+            "duplicate field `{}`",
+            field.as_str()
+        )));
     }
     let data = decode_data(event_type, &raw)?;
-    Ok(Decoded::Known(Event { source, id, event_type, time, data }))
+    Ok(Decoded::Known(Event {
+        source,
+        id,
+        event_type,
+        time,
+        data,
+    }))
 }
 
-fn envelope_text<'a>(raw: Option<&'a RawValue>, attribute: &'static str) -> Result<Cow<'a, str>, DeadLetter> {
+fn envelope_text<'a>(
+    raw: Option<&'a RawValue>,
+    attribute: &'static str,
+) -> Result<Cow<'a, str>, DeadLetter> {
     let raw = raw.ok_or(DeadLetter::MissingAttribute(attribute))?;
     match text(raw) {
         Ok(Some(t)) => Ok(t),
         Ok(None) => Err(DeadLetter::MissingAttribute(attribute)),
-        Err(found) => Err(DeadLetter::AttributeType { attribute, found, expected: "a string" }),
+        Err(found) => Err(DeadLetter::AttributeType {
+            attribute,
+            found,
+            expected: "a string",
+        }),
     }
 }
 
-fn decode_data<'a>(event_type: EventType, raw: &[Option<&'a RawValue>; FIELD_COUNT]) -> Result<Fields<'a>, DeadLetter> {
+fn decode_data<'a>(
+    event_type: EventType,
+    raw: &[Option<&'a RawValue>; FIELD_COUNT],
+) -> Result<Fields<'a>, DeadLetter> {
     let mut fields = Fields::default();
     for (field, presence) in event_type.schema() {
         let value = match raw[field.index()] {
@@ -285,7 +334,9 @@ fn decode_data<'a>(event_type: EventType, raw: &[Option<&'a RawValue>; FIELD_COU
             None => Value::Absent,
         };
         let value = match value {
-            Value::Absent if field == Field::FulfillmentChannel => Value::Text(Cow::Borrowed("MFN")),
+            Value::Absent if field == Field::FulfillmentChannel => {
+                Value::Text(Cow::Borrowed("MFN"))
+            }
             Value::Absent if presence == Presence::Required => {
                 return Err(DeadLetter::MissingField { event_type, field })
             }
@@ -296,14 +347,29 @@ fn decode_data<'a>(event_type: EventType, raw: &[Option<&'a RawValue>; FIELD_COU
     Ok(fields)
 }
 
-fn read_field<'a>(event_type: EventType, field: Field, raw: &'a RawValue) -> Result<Value<'a>, DeadLetter> {
-    let wrong = |found, expected| DeadLetter::FieldType { event_type, field, found, expected };
-    let bad = |problem: String| DeadLetter::BadField { event_type, field, problem };
+fn read_field<'a>(
+    event_type: EventType,
+    field: Field,
+    raw: &'a RawValue,
+) -> Result<Value<'a>, DeadLetter> {
+    let wrong = |found, expected| DeadLetter::FieldType {
+        event_type,
+        field,
+        found,
+        expected,
+    };
+    let bad = |problem: String| DeadLetter::BadField {
+        event_type,
+        field,
+        problem,
+    };
     if raw.get() == "null" {
         return Ok(Value::Absent);
     }
     Ok(match field.kind() {
-        Kind::Text => text(raw).map_err(|found| wrong(found, "a string"))?.map_or(Value::Absent, Value::Text),
+        Kind::Text => text(raw)
+            .map_err(|found| wrong(found, "a string"))?
+            .map_or(Value::Absent, Value::Text),
         Kind::Flag => match raw.get() {
             "true" => Value::Flag(true),
             "false" => Value::Flag(false),
@@ -331,14 +397,28 @@ fn decimal(raw: &RawValue) -> Result<Decimal, String> {
 
 fn money(raw: &RawValue) -> Result<Money, String> {
     if json_kind(raw) != "an object" {
-        return Err(format!("is {}, expected an object with `amount` and `currency`", json_kind(raw)));
+        return Err(format!(
+            "is {}, expected an object with `amount` and `currency`",
+            json_kind(raw)
+        ));
     }
     let parts: RawMoney = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
-    let amount = parts.amount.filter(|a| a.get() != "null").ok_or("`amount` is missing")?;
+    let amount = parts
+        .amount
+        .filter(|a| a.get() != "null")
+        .ok_or("`amount` is missing")?;
     let amount = decimal(amount).map_err(|e| format!("`amount` {e}"))?;
-    let currency = parts.currency.map(text).and_then(|t| t.ok().flatten()).ok_or("`currency` is missing or not a string")?;
-    let currency = Currency::parse(&currency)
-        .ok_or_else(|| format!("`currency` `{}` is not an ISO 4217 code", shorten(&currency)))?;
+    let currency = parts
+        .currency
+        .map(text)
+        .and_then(|t| t.ok().flatten())
+        .ok_or("`currency` is missing or not a string")?;
+    let currency = Currency::parse(&currency).ok_or_else(|| {
+        format!(
+            "`currency` `{}` is not an ISO 4217 code",
+            shorten(&currency)
+        )
+    })?;
     Ok(Money { amount, currency })
 }
 
@@ -354,7 +434,11 @@ fn text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, &'static str> {
     } else {
         Cow::Borrowed(inner)
     };
-    Ok(if value.trim().is_empty() { None } else { Some(value) })
+    Ok(if value.trim().is_empty() {
+        None
+    } else {
+        Some(value)
+    })
 }
 
 /// "a string", "a number", ... for messages; `raw` is valid JSON by construction.

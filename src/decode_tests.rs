@@ -24,13 +24,19 @@ fn known(line: &str) -> Event<'_> {
 
 #[test]
 fn a_well_formed_event_decodes_with_borrowed_text() {
-    let line = event("customer_message.received", r#"{"thread_id":"T-1","marketplace":"NL"}"#);
+    let line = event(
+        "customer_message.received",
+        r#"{"thread_id":"T-1","marketplace":"NL"}"#,
+    );
     let e = known(&line);
     assert_eq!(e.event_type, EventType::MessageReceived);
     assert_eq!(e.data.text(Field::ThreadId), Some("T-1"));
     assert_eq!(e.data.text(Field::Marketplace), Some("NL"));
     assert!(matches!(e.id, Cow::Borrowed("e-1")));
-    assert_eq!(e.time, Millis::parse_rfc3339("2026-11-02T10:00:00Z").unwrap());
+    assert_eq!(
+        e.time,
+        Millis::parse_rfc3339("2026-11-02T10:00:00Z").unwrap()
+    );
 }
 
 #[test]
@@ -57,7 +63,11 @@ fn a_missing_or_empty_envelope_attribute_is_dead_lettered() {
     let line = event("order.cancelled", r#"{"order_id":"O"}"#);
     for attribute in ["id", "source", "type", "time"] {
         let removed = line.replacen(&format!("\"{attribute}\":"), "\"ignored\":", 1);
-        assert_eq!(dead(&removed), DeadLetter::MissingAttribute(attribute), "{attribute}");
+        assert_eq!(
+            dead(&removed),
+            DeadLetter::MissingAttribute(attribute),
+            "{attribute}"
+        );
     }
     let empty_id = line.replace("\"e-1\"", "\"  \"");
     assert_eq!(dead(&empty_id), DeadLetter::MissingAttribute("id"));
@@ -66,14 +76,27 @@ fn a_missing_or_empty_envelope_attribute_is_dead_lettered() {
 #[test]
 fn an_envelope_attribute_of_another_type_is_dead_lettered() {
     let line = event("order.cancelled", r#"{"order_id":"O"}"#).replace("\"e-1\"", "17");
-    assert!(matches!(dead(&line), DeadLetter::AttributeType { attribute: "id", found: "a number", .. }));
+    assert!(matches!(
+        dead(&line),
+        DeadLetter::AttributeType {
+            attribute: "id",
+            found: "a number",
+            ..
+        }
+    ));
 }
 
 #[test]
 fn an_unparseable_or_offsetless_time_is_dead_lettered() {
     let line = event("order.cancelled", r#"{"order_id":"O"}"#);
-    assert!(matches!(dead(&line.replace("2026-11-02T10:00:00Z", "tomorrow")), DeadLetter::BadTime(_)));
-    assert!(matches!(dead(&line.replace("2026-11-02T10:00:00Z", "2026-11-02T10:00:00")), DeadLetter::BadTime(_)));
+    assert!(matches!(
+        dead(&line.replace("2026-11-02T10:00:00Z", "tomorrow")),
+        DeadLetter::BadTime(_)
+    ));
+    assert!(matches!(
+        dead(&line.replace("2026-11-02T10:00:00Z", "2026-11-02T10:00:00")),
+        DeadLetter::BadTime(_)
+    ));
 }
 
 #[test]
@@ -84,31 +107,66 @@ fn data_that_is_missing_or_not_an_object_is_dead_lettered() {
     assert!(matches!(dead(&line), DeadLetter::BadData(_)));
     let no_data = r#"{"specversion":"1.0","id":"e","source":"s","type":"order.cancelled","time":"2026-11-02T10:00:00Z"}"#;
     assert_eq!(dead(no_data), DeadLetter::MissingAttribute("data"));
-    for (data, kind) in [("true", "a boolean"), ("7", "a number"), (r#""x""#, "a string"), ("[1,[2]]", "an array")] {
-        assert_eq!(dead(&event("order.cancelled", data)), DeadLetter::BadData(format!("is {kind}, expected an object")));
+    for (data, kind) in [
+        ("true", "a boolean"),
+        ("7", "a number"),
+        (r#""x""#, "a string"),
+        ("[1,[2]]", "an array"),
+    ] {
+        assert_eq!(
+            dead(&event("order.cancelled", data)),
+            DeadLetter::BadData(format!("is {kind}, expected an object"))
+        );
     }
 }
 
 #[test]
 fn a_field_given_twice_in_data_is_dead_lettered_by_name() {
-    let line = event("order.cancelled", r#"{"order_id":"O-1","reason":"x","order_id":"O-2"}"#);
-    assert_eq!(dead(&line), DeadLetter::BadData("duplicate field `order_id`".into()));
-    let line = event("order.cancelled", r#"{"order_id":"O-1","extra":1,"extra":2,"o\u0072der_id2":3}"#);
-    assert!(!matches!(decode(line.as_bytes()), Decoded::Dead(_)), "unknown members may repeat");
+    let line = event(
+        "order.cancelled",
+        r#"{"order_id":"O-1","reason":"x","order_id":"O-2"}"#,
+    );
+    assert_eq!(
+        dead(&line),
+        DeadLetter::BadData("duplicate field `order_id`".into())
+    );
+    let line = event(
+        "order.cancelled",
+        r#"{"order_id":"O-1","extra":1,"extra":2,"o\u0072der_id2":3}"#,
+    );
+    assert!(
+        !matches!(decode(line.as_bytes()), Decoded::Dead(_)),
+        "unknown members may repeat"
+    );
 }
 
 #[test]
 fn a_known_type_missing_a_required_field_is_dead_lettered() {
     let line = event("order.placed", r#"{"order_id":"O-1"}"#);
     let d = dead(&line);
-    assert_eq!(d, DeadLetter::MissingField { event_type: EventType::OrderPlaced, field: Field::LatestShipDate });
-    assert_eq!(d.to_string(), "order.placed: required field `data.latest_ship_date` is missing or empty");
+    assert_eq!(
+        d,
+        DeadLetter::MissingField {
+            event_type: EventType::OrderPlaced,
+            field: Field::LatestShipDate
+        }
+    );
+    assert_eq!(
+        d.to_string(),
+        "order.placed: required field `data.latest_ship_date` is missing or empty"
+    );
 }
 
 #[test]
 fn a_required_text_field_that_is_blank_counts_as_missing() {
     let line = event("customer_message.received", r#"{"thread_id":"  "}"#);
-    assert!(matches!(dead(&line), DeadLetter::MissingField { field: Field::ThreadId, .. }));
+    assert!(matches!(
+        dead(&line),
+        DeadLetter::MissingField {
+            field: Field::ThreadId,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -119,25 +177,61 @@ fn a_field_of_the_wrong_json_type_is_dead_lettered() {
         r#"{"thread_id":"T","marketplace":true}"#,
     ] {
         let line = event("customer_message.received", data);
-        assert!(matches!(dead(&line), DeadLetter::FieldType { .. }), "{data}");
+        assert!(
+            matches!(dead(&line), DeadLetter::FieldType { .. }),
+            "{data}"
+        );
     }
-    let flag = event("return.authorized", r#"{"return_id":"R","order_id":"O","item_return_required":"yes"}"#);
-    assert!(matches!(dead(&flag), DeadLetter::FieldType { field: Field::ItemReturnRequired, .. }));
+    let flag = event(
+        "return.authorized",
+        r#"{"return_id":"R","order_id":"O","item_return_required":"yes"}"#,
+    );
+    assert!(matches!(
+        dead(&flag),
+        DeadLetter::FieldType {
+            field: Field::ItemReturnRequired,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn a_bad_timestamp_or_amount_in_data_is_dead_lettered() {
-    let ship = event("order.placed", r#"{"order_id":"O","latest_ship_date":"soon"}"#);
-    assert!(matches!(dead(&ship), DeadLetter::BadField { field: Field::LatestShipDate, .. }));
+    let ship = event(
+        "order.placed",
+        r#"{"order_id":"O","latest_ship_date":"soon"}"#,
+    );
+    assert!(matches!(
+        dead(&ship),
+        DeadLetter::BadField {
+            field: Field::LatestShipDate,
+            ..
+        }
+    ));
     let total = r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z","order_total":{"amount":"lots","currency":"EUR"}}"#;
-    assert!(matches!(dead(&event("order.placed", total)), DeadLetter::BadField { field: Field::OrderTotal, .. }));
+    assert!(matches!(
+        dead(&event("order.placed", total)),
+        DeadLetter::BadField {
+            field: Field::OrderTotal,
+            ..
+        }
+    ));
     let refund = event("refund.issued", r#"{"order_id":"O","amount":{}}"#);
-    assert!(matches!(dead(&refund), DeadLetter::BadField { field: Field::Amount, .. }));
+    assert!(matches!(
+        dead(&refund),
+        DeadLetter::BadField {
+            field: Field::Amount,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn optional_fields_may_be_absent_or_null() {
-    let line = event("shipment.confirmed", r#"{"order_id":"O","tracking_number":null,"carrier":null}"#);
+    let line = event(
+        "shipment.confirmed",
+        r#"{"order_id":"O","tracking_number":null,"carrier":null}"#,
+    );
     let e = known(&line);
     assert_eq!(e.data.get(Field::TrackingNumber), &Value::Absent);
     assert_eq!(e.data.get(Field::SignatureConfirmation), &Value::Absent);
@@ -145,7 +239,10 @@ fn optional_fields_may_be_absent_or_null() {
 
 #[test]
 fn the_fulfillment_channel_defaults_to_mfn() {
-    let line = event("order.placed", r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z"}"#);
+    let line = event(
+        "order.placed",
+        r#"{"order_id":"O","latest_ship_date":"2026-11-03T10:00:00Z"}"#,
+    );
     let e = known(&line);
     assert_eq!(e.data.text(Field::FulfillmentChannel), Some("MFN"));
 }
@@ -163,7 +260,10 @@ fn an_order_total_reads_string_and_number_amounts() {
 #[test]
 fn an_unknown_type_is_well_formed_but_unknown() {
     let line = event("inventory.adjusted", r#"{"sku":"A"}"#);
-    assert!(matches!(decode(line.as_bytes()), Decoded::Unknown(Unknown { .. })));
+    assert!(matches!(
+        decode(line.as_bytes()),
+        Decoded::Unknown(Unknown { .. })
+    ));
 }
 
 #[test]
@@ -178,5 +278,8 @@ fn invalid_utf8_is_dead_lettered_not_a_panic() {
     let mut bytes = event("order.cancelled", r#"{"order_id":"O"}"#).into_bytes();
     let at = bytes.iter().position(|b| *b == b'O').unwrap();
     bytes[at] = 0xff;
-    assert!(matches!(decode(&bytes), Decoded::Dead(DeadLetter::NotJson(_))));
+    assert!(matches!(
+        decode(&bytes),
+        Decoded::Dead(DeadLetter::NotJson(_))
+    ));
 }

@@ -42,21 +42,44 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> Result<()> {
     let mock = MockCluster::new(1).context("cannot start the in-process mock Kafka cluster")?;
     let bootstrap = mock.bootstrap_servers();
-    let settings = parse(DEFAULT_CONFIG, "demo", demo_env(&bootstrap, &args.listen).into_iter())?;
+    let settings = parse(
+        DEFAULT_CONFIG,
+        "demo",
+        demo_env(&bootstrap, &args.listen).into_iter(),
+    )?;
     let topics = settings.kafka.topics.clone();
-    for t in topics.inputs().into_iter().chain([topics.alerts.as_str(), topics.dead_letter.as_str()]) {
-        mock.create_topic(t, 3, 1).with_context(|| format!("cannot create topic {t} on the mock cluster"))?;
+    for t in topics
+        .inputs()
+        .into_iter()
+        .chain([topics.alerts.as_str(), topics.dead_letter.as_str()])
+    {
+        mock.create_topic(t, 3, 1)
+            .with_context(|| format!("cannot create topic {t} on the mock cluster"))?;
     }
     let clock = Arc::new(ScaledClock::new(SystemClock.now(), args.speed));
     let service = Service::build(settings.clone(), clock.clone()).await?;
     println!("sla-timerd demo: mock Kafka cluster (librdkafka's in-process mock, not a real broker) at {bootstrap}");
-    println!("clock runs {}x real time; metrics at http://{}/metrics; stops after {}s or Ctrl-C\n", args.speed, service.http_addr(), args.seconds);
+    println!(
+        "clock runs {}x real time; metrics at http://{}/metrics; stops after {}s or Ctrl-C\n",
+        args.speed,
+        service.http_addr(),
+        args.seconds
+    );
     let signals = shutdown_on_signals();
     let (stop, shutdown) = watch::channel(false);
     let daemon = tokio::spawn(service.run(shutdown));
-    let feeder = tokio::spawn(feed(bootstrap.clone(), settings.kafka.topics.clone(), clock.clone()));
+    let feeder = tokio::spawn(feed(
+        bootstrap.clone(),
+        settings.kafka.topics.clone(),
+        clock.clone(),
+    ));
     let counts = Counts::default();
-    let reader = tokio::spawn(print_alerts(bootstrap, topics.alerts.clone(), clock, counts.clone()));
+    let reader = tokio::spawn(print_alerts(
+        bootstrap,
+        topics.alerts.clone(),
+        clock,
+        counts.clone(),
+    ));
     wait(signals, Duration::from_secs(args.seconds)).await;
     feeder.abort();
     let _ = stop.send(true);
@@ -69,15 +92,28 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let _ = reader.await;
     let counts = counts.lock().expect("never poisoned").clone();
     let summary: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
-    let _ = writeln!(std::io::stdout(), "\ndemo finished; alerts read back: {}", if summary.is_empty() { "none".into() } else { summary.join(", ") });
+    let _ = writeln!(
+        std::io::stdout(),
+        "\ndemo finished; alerts read back: {}",
+        if summary.is_empty() {
+            "none".into()
+        } else {
+            summary.join(", ")
+        }
+    );
     result
 }
 
 fn demo_env(bootstrap: &str, listen: &str) -> Vec<(String, String)> {
-    [("KAFKA__BOOTSTRAP_SERVERS", bootstrap), ("KAFKA__GROUP_ID", "sla-timerd-demo"), ("HTTP__LISTEN", listen), ("KAFKA__COMMIT_INTERVAL", "1s")]
-        .into_iter()
-        .map(|(k, v)| (format!("SLA_TIMERD__{k}"), v.to_string()))
-        .collect()
+    [
+        ("KAFKA__BOOTSTRAP_SERVERS", bootstrap),
+        ("KAFKA__GROUP_ID", "sla-timerd-demo"),
+        ("HTTP__LISTEN", listen),
+        ("KAFKA__COMMIT_INTERVAL", "1s"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("SLA_TIMERD__{k}"), v.to_string()))
+    .collect()
 }
 
 async fn wait(mut signals: watch::Receiver<bool>, limit: Duration) {
@@ -88,30 +124,61 @@ async fn wait(mut signals: watch::Receiver<bool>, limit: Duration) {
 }
 
 /// The sample stream as (time, topic, key, line), generated up front (a few thousand lines).
-fn sample_records(topics: &crate::config::Topics, start: Millis) -> Vec<(Millis, String, String, String)> {
-    let cfg = SampleConfig { start, span: Span::from_secs(2 * 86400), orders: 300, threads: 200, returns: 80, ..SampleConfig::default() };
+fn sample_records(
+    topics: &crate::config::Topics,
+    start: Millis,
+) -> Vec<(Millis, String, String, String)> {
+    let cfg = SampleConfig {
+        start,
+        span: Span::from_secs(2 * 86400),
+        orders: 300,
+        threads: 200,
+        returns: 80,
+        ..SampleConfig::default()
+    };
     generate(&cfg)
         .map(|line| {
             let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            let at = v["time"].as_str().and_then(|t| Millis::parse_rfc3339(t).ok()).unwrap_or(start);
-            let topic = match v["type"].as_str().unwrap_or("shipment.malformed").split('.').next() {
+            let at = v["time"]
+                .as_str()
+                .and_then(|t| Millis::parse_rfc3339(t).ok())
+                .unwrap_or(start);
+            let topic = match v["type"]
+                .as_str()
+                .unwrap_or("shipment.malformed")
+                .split('.')
+                .next()
+            {
                 Some("customer_message") => &topics.customer_message,
                 Some("return") | Some("refund") => &topics.return_request,
                 _ => &topics.shipment,
             };
-            let key = v["data"]["thread_id"].as_str().or(v["data"]["order_id"].as_str()).unwrap_or_default().to_string();
+            let key = v["data"]["thread_id"]
+                .as_str()
+                .or(v["data"]["order_id"].as_str())
+                .unwrap_or_default()
+                .to_string();
             (at, topic.clone(), key, line)
         })
         .collect()
 }
 
 /// Publishes the sample stream, each event once the demo clock reaches its time.
-async fn feed(bootstrap: String, topics: crate::config::Topics, clock: Arc<ScaledClock>) -> Result<()> {
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create()?;
+async fn feed(
+    bootstrap: String,
+    topics: crate::config::Topics,
+    clock: Arc<ScaledClock>,
+) -> Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()?;
     for (at, topic, key, line) in sample_records(&topics, clock.now()) {
         tokio::time::sleep(clock.real_until(at)).await;
         let record = FutureRecord::to(&topic).payload(&line).key(&key);
-        producer.send(record, Duration::from_secs(5)).await.map_err(|(e, _)| e)?;
+        producer
+            .send(record, Duration::from_secs(5))
+            .await
+            .map_err(|(e, _)| e)?;
     }
     Ok(())
 }
@@ -133,9 +200,20 @@ async fn print_alerts(bootstrap: String, topic: String, clock: Arc<ScaledClock>,
         return eprintln!("cannot read alerts: {e}");
     }
     loop {
-        let Ok(m) = consumer.recv().await else { continue };
-        let Some(v) = m.payload().and_then(|p| serde_json::from_slice::<Value>(p).ok()) else { continue };
-        *counts.lock().expect("never poisoned").entry(v["type"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+        let Ok(m) = consumer.recv().await else {
+            continue;
+        };
+        let Some(v) = m
+            .payload()
+            .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+        else {
+            continue;
+        };
+        *counts
+            .lock()
+            .expect("never poisoned")
+            .entry(v["type"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
         let _ = writeln!(std::io::stdout(), "{}", describe(&v, clock.now()));
     }
 }
@@ -147,13 +225,24 @@ pub fn describe(alert: &Value, now: Millis) -> String {
     let stage = d["stage"].as_str().unwrap_or("?").to_uppercase();
     let what = d["rule"].as_str().or(d["check"].as_str()).unwrap_or("?");
     let detail = match d["stage"].as_str() {
-        Some("warning") => format!("due {} (in {}h)", d["deadline"].as_str().unwrap_or("?"), d["lead_seconds"].as_i64().unwrap_or(0) / 3600),
+        Some("warning") => format!(
+            "due {} (in {}h)",
+            d["deadline"].as_str().unwrap_or("?"),
+            d["lead_seconds"].as_i64().unwrap_or(0) / 3600
+        ),
         Some("breach") => format!("deadline {} passed", d["deadline"].as_str().unwrap_or("?")),
-        Some("resolved") => format!("closed {} ({})", alert["time"].as_str().unwrap_or("?"), d["outcome"].as_str().unwrap_or("?")),
+        Some("resolved") => format!(
+            "closed {} ({})",
+            alert["time"].as_str().unwrap_or("?"),
+            d["outcome"].as_str().unwrap_or("?")
+        ),
         _ => format!("on event {}", d["event_id"].as_str().unwrap_or("?")),
     };
     let at = alert["time"].as_str().unwrap_or("????-??-??T??:??");
-    let late = alert["time"].as_str().and_then(|t| Millis::parse_rfc3339(t).ok()).map_or(0, |t| (now.0 - t.0) / 60_000);
+    let late = alert["time"]
+        .as_str()
+        .and_then(|t| Millis::parse_rfc3339(t).ok())
+        .map_or(0, |t| (now.0 - t.0) / 60_000);
     format!(
         "[{} +{late:>2}m] {:<9} {:<28} {:<22} {} - {}",
         &at[..16.min(at.len())],

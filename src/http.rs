@@ -33,15 +33,24 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub async fn bind(addr: SocketAddr) -> std::io::Result<HttpServer> {
-        Ok(HttpServer { listener: TcpListener::bind(addr).await? })
+        Ok(HttpServer {
+            listener: TcpListener::bind(addr).await?,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` turns true.
-    pub async fn serve(self, metrics: Arc<Metrics>, health: Arc<Health>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn serve(
+        self,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -60,7 +69,10 @@ fn spawn_connection(stream: tokio::net::TcpStream, metrics: Arc<Metrics>, health
             let response = respond(&req, &metrics, &health);
             async move { Ok::<_, Infallible>(response) }
         });
-        if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+        if let Err(e) = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await
+        {
             tracing::debug!(error = %e, "http connection ended with an error");
         }
     });
@@ -68,18 +80,32 @@ fn spawn_connection(stream: tokio::net::TcpStream, metrics: Arc<Metrics>, health
 
 fn respond(req: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Response<Full<Bytes>> {
     match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/metrics") => text(StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+        ("GET", "/metrics") => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
         ("GET", "/healthz") => text(StatusCode::OK, "text/plain", "ok\n".into()),
         ("GET", "/readyz") => {
             let assigned = metrics.assigned_partitions().get();
+            let restoring = metrics.restoring_partitions().get();
             let reachable = health.broker_reachable.load(Ordering::Relaxed);
-            if assigned > 0 && reachable {
+            if assigned > 0 && restoring == 0 && reachable {
                 return text(StatusCode::OK, "text/plain", "ready\n".into());
             }
-            let broker = if reachable { "reachable" } else { "not reachable" };
-            text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("not ready: {assigned} partitions assigned, broker {broker}\n"))
+            let broker = if reachable {
+                "reachable"
+            } else {
+                "not reachable"
+            };
+            let reason = format!("not ready: {assigned} partitions assigned, {restoring} restoring, broker {broker}\n");
+            text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", reason)
         }
-        _ => text(StatusCode::NOT_FOUND, "text/plain", "try /metrics, /healthz or /readyz\n".into()),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "try /metrics, /healthz or /readyz\n".into(),
+        ),
     }
 }
 

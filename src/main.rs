@@ -11,10 +11,10 @@ use clap::Parser;
 
 use sla_timerd::cli::{Cli, Command, ReplayArgs};
 use sla_timerd::clock::SystemClock;
-use sla_timerd::service;
 use sla_timerd::config::load_rules;
 use sla_timerd::core::engine::Engine;
 use sla_timerd::replay::{replay, Sinks};
+use sla_timerd::service;
 use sla_timerd::telemetry;
 
 /// jemalloc, for Rust and for librdkafka's C code alike (its `malloc` replaces the C
@@ -26,7 +26,11 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Replay(_)) { "warn" } else { "info" };
+    let default_level = if matches!(cli.command, Command::Replay(_)) {
+        "warn"
+    } else {
+        "info"
+    };
     telemetry::init(cli.log_format, default_level);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,14 +46,21 @@ fn run(command: Command) -> Result<()> {
         Command::Replay(args) => run_replay(args),
         Command::Run { config } => run_service(config.as_deref()),
         Command::Demo(args) => {
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(sla_timerd::demo::run(args))
         }
         Command::CheckConfig { config } => {
             let rules = load_rules(config.as_deref())?;
             for r in &rules.rules {
                 let leads: Vec<String> = r.warn_before.iter().map(|l| l.to_string()).collect();
-                println!("rule {:<22} key {:<10} deadline {:?} warn before [{}]", r.name, r.key, r.deadline, leads.join(", "));
+                println!(
+                    "rule {:<22} key {:<10} deadline {:?} warn before [{}]",
+                    r.name,
+                    r.key,
+                    r.deadline,
+                    leads.join(", ")
+                );
             }
             for c in &rules.checks {
                 println!("check {:<28} key {}", c.name, c.key);
@@ -74,18 +85,24 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
     let rules = Arc::new(load_rules(args.config.as_deref())?);
     let input = open_input(args.input.as_deref())?;
     let dead_letters = match &args.dead_letter {
-        Some(p) => Some(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create the dead-letter file {}", p.display()))?,
-        )),
+        Some(p) => Some(BufWriter::new(File::create(p).with_context(|| {
+            format!("cannot create the dead-letter file {}", p.display())
+        })?)),
         None => None,
     };
-    let mut sinks = Sinks { alerts: BufWriter::with_capacity(1 << 16, io::stdout().lock()), dead_letters };
+    let mut sinks = Sinks {
+        alerts: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        dead_letters,
+    };
     let mut engine = Engine::new(rules);
     let summary = replay(&mut engine, input, &mut sinks, args.until).context("replay failed")?;
     sinks.alerts.flush()?;
     eprintln!("{summary}");
     if summary.alert_ids_suppressed > 0 {
-        eprintln!("alert ids suppressed as already emitted: {}", summary.alert_ids_suppressed);
+        eprintln!(
+            "alert ids suppressed as already emitted: {}",
+            summary.alert_ids_suppressed
+        );
     }
     Ok(())
 }
@@ -94,7 +111,9 @@ fn open_input(path: Option<&Path>) -> Result<BufReader<Box<dyn Read>>> {
     let reader: Box<dyn Read> = match path {
         None => Box::new(io::stdin()),
         Some(p) if p == Path::new("-") => Box::new(io::stdin()),
-        Some(p) => Box::new(File::open(p).with_context(|| format!("cannot read the input file {}", p.display()))?),
+        Some(p) => Box::new(
+            File::open(p).with_context(|| format!("cannot read the input file {}", p.display()))?,
+        ),
     };
     Ok(BufReader::with_capacity(1 << 16, reader))
 }

@@ -5,7 +5,8 @@
 //! classes. Never an order id, a thread id or any other event value.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric the daemon exports.
@@ -25,29 +26,43 @@ pub struct Metrics {
     processing_latency: Histogram,
     assigned_partitions: IntGauge,
     commits: IntCounterVec,
+    restoring_partitions: IntGauge,
+    restore_seconds: Histogram,
+    restored_records: IntCounter,
+    instances_dropped: IntCounterVec,
+    transactions: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric definition");
-    registry.register(Box::new(c.clone())).expect("metric names are unique");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric names are unique");
     c
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric definition");
-    registry.register(Box::new(g.clone())).expect("metric names are unique");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric names are unique");
     g
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
-    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("a valid histogram");
-    registry.register(Box::new(h.clone())).expect("metric names are unique");
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("a valid histogram");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("metric names are unique");
     h
 }
 
 /// Seconds from 1 ms to about 30 s.
 fn latency_buckets() -> Vec<f64> {
-    vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+    vec![
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ]
 }
 
 impl Default for Metrics {
@@ -60,11 +75,15 @@ impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
         let clock_behind = prometheus::GaugeVec::new(
-            Opts::new("sla_partition_clock_behind_seconds", "How far a partition's clock is behind the wall clock."),
+            Opts::new(
+                "sla_partition_clock_behind_seconds",
+                "How far a partition's clock is behind the wall clock.",
+            ),
             &["topic", "partition"],
         )
         .expect("a valid metric definition");
-        r.register(Box::new(clock_behind.clone())).expect("metric names are unique");
+        r.register(Box::new(clock_behind.clone()))
+            .expect("metric names are unique");
         Metrics {
             records: counter(&r, "sla_records_consumed_total", "Input records by topic and outcome (applied, skipped, duplicate, dead_lettered).", &["topic", "outcome"]),
             dead_letters: counter(&r, "sla_dead_letters_total", "Dead-lettered records by reason class.", &["class"]),
@@ -80,17 +99,34 @@ impl Metrics {
             processing_latency: histogram(&r, "sla_processing_latency_seconds", "From a record's broker timestamp to the broker acknowledging everything it caused.", latency_buckets()),
             assigned_partitions: IntGauge::new("sla_assigned_partitions", "Input partitions assigned to this instance.").expect("valid"),
             commits: counter(&r, "sla_offset_commits_total", "Offset commits by outcome (ok, error).", &["outcome"]),
+            restoring_partitions: IntGauge::new("sla_partitions_restoring", "Assigned partitions whose state is being restored from the changelog.").expect("valid"),
+            restore_seconds: histogram(&r, "sla_restore_duration_seconds", "Time to restore one partition's state from its changelog.", latency_buckets()),
+            restored_records: IntCounter::new("sla_restored_records_total", "Changelog records read while restoring state.").expect("valid"),
+            instances_dropped: counter(&r, "sla_restored_instances_dropped_total", "Restored instances dropped because their rule is no longer configured.", &["rule"]),
+            transactions: counter(&r, "sla_transactions_total", "Kafka transactions by outcome (committed, aborted).", &["outcome"]),
             registry: r,
         }
         .registered()
     }
 
     fn registered(self) -> Metrics {
-        for c in [&self.alerts_reemitted, &self.alert_ids_suppressed] {
-            self.registry.register(Box::new(c.clone())).expect("metric names are unique");
+        for c in [
+            &self.alerts_reemitted,
+            &self.alert_ids_suppressed,
+            &self.restored_records,
+        ] {
+            self.registry
+                .register(Box::new(c.clone()))
+                .expect("metric names are unique");
         }
-        for g in [&self.pending_points, &self.assigned_partitions] {
-            self.registry.register(Box::new(g.clone())).expect("metric names are unique");
+        for g in [
+            &self.pending_points,
+            &self.assigned_partitions,
+            &self.restoring_partitions,
+        ] {
+            self.registry
+                .register(Box::new(g.clone()))
+                .expect("metric names are unique");
         }
         self
     }
@@ -127,10 +163,18 @@ impl Metrics {
         self.pending_points.clone()
     }
 
-    pub fn partition_position(&self, topic: &str, partition: i32, lag: i64, clock_behind_secs: f64) {
+    pub fn partition_position(
+        &self,
+        topic: &str,
+        partition: i32,
+        lag: i64,
+        clock_behind_secs: f64,
+    ) {
         let p = partition.to_string();
         self.consumer_lag.with_label_values(&[topic, &p]).set(lag);
-        self.clock_behind.with_label_values(&[topic, &p]).set(clock_behind_secs);
+        self.clock_behind
+            .with_label_values(&[topic, &p])
+            .set(clock_behind_secs);
     }
 
     pub fn partition_revoked(&self, topic: &str, partition: i32) {
@@ -156,14 +200,37 @@ impl Metrics {
         self.assigned_partitions.clone()
     }
 
+    pub fn restoring_partitions(&self) -> IntGauge {
+        self.restoring_partitions.clone()
+    }
+
+    /// One partition restored from its changelog.
+    pub fn restored(&self, seconds: f64, records: u64) {
+        self.restore_seconds.observe(seconds);
+        self.restored_records.inc_by(records);
+    }
+
+    pub fn instances_dropped(&self, rule: &str, n: u64) {
+        self.instances_dropped.with_label_values(&[rule]).inc_by(n);
+    }
+
+    /// A transaction ended: `committed` or `aborted`.
+    pub fn transaction(&self, outcome: &str) {
+        self.transactions.with_label_values(&[outcome]).inc();
+    }
+
     pub fn commit(&self, ok: bool) {
-        self.commits.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+        self.commits
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
     }
 
     /// The text exposition format, for `/metrics`.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
 }
@@ -217,7 +284,10 @@ mod tests {
     #[test]
     fn gauge_parts_add_up_over_workers_and_leave_with_them() {
         let m = Metrics::new();
-        let (mut a, mut b) = (GaugePart::new(m.pending_points()), GaugePart::new(m.pending_points()));
+        let (mut a, mut b) = (
+            GaugePart::new(m.pending_points()),
+            GaugePart::new(m.pending_points()),
+        );
         a.set(5);
         b.set(7);
         a.set(2);

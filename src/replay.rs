@@ -48,8 +48,21 @@ impl fmt::Display for Summary {
             "records read: {}; applied: {}; skipped: {} ({} unknown type, {} duplicate); dead-lettered: {}",
             self.records, self.applied, skipped, self.skipped_unknown, self.skipped_duplicate, self.dead_lettered
         )?;
-        let by_type: Vec<String> = self.alerts_by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
-        write!(f, "alerts: {} ({})", self.alerts(), if by_type.is_empty() { "none".into() } else { by_type.join(", ") })
+        let by_type: Vec<String> = self
+            .alerts_by_type
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        write!(
+            f,
+            "alerts: {} ({})",
+            self.alerts(),
+            if by_type.is_empty() {
+                "none".into()
+            } else {
+                by_type.join(", ")
+            }
+        )
     }
 }
 
@@ -113,10 +126,17 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn write_alerts(out: &mut impl Write, alerts: &mut Vec<Alert>, summary: &mut Summary) -> io::Result<()> {
+fn write_alerts(
+    out: &mut impl Write,
+    alerts: &mut Vec<Alert>,
+    summary: &mut Summary,
+) -> io::Result<()> {
     let mut line = Vec::with_capacity(1024);
     for alert in alerts.drain(..) {
-        *summary.alerts_by_type.entry(alert.event_type()).or_default() += 1;
+        *summary
+            .alerts_by_type
+            .entry(alert.event_type())
+            .or_default() += 1;
         line.clear();
         alert.write_json(&mut line);
         line.push(b'\n');
@@ -126,7 +146,11 @@ fn write_alerts(out: &mut impl Write, alerts: &mut Vec<Alert>, summary: &mut Sum
 }
 
 /// One dead-letter line: position, reason and the original bytes.
-pub fn dead_letter_json(position: serde_json::Value, reason: &DeadLetter, raw: &[u8]) -> serde_json::Value {
+pub fn dead_letter_json(
+    position: serde_json::Value,
+    reason: &DeadLetter,
+    raw: &[u8],
+) -> serde_json::Value {
     let mut v = serde_json::json!({
         "reason": reason.to_string(),
         "class": reason.class(),
@@ -141,7 +165,12 @@ pub fn dead_letter_json(position: serde_json::Value, reason: &DeadLetter, raw: &
     v
 }
 
-fn write_dead_letter(out: &mut impl Write, line: u64, reason: &DeadLetter, raw: &[u8]) -> io::Result<()> {
+fn write_dead_letter(
+    out: &mut impl Write,
+    line: u64,
+    reason: &DeadLetter,
+    raw: &[u8],
+) -> io::Result<()> {
     let v = dead_letter_json(serde_json::json!({ "line": line }), reason, raw);
     serde_json::to_writer(&mut *out, &v)?;
     out.write_all(b"\n")
@@ -152,9 +181,16 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..4 {
-            let c = if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' };
+            let c = if i <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            };
             out.push(c);
         }
     }
@@ -167,7 +203,13 @@ mod tests {
 
     #[test]
     fn base64_matches_the_rfc_vectors() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
     }

@@ -141,7 +141,12 @@ pub fn unanswered_messages(n: usize, start: Millis) -> impl Iterator<Item = Stri
     (0..n as u64).map(move |i| {
         let time = Millis(start.0 + (i as i64 * HOUR) / n.max(1) as i64);
         let order = OrderRef::new(0, i);
-        let mut j = Json::envelope(&format!("hd-{i:010}"), "helpdesk", "customer_message.received", &time.to_rfc3339());
+        let mut j = Json::envelope(
+            &format!("hd-{i:010}"),
+            "helpdesk",
+            "customer_message.received",
+            &time.to_rfc3339(),
+        );
         j.text("thread_id", &format!("T-{i:010}"));
         j.text("message_id", &format!("M-{i:010}"));
         j.text("order_id", &order.id());
@@ -209,20 +214,80 @@ struct Market {
 }
 
 const MARKETS: &[Market] = &[
-    Market { code: "DE", prefix: "028", currency: "EUR", share: 30 },
-    Market { code: "UK", prefix: "203", currency: "GBP", share: 22 },
-    Market { code: "FR", prefix: "171", currency: "EUR", share: 14 },
-    Market { code: "NL", prefix: "302", currency: "EUR", share: 10 },
-    Market { code: "IT", prefix: "404", currency: "EUR", share: 10 },
-    Market { code: "ES", prefix: "406", currency: "EUR", share: 8 },
-    Market { code: "BE", prefix: "305", currency: "EUR", share: 2 },
-    Market { code: "PL", prefix: "408", currency: "PLN", share: 2 },
-    Market { code: "SE", prefix: "407", currency: "SEK", share: 2 },
+    Market {
+        code: "DE",
+        prefix: "028",
+        currency: "EUR",
+        share: 30,
+    },
+    Market {
+        code: "UK",
+        prefix: "203",
+        currency: "GBP",
+        share: 22,
+    },
+    Market {
+        code: "FR",
+        prefix: "171",
+        currency: "EUR",
+        share: 14,
+    },
+    Market {
+        code: "NL",
+        prefix: "302",
+        currency: "EUR",
+        share: 10,
+    },
+    Market {
+        code: "IT",
+        prefix: "404",
+        currency: "EUR",
+        share: 10,
+    },
+    Market {
+        code: "ES",
+        prefix: "406",
+        currency: "EUR",
+        share: 8,
+    },
+    Market {
+        code: "BE",
+        prefix: "305",
+        currency: "EUR",
+        share: 2,
+    },
+    Market {
+        code: "PL",
+        prefix: "408",
+        currency: "PLN",
+        share: 2,
+    },
+    Market {
+        code: "SE",
+        prefix: "407",
+        currency: "SEK",
+        share: 2,
+    },
 ];
 
 const SELLERS: usize = 40;
-const CARRIERS: &[&str] = &["DHL", "DPD", "UPS", "GLS", "PostNL", "Royal Mail", "Colissimo", "Hermes", "InPost"];
-const CANCEL_REASONS: &[&str] = &["BuyerCanceled", "NoInventory", "ShippingAddressUndeliverable", "CustomerExchange"];
+const CARRIERS: &[&str] = &[
+    "DHL",
+    "DPD",
+    "UPS",
+    "GLS",
+    "PostNL",
+    "Royal Mail",
+    "Colissimo",
+    "Hermes",
+    "InPost",
+];
+const CANCEL_REASONS: &[&str] = &[
+    "BuyerCanceled",
+    "NoInventory",
+    "ShippingAddressUndeliverable",
+    "CustomerExchange",
+];
 const CLOSE_REASONS: &[&str] = &[
     "Outside the return window",
     "Item not eligible for return",
@@ -234,7 +299,13 @@ const CLOSE_REASONS: &[&str] = &[
 fn seller_pool(seed: u64) -> Vec<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
     let mut rng = Rng::new(seed, 7);
-    (0..SELLERS).map(|_| std::iter::once('A').chain((0..13).map(|_| rng.pick(ALPHABET) as char)).collect()).collect()
+    (0..SELLERS)
+        .map(|_| {
+            std::iter::once('A')
+                .chain((0..13).map(|_| rng.pick(ALPHABET) as char))
+                .collect()
+        })
+        .collect()
 }
 
 /// The market whose cumulative share interval holds `percentile` (0 to 99).
@@ -260,14 +331,22 @@ struct OrderRef {
 impl OrderRef {
     fn new(seed: u64, index: u64) -> OrderRef {
         let h = mix(seed ^ mix(index ^ 0x0DE5));
-        OrderRef { index, market: market_by_share(h % 100), seller: ((h >> 32) % SELLERS as u64) as usize }
+        OrderRef {
+            index,
+            market: market_by_share(h % 100),
+            seller: ((h >> 32) % SELLERS as u64) as usize,
+        }
     }
 
     /// `302-1234567-0000042`: unique for the first 10^8 indices.
     fn id(&self) -> String {
         let high = (self.index / 10_000_000) % 10;
         let middle = mix(self.index ^ 0x0D) % 1_000_000 + 1_000_000 * high;
-        format!("{}-{middle:07}-{:07}", self.market.prefix, self.index % 10_000_000)
+        format!(
+            "{}-{middle:07}-{:07}",
+            self.market.prefix,
+            self.index % 10_000_000
+        )
     }
 }
 
@@ -275,20 +354,33 @@ impl OrderRef {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Step {
     Placed,
-    Cancelled { reason: Option<&'static str> },
+    Cancelled {
+        reason: Option<&'static str>,
+    },
     OutOfStock,
-    Confirmed { tracking: bool, signature: bool },
+    Confirmed {
+        tracking: bool,
+        signature: bool,
+    },
     Scanned,
     Delivered,
     Received,
     Replied,
     NoResponse,
     Requested,
-    Authorized { required: bool, label: bool, address: bool },
-    Closed { reason: Option<&'static str> },
+    Authorized {
+        required: bool,
+        label: bool,
+        address: bool,
+    },
+    Closed {
+        reason: Option<&'static str>,
+    },
     ItemReceived,
     RefundRequested,
-    RefundIssued { cents: u64 },
+    RefundIssued {
+        cents: u64,
+    },
 }
 
 /// What all events of one lifecycle share.
@@ -416,7 +508,10 @@ impl Stream {
     /// Start of lifecycle `i`: evenly spread over the span, jittered within its slot,
     /// strictly increasing.
     fn start_of(&self, i: usize) -> Millis {
-        let (span, n) = (i128::from(self.cfg.span.0.max(0)), self.total().max(1) as i128);
+        let (span, n) = (
+            i128::from(self.cfg.span.0.max(0)),
+            self.total().max(1) as i128,
+        );
         let at = |k: usize| (span * k as i128 / n) as i64;
         let (lo, hi) = (at(i), at(i + 1));
         let jitter = mix(self.cfg.seed ^ mix(i as u64)) % (hi - lo).max(1) as u64;
@@ -466,7 +561,13 @@ impl Stream {
         for (time, step) in steps {
             emit = emit.max(time);
             self.seq += 1;
-            self.heap.push(Pending { emit, seq: self.seq, time, step, subject: Rc::clone(&subject) });
+            self.heap.push(Pending {
+                emit,
+                seq: self.seq,
+                time,
+                step,
+                subject: Rc::clone(&subject),
+            });
         }
     }
 
@@ -481,24 +582,39 @@ impl Stream {
             self.resend.push((due, text.clone()));
         }
         let (time, order) = (p.time, p.subject.order);
-        let unknown = self.noise.chance(self.cfg.unknown_rate).then(|| SampleLine {
-            kind: LineKind::Unknown,
-            text: unknown_event(&mut self.noise, &mut self.ids, time, &order),
+        let unknown = self
+            .noise
+            .chance(self.cfg.unknown_rate)
+            .then(|| SampleLine {
+                kind: LineKind::Unknown,
+                text: unknown_event(&mut self.noise, &mut self.ids, time, &order),
+            });
+        let malformed = self
+            .noise
+            .chance(self.cfg.malformed_rate)
+            .then(|| SampleLine {
+                kind: LineKind::Malformed,
+                text: malformed_line(&mut self.noise, &mut self.ids, time, &order, &text),
+            });
+        self.ready.push_back(SampleLine {
+            kind: LineKind::Event,
+            text,
         });
-        let malformed = self.noise.chance(self.cfg.malformed_rate).then(|| SampleLine {
-            kind: LineKind::Malformed,
-            text: malformed_line(&mut self.noise, &mut self.ids, time, &order, &text),
-        });
-        self.ready.push_back(SampleLine { kind: LineKind::Event, text });
         self.ready.extend(unknown);
         self.ready.extend(malformed);
     }
 
     /// The first duplicate due (or any, once nothing else is left).
     fn due_resend(&mut self, any: bool) -> Option<SampleLine> {
-        let i = self.resend.iter().position(|(due, _)| any || *due <= self.written)?;
+        let i = self
+            .resend
+            .iter()
+            .position(|(due, _)| any || *due <= self.written)?;
         let (_, text) = self.resend.remove(i);
-        Some(SampleLine { kind: LineKind::Duplicate, text })
+        Some(SampleLine {
+            kind: LineKind::Duplicate,
+            text,
+        })
     }
 }
 
@@ -543,8 +659,12 @@ fn plan_order(rng: &mut Rng, seed: u64, index: u64, t0: Millis) -> (Subject, Vec
         _ if rng.chance(0.5) => 60,
         _ => 0,
     };
-    let deliver_by =
-        rng.chance(0.92).then(|| (Millis((ship_by.0 + rng.between(2 * DAY, 3 * DAY)) / HOUR * HOUR), offset));
+    let deliver_by = rng.chance(0.92).then(|| {
+        (
+            Millis((ship_by.0 + rng.between(2 * DAY, 3 * DAY)) / HOUR * HOUR),
+            offset,
+        )
+    });
     let total = (20.0f64 * 60f64.powf(rng.unit())) as u64 * 100 + rng.pick(&[0, 49, 95, 99]);
     let subject = Subject {
         order,
@@ -567,7 +687,10 @@ fn plan_order(rng: &mut Rng, seed: u64, index: u64, t0: Millis) -> (Subject, Vec
     let r = rng.unit();
     if r < 0.07 {
         let reason = rng.chance(0.8).then(|| rng.pick(CANCEL_REASONS));
-        steps.push((t0.plus(Span(rng.between(10 * MINUTE, 20 * HOUR))), Step::Cancelled { reason }));
+        steps.push((
+            t0.plus(Span(rng.between(10 * MINUTE, 20 * HOUR))),
+            Step::Cancelled { reason },
+        ));
     } else if r < 0.11 {
         plan_out_of_stock(rng, t0, &mut steps);
     } else if r >= 0.13 {
@@ -581,9 +704,18 @@ fn plan_out_of_stock(rng: &mut Rng, t0: Millis, steps: &mut Vec<(Millis, Step)>)
     let at = t0.plus(Span(rng.between(30 * MINUTE, 12 * HOUR)));
     steps.push((at, Step::OutOfStock));
     let r = rng.unit();
-    let delay = if r < 0.8 { rng.between(5 * MINUTE, 55 * MINUTE) } else { rng.between(61 * MINUTE, 6 * HOUR) };
+    let delay = if r < 0.8 {
+        rng.between(5 * MINUTE, 55 * MINUTE)
+    } else {
+        rng.between(61 * MINUTE, 6 * HOUR)
+    };
     if r < 0.95 {
-        steps.push((at.plus(Span(delay)), Step::Cancelled { reason: Some("NoInventory") }));
+        steps.push((
+            at.plus(Span(delay)),
+            Step::Cancelled {
+                reason: Some("NoInventory"),
+            },
+        ));
     }
 }
 
@@ -600,8 +732,18 @@ fn plan_shipment(rng: &mut Rng, t0: Millis, subject: &Subject, steps: &mut Vec<(
         subject.ship_by.plus(Span(rng.between(HOUR, 30 * HOUR)))
     };
     let tracking = rng.chance(0.93);
-    let signature = rng.chance(if subject.total_cents >= 75_000 { 0.85 } else { 0.05 });
-    steps.push((confirmed, Step::Confirmed { tracking, signature }));
+    let signature = rng.chance(if subject.total_cents >= 75_000 {
+        0.85
+    } else {
+        0.05
+    });
+    steps.push((
+        confirmed,
+        Step::Confirmed {
+            tracking,
+            signature,
+        },
+    ));
     let r = rng.unit();
     let scanned = match r {
         _ if !tracking => None,
@@ -613,7 +755,9 @@ fn plan_shipment(rng: &mut Rng, t0: Millis, subject: &Subject, steps: &mut Vec<(
         steps.push((at, Step::Scanned));
     }
     let base = scanned.unwrap_or(confirmed);
-    let by = subject.deliver_by.map_or(base.plus(Span(3 * DAY)), |(d, _)| d);
+    let by = subject
+        .deliver_by
+        .map_or(base.plus(Span(3 * DAY)), |(d, _)| d);
     let r = rng.unit();
     let delivered = if r < 0.92 && by.0 > base.0 + 6 * HOUR {
         Some(Millis(rng.between(base.0 + 6 * HOUR, by.0)))
@@ -646,10 +790,22 @@ fn plan_thread(
     let mut steps = vec![(t0, Step::Received)];
     let r = rng.unit();
     let answer = match r {
-        _ if r < 0.68 => Some((t0.plus(Span(rng.between(10 * MINUTE, 12 * HOUR))), Step::Replied)),
-        _ if r < 0.83 => Some((t0.plus(Span(rng.between(12 * HOUR, 40 * HOUR))), Step::Replied)),
-        _ if r < 0.88 => Some((t0.plus(Span(rng.between(49 * HOUR, 96 * HOUR))), Step::Replied)),
-        _ if r < 0.94 => Some((t0.plus(Span(rng.between(5 * MINUTE, 6 * HOUR))), Step::NoResponse)),
+        _ if r < 0.68 => Some((
+            t0.plus(Span(rng.between(10 * MINUTE, 12 * HOUR))),
+            Step::Replied,
+        )),
+        _ if r < 0.83 => Some((
+            t0.plus(Span(rng.between(12 * HOUR, 40 * HOUR))),
+            Step::Replied,
+        )),
+        _ if r < 0.88 => Some((
+            t0.plus(Span(rng.between(49 * HOUR, 96 * HOUR))),
+            Step::Replied,
+        )),
+        _ if r < 0.94 => Some((
+            t0.plus(Span(rng.between(5 * MINUTE, 6 * HOUR))),
+            Step::NoResponse,
+        )),
         _ => None,
     };
     if let Some((at, step)) = answer {
@@ -657,7 +813,10 @@ fn plan_thread(
         if step == Step::Replied && rng.chance(0.15) {
             let again = at.plus(Span(rng.between(HOUR, 30 * HOUR)));
             steps.push((again, Step::Received));
-            steps.push((again.plus(Span(rng.between(15 * MINUTE, 20 * HOUR))), Step::Replied));
+            steps.push((
+                again.plus(Span(rng.between(15 * MINUTE, 20 * HOUR))),
+                Step::Replied,
+            ));
         }
     }
     (subject, steps)
@@ -668,28 +827,51 @@ fn plan_thread(
 /// late), 16% closed (20% of those without a reason; some refunded without a return), 12%
 /// never answered. Authorized returns needing the item back are received 2-7 days later
 /// (80%) and refunded, 10% late; the others are refunded directly.
-fn plan_return(rng: &mut Rng, cfg: &SampleConfig, index: u64, t0: Millis) -> (Subject, Vec<(Millis, Step)>) {
+fn plan_return(
+    rng: &mut Rng,
+    cfg: &SampleConfig,
+    index: u64,
+    t0: Millis,
+) -> (Subject, Vec<(Millis, Step)>) {
     let subject = side_subject(cfg.seed, cfg.orders as u64 + index, index, true);
     let mut steps = vec![(t0, Step::Requested)];
     let r = rng.unit();
     let late = rng.chance(0.1);
-    let answered =
-        t0.plus(Span(if late { rng.between(49 * HOUR, 80 * HOUR) } else { rng.between(30 * MINUTE, 40 * HOUR) }));
-    let refund = Step::RefundIssued { cents: rng.between(1_000, 40_000) as u64 };
+    let answered = t0.plus(Span(if late {
+        rng.between(49 * HOUR, 80 * HOUR)
+    } else {
+        rng.between(30 * MINUTE, 40 * HOUR)
+    }));
+    let refund = Step::RefundIssued {
+        cents: rng.between(1_000, 40_000) as u64,
+    };
     if r < 0.72 {
         let required = rng.chance(0.85);
         let label = required && rng.chance(0.8);
         let address = required && !label && rng.chance(0.75);
-        steps.push((answered, Step::Authorized { required, label, address }));
+        steps.push((
+            answered,
+            Step::Authorized {
+                required,
+                label,
+                address,
+            },
+        ));
         let mut refund_from = Some(answered);
         if required {
-            refund_from = rng.chance(0.8).then(|| answered.plus(Span(rng.between(2 * DAY, 7 * DAY))));
+            refund_from = rng
+                .chance(0.8)
+                .then(|| answered.plus(Span(rng.between(2 * DAY, 7 * DAY))));
             if let Some(at) = refund_from {
                 steps.push((at, Step::ItemReceived));
             }
         }
         if let Some(from) = refund_from.filter(|_| rng.chance(0.92)) {
-            let delay = if rng.chance(0.1) { rng.between(49 * HOUR, 90 * HOUR) } else { rng.between(HOUR, 40 * HOUR) };
+            let delay = if rng.chance(0.1) {
+                rng.between(49 * HOUR, 90 * HOUR)
+            } else {
+                rng.between(HOUR, 40 * HOUR)
+            };
             steps.push((from.plus(Span(delay)), refund));
         }
     } else if r < 0.88 {
@@ -725,8 +907,10 @@ struct Json(String);
 impl Json {
     fn envelope(id: &str, source: &str, event_type: &str, time: &str) -> Json {
         let mut s = String::with_capacity(400);
-        let _ =
-            write!(s, r#"{{"specversion":"1.0","id":"{id}","source":"{source}","type":"{event_type}","time":"{time}""#);
+        let _ = write!(
+            s,
+            r#"{{"specversion":"1.0","id":"{id}","source":"{source}","type":"{event_type}","time":"{time}""#
+        );
         if source == "sp-api" {
             s.push_str(r#","datacontenttype":"application/json""#);
         }
@@ -772,7 +956,13 @@ fn rfc3339_at(t: Millis, offset_minutes: i64) -> String {
     match offset_minutes {
         0 => utc,
         m => {
-            format!("{}{}{:02}:{:02}", &utc[..utc.len() - 1], if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60)
+            format!(
+                "{}{}{:02}:{:02}",
+                &utc[..utc.len() - 1],
+                if m < 0 { '-' } else { '+' },
+                m.abs() / 60,
+                m.abs() % 60
+            )
         }
     }
 }
@@ -833,18 +1023,31 @@ fn render(p: &Pending, id: &str, source: &str, sellers: &[String]) -> String {
 fn write_step_fields(j: &mut Json, p: &Pending, s: &Subject) {
     match p.step {
         Step::Placed => write_order_fields(j, p.time, s),
-        Step::Cancelled { reason: Some(r) } | Step::Closed { reason: Some(r) } => j.text("reason", r),
-        Step::Confirmed { tracking, signature } => {
+        Step::Cancelled { reason: Some(r) } | Step::Closed { reason: Some(r) } => {
+            j.text("reason", r)
+        }
+        Step::Confirmed {
+            tracking,
+            signature,
+        } => {
             j.text("carrier", s.carrier);
             if tracking {
                 j.text(
                     "tracking_number",
-                    &format!("{}{:012}", &s.carrier[..1], mix(s.order.index ^ 0x7C) % 1_000_000_000_000),
+                    &format!(
+                        "{}{:012}",
+                        &s.carrier[..1],
+                        mix(s.order.index ^ 0x7C) % 1_000_000_000_000
+                    ),
                 );
             }
             j.flag("signature_confirmation", signature);
         }
-        Step::Authorized { required, label, address } => {
+        Step::Authorized {
+            required,
+            label,
+            address,
+        } => {
             j.flag("item_return_required", required);
             if required {
                 j.flag("return_label_provided", label);
@@ -861,14 +1064,27 @@ fn write_step_fields(j: &mut Json, p: &Pending, s: &Subject) {
 }
 
 fn write_order_fields(j: &mut Json, t0: Millis, s: &Subject) {
-    j.text("purchase_date", &Millis(t0.0 - (mix(s.order.index ^ 0x9D) % 1_200_000) as i64).to_rfc3339());
+    j.text(
+        "purchase_date",
+        &Millis(t0.0 - (mix(s.order.index ^ 0x9D) % 1_200_000) as i64).to_rfc3339(),
+    );
     j.text("latest_ship_date", &s.ship_by.to_rfc3339());
     if let Some((by, offset)) = s.deliver_by {
         j.text("latest_delivery_date", &rfc3339_at(by, offset));
     }
     j.text("fulfillment_channel", if s.afn { "AFN" } else { "MFN" });
-    let amount = if s.total_as_number { amount(s.total_cents) } else { format!("\"{}\"", amount(s.total_cents)) };
-    j.raw("order_total", &format!(r#"{{"amount":{amount},"currency":"{}"}}"#, s.order.market.currency));
+    let amount = if s.total_as_number {
+        amount(s.total_cents)
+    } else {
+        format!("\"{}\"", amount(s.total_cents))
+    };
+    j.raw(
+        "order_total",
+        &format!(
+            r#"{{"amount":{amount},"currency":"{}"}}"#,
+            s.order.market.currency
+        ),
+    );
 }
 
 /// A well-formed event of a type the engine does not handle.
@@ -900,7 +1116,13 @@ fn unknown_event(rng: &mut Rng, ids: &mut Ids, time: Millis, order: &OrderRef) -
 }
 
 /// A record the decoder must dead-letter, of one of eight kinds.
-fn malformed_line(rng: &mut Rng, ids: &mut Ids, time: Millis, order: &OrderRef, last: &str) -> String {
+fn malformed_line(
+    rng: &mut Rng,
+    ids: &mut Ids,
+    time: Millis,
+    order: &OrderRef,
+    last: &str,
+) -> String {
     let stamp = time.to_rfc3339();
     let order_id = order.id();
     match rng.below(8) {
@@ -922,15 +1144,23 @@ fn malformed_line(rng: &mut Rng, ids: &mut Ids, time: Millis, order: &OrderRef, 
         }
         5 => {
             let date = &stamp[..10];
-            let mut j = Json::envelope(&ids.next("wms"), "wms", "shipment.delivered", &format!("{date} at noon"));
+            let mut j = Json::envelope(
+                &ids.next("wms"),
+                "wms",
+                "shipment.delivered",
+                &format!("{date} at noon"),
+            );
             j.text("order_id", &order_id);
             j.finish()
         }
-        6 => Json::envelope(&ids.next("helpdesk"), "helpdesk", "customer_message.received", &stamp).finish().replacen(
-            r#""specversion":"1.0""#,
-            r#""specversion":"0.3""#,
-            1,
-        ),
+        6 => Json::envelope(
+            &ids.next("helpdesk"),
+            "helpdesk",
+            "customer_message.received",
+            &stamp,
+        )
+        .finish()
+        .replacen(r#""specversion":"1.0""#, r#""specversion":"0.3""#, 1),
         _ => format!(
             r#"{{"specversion":"1.0","source":"wms","type":"shipment.delivered","time":"{stamp}","data":{{"order_id":"{order_id}"}}}}"#
         ),
@@ -953,9 +1183,17 @@ mod tests {
     fn replay_lines(lines: impl Iterator<Item = String>) -> (Engine, Summary, String) {
         let input = lines.collect::<Vec<_>>().join("\n");
         let mut engine = Engine::new(Arc::new(load_rules(None).expect("the shipped rules load")));
-        let mut sinks = Sinks { alerts: Vec::new(), dead_letters: None::<std::io::Sink> };
-        let summary = replay(&mut engine, input.as_bytes(), &mut sinks, None).expect("replay from memory");
-        (engine, summary, String::from_utf8(sinks.alerts).expect("alerts are UTF-8"))
+        let mut sinks = Sinks {
+            alerts: Vec::new(),
+            dead_letters: None::<std::io::Sink>,
+        };
+        let summary =
+            replay(&mut engine, input.as_bytes(), &mut sinks, None).expect("replay from memory");
+        (
+            engine,
+            summary,
+            String::from_utf8(sinks.alerts).expect("alerts are UTF-8"),
+        )
     }
 
     #[test]
@@ -964,15 +1202,26 @@ mod tests {
         let a: Vec<String> = generate(&cfg).take(5_000).collect();
         let b: Vec<String> = generate(&cfg).take(5_000).collect();
         assert_eq!(a, b);
-        let c: Vec<String> = generate(&SampleConfig { seed: cfg.seed + 1, ..cfg }).take(5_000).collect();
+        let c: Vec<String> = generate(&SampleConfig {
+            seed: cfg.seed + 1,
+            ..cfg
+        })
+        .take(5_000)
+        .collect();
         assert_ne!(a, c);
     }
 
     #[test]
     fn noise_rates_do_not_change_the_lifecycles() {
-        let quiet =
-            SampleConfig { duplicate_rate: 0.0, malformed_rate: 0.0, unknown_rate: 0.0, ..SampleConfig::default() };
-        let noisy = lines(&SampleConfig::default()).filter(|l| l.kind == LineKind::Event).take(3_000);
+        let quiet = SampleConfig {
+            duplicate_rate: 0.0,
+            malformed_rate: 0.0,
+            unknown_rate: 0.0,
+            ..SampleConfig::default()
+        };
+        let noisy = lines(&SampleConfig::default())
+            .filter(|l| l.kind == LineKind::Event)
+            .take(3_000);
         let ids = |text: &str| text.split("\"data\"").nth(1).map(str::to_string);
         let clean: Vec<_> = generate(&quiet).take(3_000).map(|t| ids(&t)).collect();
         assert_eq!(noisy.map(|l| ids(&l.text)).collect::<Vec<_>>(), clean);
@@ -986,7 +1235,10 @@ mod tests {
                 (LineKind::Event | LineKind::Duplicate, Decoded::Known(_)) => {}
                 (LineKind::Unknown, Decoded::Unknown(_)) => {}
                 (LineKind::Malformed, Decoded::Dead(_)) => {}
-                (kind, other) => panic!("a line of kind {kind:?} decoded as {other:?}: {}", line.text),
+                (kind, other) => panic!(
+                    "a line of kind {kind:?} decoded as {other:?}: {}",
+                    line.text
+                ),
             }
             seen.insert(format!("{:?}", line.kind));
         }
@@ -1003,21 +1255,32 @@ mod tests {
                 Decoded::Dead(_) => continue,
             };
             let first = ids.insert(key.clone());
-            assert_eq!(first, line.kind != LineKind::Duplicate, "{key:?} in {}", line.text);
+            assert_eq!(
+                first,
+                line.kind != LineKind::Duplicate,
+                "{key:?} in {}",
+                line.text
+            );
         }
     }
 
     #[test]
     fn the_default_stream_has_about_the_documented_length() {
         let n = generate(&SampleConfig::default()).count();
-        assert!((DEFAULT_LINES * 95 / 100..DEFAULT_LINES * 105 / 100).contains(&n), "{n} lines");
+        assert!(
+            (DEFAULT_LINES * 95 / 100..DEFAULT_LINES * 105 / 100).contains(&n),
+            "{n} lines"
+        );
     }
 
     #[test]
     fn a_sized_config_yields_at_least_the_lines_asked_for() {
         for n in [100, 5_000, 80_000] {
             let got = generate(&SampleConfig::sized(n)).count();
-            assert!(got >= n && got < n * 13 / 10 + 50, "asked for {n}, got {got}");
+            assert!(
+                got >= n && got < n * 13 / 10 + 50,
+                "asked for {n}, got {got}"
+            );
         }
     }
 
@@ -1025,21 +1288,34 @@ mod tests {
     fn lines_come_in_time_order_but_for_a_few_late_arrivals() {
         let (mut latest, mut late, mut total) = (Millis::MIN, 0, 0);
         for line in lines(&SampleConfig::default()).filter(|l| l.kind == LineKind::Event) {
-            let Decoded::Known(e) = decode(line.text.as_bytes()) else { panic!("{}", line.text) };
+            let Decoded::Known(e) = decode(line.text.as_bytes()) else {
+                panic!("{}", line.text)
+            };
             total += 1;
             late += usize::from(e.time < latest);
             latest = latest.max(e.time);
         }
-        assert!(late > 0 && late * 100 < total * 3, "{late} of {total} events arrive late");
+        assert!(
+            late > 0 && late * 100 < total * 3,
+            "{late} of {total} events arrive late"
+        );
     }
 
     #[test]
     fn replaying_ten_thousand_events_raises_every_type_of_alert() {
         let (_, summary, _) = replay_lines(generate(&SampleConfig::default()).take(10_000));
         for t in ["sla.warning", "sla.breach", "sla.resolved", "sla.violation"] {
-            assert!(summary.alerts_by_type.get(t).is_some_and(|n| *n > 0), "no {t}: {summary}");
+            assert!(
+                summary.alerts_by_type.get(t).is_some_and(|n| *n > 0),
+                "no {t}: {summary}"
+            );
         }
-        assert!(summary.skipped_duplicate > 0 && summary.skipped_unknown > 0 && summary.dead_lettered > 0, "{summary}");
+        assert!(
+            summary.skipped_duplicate > 0
+                && summary.skipped_unknown > 0
+                && summary.dead_lettered > 0,
+            "{summary}"
+        );
     }
 
     #[test]
@@ -1049,7 +1325,13 @@ mod tests {
         for line in alerts.lines() {
             let alert: serde_json::Value = serde_json::from_str(line).expect("alerts are JSON");
             let data = &alert["data"];
-            names.insert(data["rule"].as_str().or(data["check"].as_str()).unwrap_or_default().to_string());
+            names.insert(
+                data["rule"]
+                    .as_str()
+                    .or(data["check"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+            );
         }
         let want = [
             "carrier_scan",
@@ -1072,7 +1354,12 @@ mod tests {
         let (engine, summary, _) = replay_lines(unanswered_messages(5_000, DEFAULT_START));
         assert_eq!(summary.applied, 5_000, "{summary}");
         assert_eq!(summary.alerts(), 0, "{summary}");
-        assert_eq!(engine.partition(PartitionId::REPLAY).map(|p| p.open_instances()), Some(5_000));
+        assert_eq!(
+            engine
+                .partition(PartitionId::REPLAY)
+                .map(|p| p.open_instances()),
+            Some(5_000)
+        );
     }
 
     #[test]
@@ -1081,6 +1368,9 @@ mod tests {
             let text = rfc3339_at(DEFAULT_START, offset);
             assert_eq!(Millis::parse_rfc3339(&text), Ok(DEFAULT_START), "{text}");
         }
-        assert_eq!(rfc3339_at(DEFAULT_START, 60), "2026-11-02T01:00:00.000+01:00");
+        assert_eq!(
+            rfc3339_at(DEFAULT_START, 60),
+            "2026-11-02T01:00:00.000+01:00"
+        );
     }
 }

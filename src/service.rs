@@ -30,12 +30,37 @@ impl Service {
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::default());
         let listen = settings.http.listen;
-        let http = HttpServer::bind(listen).await.with_context(|| format!("cannot listen on http.listen {listen}"))?;
-        anyhow::ensure!(settings.kafka.workers >= 1, "kafka.workers is 0; it must be at least 1");
+        let http = HttpServer::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on http.listen {listen}"))?;
+        anyhow::ensure!(
+            settings.kafka.workers >= 1,
+            "kafka.workers is 0; it must be at least 1"
+        );
+        let k = &settings.kafka;
+        crate::kafka::topics::ensure_changelogs(
+            &crate::kafka::admin_config(k),
+            &k.group_id,
+            &k.topics.inputs(),
+        )
+        .await?;
         let workers = (0..settings.kafka.workers)
-            .map(|w| Daemon::build(w, settings.clone(), clock.clone(), metrics.clone(), health.clone()))
+            .map(|w| {
+                Daemon::build(
+                    w,
+                    settings.clone(),
+                    clock.clone(),
+                    metrics.clone(),
+                    health.clone(),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Service { workers, http, metrics, health })
+        Ok(Service {
+            workers,
+            http,
+            metrics,
+            health,
+        })
     }
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -58,12 +83,16 @@ impl Service {
         let (finished, mut running) = tokio::sync::mpsc::unbounded_channel();
         for (w, daemon) in self.workers.into_iter().enumerate() {
             let (stop_requested, done) = (stop_requested.clone(), finished.clone());
-            let thread = std::thread::Builder::new().name(format!("sla-worker-{w}")).spawn(move || {
-                let _ = done.send(run_worker(w, daemon, stop_requested));
-            });
+            let thread = std::thread::Builder::new()
+                .name(format!("sla-worker-{w}"))
+                .spawn(move || {
+                    let _ = done.send(run_worker(w, daemon, stop_requested));
+                });
             if let Err(e) = thread {
                 let _ = stop.send(true);
-                let _ = finished.send(Err(anyhow::Error::new(e).context("cannot start a worker thread")));
+                let _ = finished.send(Err(
+                    anyhow::Error::new(e).context("cannot start a worker thread")
+                ));
             }
         }
         drop(finished);
@@ -94,10 +123,22 @@ impl Service {
 
 /// One worker, on the calling thread, until it stops; a panic is returned as an error.
 fn run_worker(w: usize, daemon: Daemon, stop_requested: watch::Receiver<bool>) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start a worker runtime")?;
-    let run = || runtime.block_on(daemon.run(stop_requested).instrument(tracing::info_span!("worker", w)));
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("worker {w} panicked (see the panic message above)")))
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a worker runtime")?;
+    let run = || {
+        runtime.block_on(
+            daemon
+                .run(stop_requested)
+                .instrument(tracing::info_span!("worker", w)),
+        )
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "worker {w} panicked (see the panic message above)"
+        ))
+    })
 }
 
 /// Turns SIGINT or SIGTERM into `true` on the returned channel.

@@ -75,13 +75,22 @@ pub enum Action {
     /// [`Worker::handle_restore_record`], then call [`Worker::handle_restored`].
     Restore(PartitionId),
     /// Start (or go on) reading the partition; from its committed offset when `rewind`.
-    Resume { partition: PartitionId, rewind: bool },
+    Resume {
+        partition: PartitionId,
+        rewind: bool,
+    },
     /// Stop reading the partition until it is resumed.
     Pause(PartitionId),
     /// Send an alert.
-    Alert { partition: PartitionId, alert: Alert },
+    Alert {
+        partition: PartitionId,
+        alert: Alert,
+    },
     /// Send a changelog record of the partition.
-    Changelog { partition: PartitionId, record: Record },
+    Changelog {
+        partition: PartitionId,
+        record: Record,
+    },
     /// Commit: the next offset to read of each partition listed (and under exactly
     /// once, the open transaction). Answer with [`Worker::handle_commit`].
     Commit(Vec<(PartitionId, i64)>),
@@ -180,7 +189,10 @@ impl Sink for TaskSink<'_> {
         match effect {
             Effect::Alert(alert) => {
                 self.alerts += 1;
-                self.actions.push_back(Action::Alert { partition: self.partition, alert });
+                self.actions.push_back(Action::Alert {
+                    partition: self.partition,
+                    alert,
+                });
             }
             other => self.changelog.record(self.rules, &other),
         }
@@ -236,7 +248,8 @@ impl Worker {
     }
 
     fn next_commit(&self) -> Millis {
-        self.last_commit.map_or(Millis::MIN, |c| c.plus(self.config.commit_interval))
+        self.last_commit
+            .map_or(Millis::MIN, |c| c.plus(self.config.commit_interval))
     }
 
     pub fn handle_assigned(&mut self, partitions: &[PartitionId]) {
@@ -271,7 +284,12 @@ impl Worker {
         self.dirty = false;
         self.committing = false;
         // Actions not yet carried out belong to the aborted work.
-        self.actions.retain(|a| !matches!(a, Action::Alert { .. } | Action::Changelog { .. } | Action::Commit(_)));
+        self.actions.retain(|a| {
+            !matches!(
+                a,
+                Action::Alert { .. } | Action::Changelog { .. } | Action::Commit(_)
+            )
+        });
         let ids: Vec<PartitionId> = self.tasks.keys().copied().collect();
         for id in ids {
             self.tasks.insert(id, Task::restoring(&self.rules, true));
@@ -280,7 +298,12 @@ impl Worker {
         }
     }
 
-    pub fn handle_restore_record(&mut self, id: PartitionId, key: &[u8], value: Option<&[u8]>) -> Result<(), ChangelogError> {
+    pub fn handle_restore_record(
+        &mut self,
+        id: PartitionId,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), ChangelogError> {
         match self.tasks.get_mut(&id).map(|t| &mut t.phase) {
             Some(Phase::Restoring(r)) => r.apply(key, value),
             _ => Ok(()),
@@ -291,19 +314,34 @@ impl Worker {
     /// the restore read, or `None` when the partition was not restoring.
     pub fn handle_restored(&mut self, id: PartitionId) -> Option<RestoreStats> {
         let task = self.tasks.get_mut(&id)?;
-        let Phase::Restoring(_) = task.phase else { return None };
-        let Phase::Restoring(restorer) = std::mem::replace(&mut task.phase, Phase::Running) else { unreachable!() };
+        let Phase::Restoring(_) = task.phase else {
+            return None;
+        };
+        let Phase::Restoring(restorer) = std::mem::replace(&mut task.phase, Phase::Running) else {
+            unreachable!()
+        };
         let (state, changelog, stats) = restorer.finish();
         task.state = state;
         task.changelog = changelog;
-        self.actions.push_back(Action::Resume { partition: id, rewind: task.rewinding });
+        self.actions.push_back(Action::Resume {
+            partition: id,
+            rewind: task.rewinding,
+        });
         task.rewinding = false;
         Some(stats)
     }
 
     /// Takes one record of a running partition.
-    pub fn handle_record(&mut self, id: PartitionId, offset: i64, decoded: Result<Input<'_>, DeadLetter>, now: Millis) -> Outcome {
-        let Some(task) = self.tasks.get_mut(&id) else { return Outcome::Ignored };
+    pub fn handle_record(
+        &mut self,
+        id: PartitionId,
+        offset: i64,
+        decoded: Result<Input<'_>, DeadLetter>,
+        now: Millis,
+    ) -> Outcome {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return Outcome::Ignored;
+        };
         if task.is_restoring() || task.next_offset.is_some_and(|next| offset < next) {
             return Outcome::Ignored;
         }
@@ -315,7 +353,11 @@ impl Worker {
             let ahead = input.time().0.saturating_sub(now.0);
             if ahead > skew.0 {
                 let time = input.time().to_rfc3339();
-                return Err(DeadLetter::FromTheFuture { time, ahead_secs: ahead / 1000, skew_secs: skew.0 / 1000 });
+                return Err(DeadLetter::FromTheFuture {
+                    time,
+                    ahead_secs: ahead / 1000,
+                    skew_secs: skew.0 / 1000,
+                });
             }
             Ok(input)
         });
@@ -323,7 +365,13 @@ impl Worker {
             Ok(input) => input,
             Err(dead) => return Outcome::DeadLettered(dead),
         };
-        let mut sink = TaskSink { rules: &self.rules, partition: id, changelog: &mut task.changelog, actions: &mut self.actions, alerts: 0 };
+        let mut sink = TaskSink {
+            rules: &self.rules,
+            partition: id,
+            changelog: &mut task.changelog,
+            actions: &mut self.actions,
+            alerts: 0,
+        };
         let taken = task.state.take(&self.rules, &input, &mut sink);
         task.state.settle(&self.rules, &mut sink);
         if task.caught_up {
@@ -339,7 +387,9 @@ impl Worker {
     /// How far the consumer has read the partition (`position`, the next offset it will
     /// hand over) and its end (`end`, the high watermark or last stable offset).
     pub fn handle_position(&mut self, id: PartitionId, position: i64, end: i64, now: Millis) {
-        let Some(task) = self.tasks.get_mut(&id) else { return };
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
         if task.is_restoring() {
             return;
         }
@@ -355,7 +405,12 @@ impl Worker {
     /// The wall clock reached `now`: caught-up partitions fire what is due, and the work
     /// done since the last commit is committed when the interval has passed.
     pub fn handle_timeout(&mut self, now: Millis) {
-        let ids: Vec<PartitionId> = self.tasks.iter().filter(|(_, t)| t.caught_up && !t.is_restoring()).map(|(id, _)| *id).collect();
+        let ids: Vec<PartitionId> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.caught_up && !t.is_restoring())
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             self.fire(id, now);
         }
@@ -375,8 +430,16 @@ impl Worker {
     }
 
     fn fire(&mut self, id: PartitionId, now: Millis) {
-        let Some(task) = self.tasks.get_mut(&id) else { return };
-        let mut sink = TaskSink { rules: &self.rules, partition: id, changelog: &mut task.changelog, actions: &mut self.actions, alerts: 0 };
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        let mut sink = TaskSink {
+            rules: &self.rules,
+            partition: id,
+            changelog: &mut task.changelog,
+            actions: &mut self.actions,
+            alerts: 0,
+        };
         task.state.advance(&self.rules, now, &mut sink);
         if sink.alerts > 0 {
             self.dirty = true;
@@ -391,7 +454,10 @@ impl Worker {
                 continue;
             }
             for record in task.changelog.flush(task.state.clock(), retention) {
-                self.actions.push_back(Action::Changelog { partition: id, record });
+                self.actions.push_back(Action::Changelog {
+                    partition: id,
+                    record,
+                });
             }
             if let Some(next) = task.next_offset.filter(|_| task.uncommitted) {
                 offsets.push((id, next));

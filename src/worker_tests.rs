@@ -16,7 +16,10 @@ use crate::sample::{generate, SampleConfig};
 const PARTITIONS: usize = 2;
 
 fn pid(p: usize) -> PartitionId {
-    PartitionId { topic: 0, partition: p as i32 }
+    PartitionId {
+        topic: 0,
+        partition: p as i32,
+    }
 }
 
 /// The broker and the shell, as far as the worker can tell.
@@ -64,7 +67,14 @@ impl Sim {
 
     fn worker(guarantee: Guarantee) -> Worker {
         let rules = Arc::new(load_rules(None).unwrap());
-        Worker::new(rules, WorkerConfig { guarantee, max_clock_skew: Span(300_000), commit_interval: Span(0) })
+        Worker::new(
+            rules,
+            WorkerConfig {
+                guarantee,
+                max_clock_skew: Span(300_000),
+                commit_interval: Span(0),
+            },
+        )
     }
 
     fn assign(&mut self, p: usize) {
@@ -104,7 +114,11 @@ impl Sim {
         let line = &self.records[p][offset as usize];
         let decoded = decode(line.as_bytes()).into_input();
         let outcome = self.worker.handle_record(pid(p), offset, decoded, self.now);
-        assert_ne!(outcome, Outcome::Ignored, "a record read from the resumed position is taken");
+        assert_ne!(
+            outcome,
+            Outcome::Ignored,
+            "a record read from the resumed position is taken"
+        );
         self.run();
     }
 
@@ -128,9 +142,13 @@ impl Sim {
                 Action::Restore(id) => {
                     let p = id.partition as usize;
                     for r in self.changelog[p].clone() {
-                        self.worker.handle_restore_record(id, &r.key, r.value.as_deref()).unwrap();
+                        self.worker
+                            .handle_restore_record(id, &r.key, r.value.as_deref())
+                            .unwrap();
                     }
-                    self.worker.handle_restored(id).expect("the partition was restoring");
+                    self.worker
+                        .handle_restored(id)
+                        .expect("the partition was restoring");
                 }
                 Action::Resume { partition, rewind } => {
                     let p = partition.partition as usize;
@@ -146,7 +164,9 @@ impl Sim {
                         Guarantee::AtLeastOnce => self.visible.push(id),
                     }
                 }
-                Action::Changelog { partition, record } => self.open_changelog[partition.partition as usize].push(record),
+                Action::Changelog { partition, record } => {
+                    self.open_changelog[partition.partition as usize].push(record)
+                }
                 Action::Commit(offsets) => {
                     if std::mem::take(&mut self.fail_next_commit) {
                         self.abort();
@@ -203,12 +223,22 @@ fn expected(records: &[Vec<String>]) -> Vec<String> {
 }
 
 fn partitions(seed: u64, n: usize) -> Vec<Vec<String>> {
-    let lines: Vec<String> = generate(&SampleConfig { seed, ..SampleConfig::sized(n) }).take(n).collect();
+    let lines: Vec<String> = generate(&SampleConfig {
+        seed,
+        ..SampleConfig::sized(n)
+    })
+    .take(n)
+    .collect();
     let mut parts = vec![Vec::new(); PARTITIONS];
     for line in lines {
         // As Kafka keys them: by thread id on the message topic, by order id elsewhere.
         let key = match decode(line.as_bytes()).into_input() {
-            Ok(Input::Known(e)) => e.data.text(Field::ThreadId).or(e.data.text(Field::OrderId)).unwrap_or_default().to_string(),
+            Ok(Input::Known(e)) => e
+                .data
+                .text(Field::ThreadId)
+                .or(e.data.text(Field::OrderId))
+                .unwrap_or_default()
+                .to_string(),
             _ => String::new(),
         };
         let p = crate::core::retained::fingerprint(&[&key]) as usize % PARTITIONS;
@@ -266,10 +296,18 @@ fn an_uninterrupted_run_commits_each_alert_of_the_replay_once() {
     let mut sim = Sim::new(Guarantee::ExactlyOnce, records.clone());
     play(&mut sim, &[]);
     let reference = expected(&records);
-    let want = counts(&reference).into_iter().map(|(k, _)| (k, 1)).collect::<BTreeMap<_, _>>();
+    let want = counts(&reference)
+        .into_iter()
+        .map(|(k, _)| (k, 1))
+        .collect::<BTreeMap<_, _>>();
     assert!(want.len() > 500);
     let got = counts(&sim.visible);
-    assert!(got == want, "{} alerts visible, {} expected", got.len(), want.len());
+    assert!(
+        got == want,
+        "{} alerts visible, {} expected",
+        got.len(),
+        want.len()
+    );
 }
 
 #[test]
@@ -277,14 +315,27 @@ fn records_of_a_partition_still_restoring_are_ignored() {
     let mut w = Sim::worker(Guarantee::ExactlyOnce);
     w.handle_assigned(&[pid(0)]);
     let line = &partitions(2, 10)[0][0];
-    assert_eq!(w.handle_record(pid(0), 0, decode(line.as_bytes()).into_input(), Millis(0)), Outcome::Ignored);
+    assert_eq!(
+        w.handle_record(pid(0), 0, decode(line.as_bytes()).into_input(), Millis(0)),
+        Outcome::Ignored
+    );
     assert!(matches!(w.poll_action(), Some(Action::Pause(_))));
     assert!(matches!(w.poll_action(), Some(Action::Restore(_))));
     w.handle_restored(pid(0));
-    assert!(matches!(w.poll_action(), Some(Action::Resume { rewind: false, .. })));
+    assert!(matches!(
+        w.poll_action(),
+        Some(Action::Resume { rewind: false, .. })
+    ));
     let now = Millis::parse_rfc3339("2100-01-01T00:00:00Z").unwrap();
-    assert_ne!(w.handle_record(pid(0), 5, decode(line.as_bytes()).into_input(), now), Outcome::Ignored);
-    assert_eq!(w.handle_record(pid(0), 5, decode(line.as_bytes()).into_input(), now), Outcome::Ignored, "a repeat");
+    assert_ne!(
+        w.handle_record(pid(0), 5, decode(line.as_bytes()).into_input(), now),
+        Outcome::Ignored
+    );
+    assert_eq!(
+        w.handle_record(pid(0), 5, decode(line.as_bytes()).into_input(), now),
+        Outcome::Ignored,
+        "a repeat"
+    );
 }
 
 #[test]
@@ -294,7 +345,13 @@ fn an_event_too_far_ahead_of_the_wall_clock_is_a_dead_letter() {
     w.handle_restored(pid(0));
     let line = &partitions(2, 10)[0][0];
     let outcome = w.handle_record(pid(0), 0, decode(line.as_bytes()).into_input(), Millis(0));
-    assert!(matches!(outcome, Outcome::DeadLettered(DeadLetter::FromTheFuture { .. })), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            Outcome::DeadLettered(DeadLetter::FromTheFuture { .. })
+        ),
+        "{outcome:?}"
+    );
 }
 
 proptest! {

@@ -85,7 +85,9 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, ConfigError> {
 }
 
 fn read(path: Option<&Path>) -> Result<(String, String), ConfigError> {
-    let Some(p) = path else { return Ok((DEFAULT_CONFIG.to_string(), DEFAULT_CONFIG_NAME.to_string())) };
+    let Some(p) = path else {
+        return Ok((DEFAULT_CONFIG.to_string(), DEFAULT_CONFIG_NAME.to_string()));
+    };
     let name = p.display().to_string();
     let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
         file: name.clone(),
@@ -96,15 +98,27 @@ fn read(path: Option<&Path>) -> Result<(String, String), ConfigError> {
 }
 
 /// Parses text layered with `env` (name, value) pairs, and validates.
-pub fn parse(text: &str, file: &str, env: impl Iterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
-    let error = |(place, problem): Problem| ConfigError { file: file.to_string(), place, problem };
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| error(("syntax".into(), one_line(&e))))?;
+pub fn parse(
+    text: &str,
+    file: &str,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<Settings, ConfigError> {
+    let error = |(place, problem): Problem| ConfigError {
+        file: file.to_string(),
+        place,
+        problem,
+    };
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| error(("syntax".into(), one_line(&e))))?;
     for (name, value) in env {
         if let Some(path) = name.strip_prefix(ENV_PREFIX) {
-            overlay(&mut table, path, &value).map_err(|p| error((format!("{p} (from {name})"), "cannot be set".into())))?;
+            overlay(&mut table, path, &value)
+                .map_err(|p| error((format!("{p} (from {name})"), "cannot be set".into())))?;
         }
     }
-    let raw: RawConfig = toml::Value::Table(table).try_into().map_err(|e| error(("settings".into(), one_line(&e))))?;
+    let raw: RawConfig = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e| error(("settings".into(), one_line(&e))))?;
     let rules = rules::compile(&raw.engine, &raw.rules, &raw.checks).map_err(error)?;
     let kafka = service::compile_kafka(&raw.kafka).map_err(error)?;
     let http = service::compile_http(&raw.http).map_err(error)?;
@@ -122,7 +136,9 @@ fn overlay(table: &mut toml::Table, path: &str, value: &str) -> Result<(), Strin
     let (last, parents) = parts.split_last().ok_or_else(|| dotted.clone())?;
     let mut here = table;
     for part in parents {
-        let entry = here.entry(part.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = here
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         here = entry.as_table_mut().ok_or_else(|| dotted.clone())?;
     }
     here.insert(last.clone(), env_value(value));
@@ -133,7 +149,9 @@ fn overlay(table: &mut toml::Table, path: &str, value: &str) -> Result<(), Strin
 fn env_value(text: &str) -> toml::Value {
     let wrapped = format!("v = {text}");
     match toml::from_str::<toml::Table>(&wrapped) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(text.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(text.to_string())),
         Err(_) => toml::Value::String(text.to_string()),
     }
 }
@@ -143,30 +161,49 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn the_environment_overrides_the_file() {
-        let s = parse(DEFAULT_CONFIG, "d", env(&[
-            ("SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092"),
-            ("SLA_TIMERD__KAFKA__TOPICS__ALERTS", "alerts-nl"),
-            ("SLA_TIMERD__HTTP__LISTEN", "127.0.0.1:0"),
-            ("SLA_TIMERD__KAFKA__PROPERTIES__sasl.password", "hunter2"),
-            ("UNRELATED", "x"),
-        ]))
+        let s = parse(
+            DEFAULT_CONFIG,
+            "d",
+            env(&[
+                (
+                    "SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS",
+                    "broker-1:9092,broker-2:9092",
+                ),
+                ("SLA_TIMERD__KAFKA__TOPICS__ALERTS", "alerts-nl"),
+                ("SLA_TIMERD__HTTP__LISTEN", "127.0.0.1:0"),
+                ("SLA_TIMERD__KAFKA__PROPERTIES__sasl.password", "hunter2"),
+                ("UNRELATED", "x"),
+            ]),
+        )
         .unwrap();
         assert_eq!(s.kafka.bootstrap_servers, "broker-1:9092,broker-2:9092");
         assert_eq!(s.kafka.topics.alerts, "alerts-nl");
         assert_eq!(s.http.listen.port(), 0);
-        assert_eq!(s.kafka.properties.get("sasl.password").map(String::as_str), Some("hunter2"));
+        assert_eq!(
+            s.kafka.properties.get("sasl.password").map(String::as_str),
+            Some("hunter2")
+        );
         let shown = format!("{:?}", s.kafka.redacted_properties());
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]
     fn a_misspelt_environment_setting_is_named() {
-        let e = parse(DEFAULT_CONFIG, "d", env(&[("SLA_TIMERD__KAFKA__BOOTSTRAP_SERVER", "x:1")])).unwrap_err();
+        let e = parse(
+            DEFAULT_CONFIG,
+            "d",
+            env(&[("SLA_TIMERD__KAFKA__BOOTSTRAP_SERVER", "x:1")]),
+        )
+        .unwrap_err();
         assert!(e.problem.contains("bootstrap_server"), "{e}");
     }
 
@@ -174,6 +211,9 @@ mod tests {
     fn environment_values_are_typed_when_they_parse() {
         assert_eq!(env_value("true"), toml::Value::Boolean(true));
         assert_eq!(env_value("42"), toml::Value::Integer(42));
-        assert_eq!(env_value("broker:9092"), toml::Value::String("broker:9092".into()));
+        assert_eq!(
+            env_value("broker:9092"),
+            toml::Value::String("broker:9092".into())
+        );
     }
 }

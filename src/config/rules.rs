@@ -17,7 +17,9 @@ use serde::Deserialize;
 
 use super::Problem;
 use crate::core::event::{Currency, Decimal, EventType, Field, Kind, Money, Presence, TYPE_COUNT};
-use crate::core::rules::{Check, Condition, Deadline, Expected, Opening, Rule, RuleId, RuleSet, Texts, TypeActions};
+use crate::core::rules::{
+    Check, Condition, Deadline, Expected, Opening, Rule, RuleId, RuleSet, Texts, TypeActions,
+};
 use crate::core::time::Span;
 
 #[derive(Debug, Deserialize)]
@@ -29,7 +31,9 @@ pub(super) struct RawEngine {
 
 impl Default for RawEngine {
     fn default() -> Self {
-        RawEngine { retention: default_retention() }
+        RawEngine {
+            retention: default_retention(),
+        }
     }
 }
 
@@ -102,22 +106,44 @@ fn default_check_key() -> String {
 }
 
 /// Validates the rule sections and builds the rule set.
-pub(super) fn compile(engine: &RawEngine, raw_rules: &[RawRule], raw_checks: &[RawCheck]) -> Result<RuleSet, Problem> {
+pub(super) fn compile(
+    engine: &RawEngine,
+    raw_rules: &[RawRule],
+    raw_checks: &[RawCheck],
+) -> Result<RuleSet, Problem> {
     let retention = span(&engine.retention, "engine.retention")?;
     if retention == Span::ZERO {
-        return Err(("engine.retention".into(), "must be positive, e.g. \"7d\"".into()));
+        return Err((
+            "engine.retention".into(),
+            "must be positive, e.g. \"7d\"".into(),
+        ));
     }
     let mut by_type = vec![TypeActions::default(); TYPE_COUNT];
     let mut rules = Vec::with_capacity(raw_rules.len());
     for (index, r) in raw_rules.iter().enumerate() {
-        let place = format!("rules[{}]", if r.name.is_empty() { index.to_string() } else { r.name.clone() });
+        let place = format!(
+            "rules[{}]",
+            if r.name.is_empty() {
+                index.to_string()
+            } else {
+                r.name.clone()
+            }
+        );
         check_name(&r.name, &place, rules.iter().map(|x: &Rule| &*x.name))?;
-        let id = RuleId::try_from(index).map_err(|_| (place.clone(), "too many rules (at most 65535)".into()))?;
+        let id = RuleId::try_from(index)
+            .map_err(|_| (place.clone(), "too many rules (at most 65535)".into()))?;
         rules.push(compile_rule(r, id, &place, &mut by_type)?);
     }
     let mut checks = Vec::with_capacity(raw_checks.len());
     for (index, c) in raw_checks.iter().enumerate() {
-        let place = format!("checks[{}]", if c.name.is_empty() { index.to_string() } else { c.name.clone() });
+        let place = format!(
+            "checks[{}]",
+            if c.name.is_empty() {
+                index.to_string()
+            } else {
+                c.name.clone()
+            }
+        );
         check_name(&c.name, &place, checks.iter().map(|x: &Check| &*x.name))?;
         let (event_type, check) = compile_check(c, &place)?;
         by_type[event_type.index()].checks.push(index as u16);
@@ -126,15 +152,29 @@ pub(super) fn compile(engine: &RawEngine, raw_rules: &[RawRule], raw_checks: &[R
     Ok(RuleSet::new(rules, checks, retention, by_type))
 }
 
-fn compile_rule(r: &RawRule, id: RuleId, place: &str, by_type: &mut [TypeActions]) -> Result<Rule, Problem> {
+fn compile_rule(
+    r: &RawRule,
+    id: RuleId,
+    place: &str,
+    by_type: &mut [TypeActions],
+) -> Result<Rule, Problem> {
     let key = field_named(&r.key, &format!("{place}.key"))?;
     if key.kind() != Kind::Text {
-        return Err((format!("{place}.key"), format!("`{}` is not a text field and cannot identify an instance", r.key)));
+        return Err((
+            format!("{place}.key"),
+            format!(
+                "`{}` is not a text field and cannot identify an instance",
+                r.key
+            ),
+        ));
     }
     let deadline = compile_deadline(&r.deadline, &format!("{place}.deadline"))?;
     let warn_before = compile_leads(&r.warn_before, &format!("{place}.warn_before"))?;
     if r.opens_on.is_empty() || r.closes_on.is_empty() {
-        return Err((place.to_string(), "needs at least one `opens_on` and one `closes_on` event type".into()));
+        return Err((
+            place.to_string(),
+            "needs at least one `opens_on` and one `closes_on` event type".into(),
+        ));
     }
     let mut opened = Vec::new();
     for (i, o) in r.opens_on.iter().enumerate() {
@@ -143,7 +183,9 @@ fn compile_rule(r: &RawRule, id: RuleId, place: &str, by_type: &mut [TypeActions
         require_field(event_type, key, &format!("{place}.key"))?;
         let when = compile_conditions(&o.when, event_type, &format!("{at}.when"))?;
         check_deadline_field(&deadline, event_type, &when, &format!("{place}.deadline"))?;
-        by_type[event_type.index()].opens.push(Opening { rule: id, when });
+        by_type[event_type.index()]
+            .opens
+            .push(Opening { rule: id, when });
         opened.push(event_type);
     }
     for (i, name) in r.closes_on.iter().enumerate() {
@@ -151,12 +193,21 @@ fn compile_rule(r: &RawRule, id: RuleId, place: &str, by_type: &mut [TypeActions
         let event_type = event_type_named(name, &at)?;
         require_field(event_type, key, &format!("{place}.key"))?;
         if opened.contains(&event_type) {
-            return Err((at, format!("`{name}` both opens and closes this rule; pick one")));
+            return Err((
+                at,
+                format!("`{name}` both opens and closes this rule; pick one"),
+            ));
         }
         by_type[event_type.index()].closes.push(id);
     }
     let texts = compile_texts(&r.severity, &r.action, place)?;
-    Ok(Rule { name: Arc::from(r.name.as_str()), key, deadline, warn_before, texts })
+    Ok(Rule {
+        name: Arc::from(r.name.as_str()),
+        key,
+        deadline,
+        warn_before,
+        texts,
+    })
 }
 
 fn compile_check(c: &RawCheck, place: &str) -> Result<(EventType, Check), Problem> {
@@ -164,7 +215,10 @@ fn compile_check(c: &RawCheck, place: &str) -> Result<(EventType, Check), Proble
     let key = field_named(&c.key, &format!("{place}.key"))?;
     require_field(event_type, key, &format!("{place}.key"))?;
     if event_type.presence_of(key) != Some(Presence::Required) || key.kind() != Kind::Text {
-        return Err((format!("{place}.key"), format!("`{}` must be a required text field of `{}`", c.key, c.on)));
+        return Err((
+            format!("{place}.key"),
+            format!("`{}` must be a required text field of `{}`", c.key, c.on),
+        ));
     }
     let when = compile_conditions(&c.when, event_type, &format!("{place}.when"))?;
     let mut order_total_at_least = Vec::new();
@@ -173,21 +227,43 @@ fn compile_check(c: &RawCheck, place: &str) -> Result<(EventType, Check), Proble
         order_total_at_least.push(threshold(currency, amount, &at)?);
     }
     let texts = compile_texts(&c.severity, &c.action, place)?;
-    let check = Check { name: Arc::from(c.name.as_str()), key, when, order_total_at_least, texts };
+    let check = Check {
+        name: Arc::from(c.name.as_str()),
+        key,
+        when,
+        order_total_at_least,
+        texts,
+    };
     Ok((event_type, check))
 }
 
 fn threshold(currency: &str, amount: &toml::Value, at: &str) -> Result<Money, Problem> {
-    let currency = Currency::parse(currency)
-        .ok_or_else(|| (at.to_string(), format!("`{currency}` is not an ISO 4217 currency code such as EUR")))?;
+    let currency = Currency::parse(currency).ok_or_else(|| {
+        (
+            at.to_string(),
+            format!("`{currency}` is not an ISO 4217 currency code such as EUR"),
+        )
+    })?;
     let text = match amount {
         toml::Value::String(s) => s.clone(),
         toml::Value::Integer(i) => i.to_string(),
         toml::Value::Float(f) => f.to_string(),
-        other => return Err((at.to_string(), format!("is {}, expected an amount such as \"750.00\"", other.type_str()))),
+        other => {
+            return Err((
+                at.to_string(),
+                format!(
+                    "is {}, expected an amount such as \"750.00\"",
+                    other.type_str()
+                ),
+            ))
+        }
     };
-    let amount = Decimal::parse(&text)
-        .ok_or_else(|| (at.to_string(), format!("`{text}` is not a decimal amount such as \"750.00\"")))?;
+    let amount = Decimal::parse(&text).ok_or_else(|| {
+        (
+            at.to_string(),
+            format!("`{text}` is not a decimal amount such as \"750.00\""),
+        )
+    })?;
     Ok(Money { amount, currency })
 }
 
@@ -197,19 +273,33 @@ fn compile_deadline(d: &RawDeadline, place: &str) -> Result<Deadline, Problem> {
         (None, Some(field)) => {
             let f = field_named(field, &format!("{place}.field"))?;
             if f.kind() != Kind::Instant {
-                return Err((format!("{place}.field"), format!("`{field}` is not a timestamp field")));
+                return Err((
+                    format!("{place}.field"),
+                    format!("`{field}` is not a timestamp field"),
+                ));
             }
             Ok(Deadline::Field(f))
         }
-        _ => Err((place.to_string(), "give exactly one of `after = \"48h\"` or `field = \"latest_ship_date\"`".into())),
+        _ => Err((
+            place.to_string(),
+            "give exactly one of `after = \"48h\"` or `field = \"latest_ship_date\"`".into(),
+        )),
     }
 }
 
 /// A field deadline must be guaranteed on the opening event: required by the schema, or
 /// demanded by a `present = true` condition of the opening.
-fn check_deadline_field(d: &Deadline, t: EventType, when: &[Condition], place: &str) -> Result<(), Problem> {
-    let Deadline::Field(f) = *d else { return Ok(()) };
-    let guaranteed = t.presence_of(f) == Some(Presence::Required) || when.contains(&Condition::Present(f, true));
+fn check_deadline_field(
+    d: &Deadline,
+    t: EventType,
+    when: &[Condition],
+    place: &str,
+) -> Result<(), Problem> {
+    let Deadline::Field(f) = *d else {
+        return Ok(());
+    };
+    let guaranteed =
+        t.presence_of(f) == Some(Presence::Required) || when.contains(&Condition::Present(f, true));
     if guaranteed {
         return Ok(());
     }
@@ -225,7 +315,10 @@ fn compile_leads(leads: &[String], place: &str) -> Result<Vec<Span>, Problem> {
         let at = format!("{place}[{i}]");
         let s = span(lead, &at)?;
         if s == Span::ZERO {
-            return Err((at, "a warning lead must be positive; the breach itself fires at the deadline".into()));
+            return Err((
+                at,
+                "a warning lead must be positive; the breach itself fires at the deadline".into(),
+            ));
         }
         if spans.contains(&s) {
             return Err((at, format!("`{lead}` is listed twice")));
@@ -236,8 +329,15 @@ fn compile_leads(leads: &[String], place: &str) -> Result<Vec<Span>, Problem> {
     Ok(spans)
 }
 
-fn compile_conditions(raw: &[RawCondition], t: EventType, place: &str) -> Result<Vec<Condition>, Problem> {
-    raw.iter().enumerate().map(|(i, c)| compile_condition(c, t, &format!("{place}[{i}]"))).collect()
+fn compile_conditions(
+    raw: &[RawCondition],
+    t: EventType,
+    place: &str,
+) -> Result<Vec<Condition>, Problem> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, c)| compile_condition(c, t, &format!("{place}[{i}]")))
+        .collect()
 }
 
 fn compile_condition(c: &RawCondition, t: EventType, place: &str) -> Result<Condition, Problem> {
@@ -247,7 +347,10 @@ fn compile_condition(c: &RawCondition, t: EventType, place: &str) -> Result<Cond
         (Some(v), None, None) => Ok(Condition::Equals(field, expected(field, v, place)?)),
         (None, Some(v), None) => Ok(Condition::NotEquals(field, expected(field, v, place)?)),
         (None, None, Some(p)) => Ok(Condition::Present(field, p)),
-        _ => Err((place.to_string(), "give exactly one of `equals`, `not_equals` or `present`".into())),
+        _ => Err((
+            place.to_string(),
+            "give exactly one of `equals`, `not_equals` or `present`".into(),
+        )),
     }
 }
 
@@ -256,25 +359,51 @@ fn expected(field: Field, v: &toml::Value, place: &str) -> Result<Expected, Prob
         (Kind::Text, toml::Value::String(s)) => Ok(Expected::Text(s.trim().to_string())),
         (Kind::Flag, toml::Value::Boolean(b)) => Ok(Expected::Flag(*b)),
         (Kind::Text, _) | (Kind::Flag, _) => {
-            let want = if field.kind() == Kind::Text { "a string" } else { "true or false" };
-            Err((place.to_string(), format!("`{field}` compares with {want}, not {}", v.type_str())))
+            let want = if field.kind() == Kind::Text {
+                "a string"
+            } else {
+                "true or false"
+            };
+            Err((
+                place.to_string(),
+                format!("`{field}` compares with {want}, not {}", v.type_str()),
+            ))
         }
-        _ => Err((place.to_string(), format!("`{field}` can only be tested with `present`"))),
+        _ => Err((
+            place.to_string(),
+            format!("`{field}` can only be tested with `present`"),
+        )),
     }
 }
 
 fn compile_texts(severity: &str, action: &str, place: &str) -> Result<Texts, Problem> {
     if severity.trim().is_empty() || action.trim().is_empty() {
-        return Err((place.to_string(), "`severity` and `action` must not be empty".into()));
+        return Err((
+            place.to_string(),
+            "`severity` and `action` must not be empty".into(),
+        ));
     }
-    Ok(Texts { severity: Arc::from(severity.trim()), action: Arc::from(action.trim()) })
+    Ok(Texts {
+        severity: Arc::from(severity.trim()),
+        action: Arc::from(action.trim()),
+    })
 }
 
 /// Names go into alert ids (`{rule}:{key}:...`) and subjects (`{rule}/{key}`).
-fn check_name<'a>(name: &str, place: &str, mut taken: impl Iterator<Item = &'a str>) -> Result<(), Problem> {
-    let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+fn check_name<'a>(
+    name: &str,
+    place: &str,
+    mut taken: impl Iterator<Item = &'a str>,
+) -> Result<(), Problem> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !ok {
-        return Err((format!("{place}.name"), "use lower-case letters, digits and `_` only, e.g. `ship_by`".into()));
+        return Err((
+            format!("{place}.name"),
+            "use lower-case letters, digits and `_` only, e.g. `ship_by`".into(),
+        ));
     }
     if taken.any(|n| n == name) {
         return Err((format!("{place}.name"), format!("`{name}` is used twice")));
@@ -289,7 +418,13 @@ pub(super) fn span(text: &str, place: &str) -> Result<Span, Problem> {
 fn event_type_named(name: &str, place: &str) -> Result<EventType, Problem> {
     EventType::from_name(name).ok_or_else(|| {
         let known: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-        (place.to_string(), format!("unknown event type `{name}`; known types: {}", known.join(", ")))
+        (
+            place.to_string(),
+            format!(
+                "unknown event type `{name}`; known types: {}",
+                known.join(", ")
+            ),
+        )
     })
 }
 
@@ -300,7 +435,10 @@ fn field_named(name: &str, place: &str) -> Result<Field, Problem> {
 fn require_field(t: EventType, f: Field, place: &str) -> Result<(), Problem> {
     match t.presence_of(f) {
         Some(_) => Ok(()),
-        None => Err((place.to_string(), format!("event type `{t}` has no field `{f}`"))),
+        None => Err((
+            place.to_string(),
+            format!("event type `{t}` has no field `{f}`"),
+        )),
     }
 }
 

@@ -21,10 +21,26 @@ action = "Reply."
 fn the_shipped_defaults_load_and_hold_the_contract_rules() {
     let rules = load_rules(None).unwrap();
     let names: Vec<_> = rules.rules.iter().map(|r| r.name.to_string()).collect();
-    let expected = ["customer_reply", "return_authorization", "ship_by", "delivery", "carrier_scan", "out_of_stock_cancel", "refund"];
+    let expected = [
+        "customer_reply",
+        "return_authorization",
+        "ship_by",
+        "delivery",
+        "carrier_scan",
+        "out_of_stock_cancel",
+        "refund",
+    ];
     assert_eq!(names, expected);
     let checks: Vec<_> = rules.checks.iter().map(|c| c.name.to_string()).collect();
-    assert_eq!(checks, ["tracking_missing", "return_instructions_missing", "close_reason_missing", "signature_missing"]);
+    assert_eq!(
+        checks,
+        [
+            "tracking_missing",
+            "return_instructions_missing",
+            "close_reason_missing",
+            "signature_missing"
+        ]
+    );
     assert_eq!(rules.retention, Span::parse("7d").unwrap());
     assert!(rules.remembers_order_totals);
 }
@@ -33,15 +49,26 @@ fn the_shipped_defaults_load_and_hold_the_contract_rules() {
 fn warning_leads_are_sorted_largest_first() {
     let text = RULE.replace(r#"["24h", "4h"]"#, r#"["4h", "24h"]"#);
     let rules = parse_rules(&text, "t").unwrap();
-    assert_eq!(rules.rules[0].warn_before, vec![Span::from_secs(86400), Span::from_secs(14400)]);
+    assert_eq!(
+        rules.rules[0].warn_before,
+        vec![Span::from_secs(86400), Span::from_secs(14400)]
+    );
 }
 
 #[test]
 fn an_unknown_event_type_names_the_rule_and_the_type() {
     let e = problem(&RULE.replace("customer_message.replied", "customer_message.answered"));
     assert_eq!(e.place, "rules[customer_reply].closes_on[0]");
-    assert!(e.problem.contains("unknown event type `customer_message.answered`"), "{e}");
-    assert!(e.to_string().starts_with("test.toml: rules[customer_reply]"), "{e}");
+    assert!(
+        e.problem
+            .contains("unknown event type `customer_message.answered`"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("test.toml: rules[customer_reply]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -66,8 +93,14 @@ fn a_misspelt_key_is_refused() {
 
 #[test]
 fn a_zero_or_repeated_lead_is_refused() {
-    assert!(problem(&RULE.replace(r#"["24h", "4h"]"#, r#"["0s"]"#)).problem.contains("positive"));
-    assert!(problem(&RULE.replace(r#"["24h", "4h"]"#, r#"["4h", "240m"]"#)).problem.contains("twice"));
+    assert!(problem(&RULE.replace(r#"["24h", "4h"]"#, r#"["0s"]"#))
+        .problem
+        .contains("positive"));
+    assert!(
+        problem(&RULE.replace(r#"["24h", "4h"]"#, r#"["4h", "240m"]"#))
+            .problem
+            .contains("twice")
+    );
 }
 
 #[test]
@@ -107,12 +140,19 @@ fn a_type_that_opens_and_closes_one_rule_is_refused() {
 fn a_bad_threshold_currency_is_refused() {
     let defaults = DEFAULT_CONFIG.replace(r#"{ EUR = "750" }"#, r#"{ EURO = "750" }"#);
     let e = problem(&defaults);
-    assert_eq!(e.place, "checks[signature_missing].order_total_at_least.EURO");
+    assert_eq!(
+        e.place,
+        "checks[signature_missing].order_total_at_least.EURO"
+    );
 }
 
 #[test]
 fn rule_names_must_be_simple_and_unique() {
-    assert!(problem(&RULE.replace("name = \"customer_reply\"", "name = \"reply:now\"")).problem.contains("lower-case"));
+    assert!(
+        problem(&RULE.replace("name = \"customer_reply\"", "name = \"reply:now\""))
+            .problem
+            .contains("lower-case")
+    );
     let twice = format!("{RULE}{RULE}");
     assert!(problem(&twice).problem.contains("used twice"));
 }

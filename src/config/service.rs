@@ -28,8 +28,11 @@ pub(super) struct RawKafka {
     topics: RawTopics,
     #[serde(default = "default_skew")]
     max_clock_skew: String,
-    #[serde(default = "default_commit_interval")]
-    commit_interval: String,
+    #[serde(default = "default_guarantee")]
+    guarantee: String,
+    /// Default: 100ms under exactly once, 5s under at least once.
+    #[serde(default)]
+    commit_interval: Option<String>,
     #[serde(default = "default_shutdown_timeout")]
     shutdown_timeout: String,
     #[serde(default = "default_max_in_flight")]
@@ -76,7 +79,9 @@ pub(super) struct RawHttp {
 
 impl Default for RawHttp {
     fn default() -> Self {
-        RawHttp { listen: default_listen() }
+        RawHttp {
+            listen: default_listen(),
+        }
     }
 }
 
@@ -92,8 +97,8 @@ fn default_client_id() -> String {
 fn default_skew() -> String {
     "5m".into()
 }
-fn default_commit_interval() -> String {
-    "5s".into()
+fn default_guarantee() -> String {
+    "exactly_once".into()
 }
 fn default_shutdown_timeout() -> String {
     "30s".into()
@@ -149,7 +154,9 @@ pub struct KafkaSettings {
     pub topics: Topics,
     /// How far ahead of the wall clock an event time may be before it is dead-lettered.
     pub max_clock_skew: Span,
-    /// How often stored offsets are committed (also on revoke and shutdown).
+    /// How alerts are delivered: in Kafka transactions, or at least once.
+    pub guarantee: crate::worker::Guarantee,
+    /// How often work is committed (also on shutdown).
     pub commit_interval: Span,
     /// How long a graceful shutdown may take before the daemon gives up and exits.
     pub shutdown_timeout: Span,
@@ -167,10 +174,30 @@ const OWNED: &[(&str, &str)] = &[
     ("bootstrap.servers", "kafka.bootstrap_servers"),
     ("group.id", "kafka.group_id"),
     ("client.id", "kafka.client_id"),
-    ("enable.auto.commit", "nothing: offsets are committed after alerts are acknowledged"),
-    ("enable.auto.offset.store", "nothing: offsets are stored after alerts are acknowledged"),
-    ("enable.idempotence", "nothing: the producer is always idempotent"),
-    ("partitioner", "nothing: murmur2_random places keys where Java clients do"),
+    (
+        "enable.auto.commit",
+        "nothing: offsets are committed after alerts are acknowledged",
+    ),
+    (
+        "enable.auto.offset.store",
+        "nothing: offsets are stored after alerts are acknowledged",
+    ),
+    (
+        "enable.idempotence",
+        "nothing: the producer is always idempotent",
+    ),
+    (
+        "transactional.id",
+        "nothing: each worker has its own, from kafka.group_id and kafka.client_id",
+    ),
+    (
+        "isolation.level",
+        "nothing: the daemon reads read_committed",
+    ),
+    (
+        "partitioner",
+        "nothing: murmur2_random places keys where Java clients do",
+    ),
 ];
 
 impl KafkaSettings {
@@ -179,7 +206,9 @@ impl KafkaSettings {
         self.properties
             .iter()
             .map(|(k, v)| {
-                let secret = ["password", "secret", "key"].iter().any(|s| k.to_ascii_lowercase().contains(s));
+                let secret = ["password", "secret", "key"]
+                    .iter()
+                    .any(|s| k.to_ascii_lowercase().contains(s));
                 (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
             })
             .collect()
@@ -194,8 +223,16 @@ pub struct HttpSettings {
 }
 
 pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
-    non_empty(&raw.bootstrap_servers, "kafka.bootstrap_servers", "a list such as \"broker-1:9092,broker-2:9092\"")?;
-    non_empty(&raw.group_id, "kafka.group_id", "a consumer group name such as \"sla-timerd\"")?;
+    non_empty(
+        &raw.bootstrap_servers,
+        "kafka.bootstrap_servers",
+        "a list such as \"broker-1:9092,broker-2:9092\"",
+    )?;
+    non_empty(
+        &raw.group_id,
+        "kafka.group_id",
+        "a consumer group name such as \"sla-timerd\"",
+    )?;
     let t = &raw.topics;
     let topics = Topics {
         customer_message: topic(&t.customer_message, "kafka.topics.customer_message")?,
@@ -207,15 +244,48 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
     let mut inputs = topics.inputs().to_vec();
     inputs.sort_unstable();
     inputs.dedup();
-    if inputs.len() != 3 || [&topics.alerts, &topics.dead_letter].iter().any(|o| topics.inputs().contains(&o.as_str())) {
-        return Err(("kafka.topics".into(), "input, alert and dead-letter topics must all differ".into()));
+    if inputs.len() != 3
+        || [&topics.alerts, &topics.dead_letter]
+            .iter()
+            .any(|o| topics.inputs().contains(&o.as_str()))
+    {
+        return Err((
+            "kafka.topics".into(),
+            "input, alert and dead-letter topics must all differ".into(),
+        ));
     }
     let properties = properties(&raw.properties)?;
-    let commit_interval = positive(&raw.commit_interval, "kafka.commit_interval")?;
+    let guarantee = match raw.guarantee.trim() {
+        "exactly_once" => crate::worker::Guarantee::ExactlyOnce,
+        "at_least_once" => crate::worker::Guarantee::AtLeastOnce,
+        other => {
+            return Err((
+                "kafka.guarantee".into(),
+                format!("is \"{other}\"; it must be \"exactly_once\" or \"at_least_once\""),
+            ))
+        }
+    };
+    let default_interval = match guarantee {
+        crate::worker::Guarantee::ExactlyOnce => "100ms",
+        crate::worker::Guarantee::AtLeastOnce => "5s",
+    };
+    let commit_interval = positive(
+        raw.commit_interval.as_deref().unwrap_or(default_interval),
+        "kafka.commit_interval",
+    )?;
     let shutdown_timeout = positive(&raw.shutdown_timeout, "kafka.shutdown_timeout")?;
-    let max_in_flight = usize::try_from(raw.max_in_flight).ok().filter(|&n| n >= 1).ok_or_else(|| {
-        ("kafka.max_in_flight".to_string(), format!("is {}; it must be a whole number of at least 1", raw.max_in_flight))
-    })?;
+    let max_in_flight = usize::try_from(raw.max_in_flight)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| {
+            (
+                "kafka.max_in_flight".to_string(),
+                format!(
+                    "is {}; it must be a whole number of at least 1",
+                    raw.max_in_flight
+                ),
+            )
+        })?;
     let workers = workers(&raw.workers)?;
     Ok(KafkaSettings {
         bootstrap_servers: raw.bootstrap_servers.trim().to_string(),
@@ -223,6 +293,7 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
         client_id: raw.client_id.trim().to_string(),
         topics,
         max_clock_skew: span(&raw.max_clock_skew, "kafka.max_clock_skew")?,
+        guarantee,
         commit_interval,
         shutdown_timeout,
         max_in_flight,
@@ -242,13 +313,20 @@ fn workers(raw: &toml::Value) -> Result<usize, Problem> {
         toml::Value::Integer(n) => n.to_string(),
         other => format!("a {}", other.type_str()),
     };
-    let wrong =
-        || ("kafka.workers".to_string(), format!("is {given}; it must be \"auto\" or a whole number from 1 to {MAX_WORKERS}"));
+    let wrong = || {
+        (
+            "kafka.workers".to_string(),
+            format!("is {given}; it must be \"auto\" or a whole number from 1 to {MAX_WORKERS}"),
+        )
+    };
     match raw {
-        toml::Value::String(s) if s.trim() == "auto" => {
-            Ok(std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
-        }
-        toml::Value::Integer(n) => usize::try_from(*n).ok().filter(|n| (1..=MAX_WORKERS).contains(n)).ok_or_else(wrong),
+        toml::Value::String(s) if s.trim() == "auto" => Ok(std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8)),
+        toml::Value::Integer(n) => usize::try_from(*n)
+            .ok()
+            .filter(|n| (1..=MAX_WORKERS).contains(n))
+            .ok_or_else(wrong),
         _ => Err(wrong()),
     }
 }
@@ -264,7 +342,15 @@ fn properties(raw: &BTreeMap<String, toml::Value>) -> Result<BTreeMap<String, St
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => return Err((place, format!("is {}, expected a string, number or boolean", other.type_str()))),
+            other => {
+                return Err((
+                    place,
+                    format!(
+                        "is {}, expected a string, number or boolean",
+                        other.type_str()
+                    ),
+                ))
+            }
         };
         out.insert(name.clone(), text);
     }
@@ -273,22 +359,38 @@ fn properties(raw: &BTreeMap<String, toml::Value>) -> Result<BTreeMap<String, St
 
 pub(super) fn compile_http(raw: &RawHttp) -> Result<HttpSettings, Problem> {
     let listen = raw.listen.trim().parse().map_err(|_| {
-        ("http.listen".to_string(), format!("`{}` is not an address; write e.g. \"0.0.0.0:9464\"", raw.listen))
+        (
+            "http.listen".to_string(),
+            format!(
+                "`{}` is not an address; write e.g. \"0.0.0.0:9464\"",
+                raw.listen
+            ),
+        )
     })?;
     Ok(HttpSettings { listen })
 }
 
 fn non_empty(value: &str, place: &str, example: &str) -> Result<(), Problem> {
     if value.trim().is_empty() {
-        return Err((place.to_string(), format!("must not be empty; write {example}")));
+        return Err((
+            place.to_string(),
+            format!("must not be empty; write {example}"),
+        ));
     }
     Ok(())
 }
 
 fn topic(name: &str, place: &str) -> Result<String, Problem> {
-    let ok = !name.is_empty() && name.len() <= 249 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let ok = !name.is_empty()
+        && name.len() <= 249
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
-        return Err((place.to_string(), format!("`{name}` is not a Kafka topic name (letters, digits, `.`, `_`, `-`)")));
+        return Err((
+            place.to_string(),
+            format!("`{name}` is not a Kafka topic name (letters, digits, `.`, `_`, `-`)"),
+        ));
     }
     Ok(name.to_string())
 }
@@ -306,13 +408,21 @@ mod tests {
     use super::super::{parse, DEFAULT_CONFIG};
 
     fn problem(extra: &str) -> super::super::ConfigError {
-        parse(&format!("{DEFAULT_CONFIG}\n{extra}"), "t.toml", std::iter::empty()).unwrap_err()
+        parse(
+            &format!("{DEFAULT_CONFIG}\n{extra}"),
+            "t.toml",
+            std::iter::empty(),
+        )
+        .unwrap_err()
     }
 
     #[test]
     fn defaults_are_the_contract_topic_names() {
         let s = parse(DEFAULT_CONFIG, "d", std::iter::empty()).unwrap();
-        assert_eq!(s.kafka.topics.inputs(), ["customer-message", "return-request", "shipment"]);
+        assert_eq!(
+            s.kafka.topics.inputs(),
+            ["customer-message", "return-request", "shipment"]
+        );
         assert_eq!(s.kafka.topics.alerts, "sla-alerts");
         assert_eq!(s.kafka.topics.dead_letter, "sla-dead-letter");
         assert_eq!(s.kafka.max_clock_skew.as_millis(), 300_000);
@@ -327,39 +437,78 @@ mod tests {
 
     #[test]
     fn workers_are_auto_or_a_bounded_count() {
-        assert_eq!(parse(DEFAULT_CONFIG, "d", std::iter::empty()).expect("the defaults are valid").kafka.workers, 1);
-        let auto = parse(DEFAULT_CONFIG, "d", [("SLA_TIMERD__KAFKA__WORKERS".to_string(), "auto".to_string())].into_iter());
+        assert_eq!(
+            parse(DEFAULT_CONFIG, "d", std::iter::empty())
+                .expect("the defaults are valid")
+                .kafka
+                .workers,
+            1
+        );
+        let auto = parse(
+            DEFAULT_CONFIG,
+            "d",
+            [("SLA_TIMERD__KAFKA__WORKERS".to_string(), "auto".to_string())].into_iter(),
+        );
         assert!((1..=8).contains(&auto.expect("auto is valid").kafka.workers));
-        let two = parse(DEFAULT_CONFIG, "d", [("SLA_TIMERD__KAFKA__WORKERS".to_string(), "2".to_string())].into_iter());
+        let two = parse(
+            DEFAULT_CONFIG,
+            "d",
+            [("SLA_TIMERD__KAFKA__WORKERS".to_string(), "2".to_string())].into_iter(),
+        );
         assert_eq!(two.expect("2 is valid").kafka.workers, 2);
         for bad in ["0", "65", "many", "-1"] {
-            let err = parse(DEFAULT_CONFIG, "d", [("SLA_TIMERD__KAFKA__WORKERS".to_string(), bad.to_string())].into_iter())
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("kafka.workers") && err.contains("\"auto\" or a whole number"), "{bad}: {err}");
+            let err = parse(
+                DEFAULT_CONFIG,
+                "d",
+                [("SLA_TIMERD__KAFKA__WORKERS".to_string(), bad.to_string())].into_iter(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("kafka.workers") && err.contains("\"auto\" or a whole number"),
+                "{bad}: {err}"
+            );
         }
     }
 
     #[test]
     fn max_in_flight_must_be_at_least_one() {
-        let env = [("SLA_TIMERD__KAFKA__MAX_IN_FLIGHT".to_string(), "0".to_string())];
-        let err = crate::config::parse(crate::config::DEFAULT_CONFIG, "test", env.into_iter()).unwrap_err().to_string();
-        assert!(err.contains("kafka.max_in_flight") && err.contains("at least 1"), "{err}");
-        let env = [("SLA_TIMERD__KAFKA__MAX_IN_FLIGHT".to_string(), "7".to_string())];
-        let settings = crate::config::parse(crate::config::DEFAULT_CONFIG, "test", env.into_iter()).unwrap();
+        let env = [(
+            "SLA_TIMERD__KAFKA__MAX_IN_FLIGHT".to_string(),
+            "0".to_string(),
+        )];
+        let err = crate::config::parse(crate::config::DEFAULT_CONFIG, "test", env.into_iter())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kafka.max_in_flight") && err.contains("at least 1"),
+            "{err}"
+        );
+        let env = [(
+            "SLA_TIMERD__KAFKA__MAX_IN_FLIGHT".to_string(),
+            "7".to_string(),
+        )];
+        let settings =
+            crate::config::parse(crate::config::DEFAULT_CONFIG, "test", env.into_iter()).unwrap();
         assert_eq!(settings.kafka.max_in_flight, 7);
     }
 
     #[test]
     fn a_bad_listen_address_is_refused() {
-        let env = [("SLA_TIMERD__HTTP__LISTEN".to_string(), "everywhere".to_string())];
+        let env = [(
+            "SLA_TIMERD__HTTP__LISTEN".to_string(),
+            "everywhere".to_string(),
+        )];
         let e = parse(DEFAULT_CONFIG, "t.toml", env.into_iter()).unwrap_err();
         assert_eq!(e.place, "http.listen");
     }
 
     #[test]
     fn an_alert_topic_equal_to_an_input_topic_is_refused() {
-        let env = [("SLA_TIMERD__KAFKA__TOPICS__ALERTS".to_string(), "shipment".to_string())];
+        let env = [(
+            "SLA_TIMERD__KAFKA__TOPICS__ALERTS".to_string(),
+            "shipment".to_string(),
+        )];
         let e = parse(DEFAULT_CONFIG, "t.toml", env.into_iter()).unwrap_err();
         assert_eq!(e.place, "kafka.topics");
     }

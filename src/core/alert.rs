@@ -43,7 +43,11 @@ pub enum SlaStage {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AlertKind {
     /// About an instance of a rule.
-    Sla { stage: SlaStage, deadline: Millis, started_at: Millis },
+    Sla {
+        stage: SlaStage,
+        deadline: Millis,
+        started_at: Millis,
+    },
     /// A check failed on one event.
     Violation,
 }
@@ -112,8 +116,24 @@ impl Alert {
     }
 
     /// A check's violation on one event.
-    pub fn violation(check: &Arc<str>, key: &str, event_id: &str, time: Millis, copied: Copied<'_>, texts: &Texts) -> Alert {
-        let mut alert = Alert::build(&[&**check, ":", event_id], (usize::MAX, 2), None, AlertKind::Violation, check, time, copied, texts);
+    pub fn violation(
+        check: &Arc<str>,
+        key: &str,
+        event_id: &str,
+        time: Millis,
+        copied: Copied<'_>,
+        texts: &Texts,
+    ) -> Alert {
+        let mut alert = Alert::build(
+            &[&**check, ":", event_id],
+            (usize::MAX, 2),
+            None,
+            AlertKind::Violation,
+            check,
+            time,
+            copied,
+            texts,
+        );
         alert.push(KEY, key);
         alert
     }
@@ -131,8 +151,14 @@ impl Alert {
         copied: Copied<'_>,
         texts: &Texts,
     ) -> Alert {
-        let extra = [closed_by, copied.order_id, copied.seller_id, copied.marketplace];
-        let len = id_parts.iter().map(|p| p.len()).sum::<usize>() + extra.iter().flatten().map(|p| p.len()).sum::<usize>();
+        let extra = [
+            closed_by,
+            copied.order_id,
+            copied.seller_id,
+            copied.marketplace,
+        ];
+        let len = id_parts.iter().map(|p| p.len()).sum::<usize>()
+            + extra.iter().flatten().map(|p| p.len()).sum::<usize>();
         let mut alert = Alert {
             text: String::with_capacity(len + 32),
             spans: [(0, 0); 7],
@@ -152,7 +178,10 @@ impl Alert {
             }
         }
         alert.spans[ID] = (0, alert.text.len() as u32);
-        for (part, index) in extra.into_iter().zip([CLOSED_BY, ORDER_ID, SELLER_ID, MARKETPLACE]) {
+        for (part, index) in extra
+            .into_iter()
+            .zip([CLOSED_BY, ORDER_ID, SELLER_ID, MARKETPLACE])
+        {
             alert.push(index, part.unwrap_or_default());
         }
         alert
@@ -179,7 +208,9 @@ impl Alert {
 
     /// The event that opened the instance (SLA alerts).
     pub fn opened_by(&self) -> Option<&str> {
-        matches!(self.kind, AlertKind::Sla { .. }).then(|| self.part(EVENT)).flatten()
+        matches!(self.kind, AlertKind::Sla { .. })
+            .then(|| self.part(EVENT))
+            .flatten()
     }
 
     /// The event that closed the instance (resolutions).
@@ -189,19 +220,34 @@ impl Alert {
 
     /// The checked event (violations).
     pub fn event_id(&self) -> Option<&str> {
-        matches!(self.kind, AlertKind::Violation).then(|| self.part(EVENT)).flatten()
+        matches!(self.kind, AlertKind::Violation)
+            .then(|| self.part(EVENT))
+            .flatten()
     }
 
     pub fn copied(&self) -> Copied<'_> {
-        Copied { order_id: self.part(ORDER_ID), seller_id: self.part(SELLER_ID), marketplace: self.part(MARKETPLACE) }
+        Copied {
+            order_id: self.part(ORDER_ID),
+            seller_id: self.part(SELLER_ID),
+            marketplace: self.part(MARKETPLACE),
+        }
     }
 
     /// `sla.warning`, `sla.breach`, `sla.resolved` or `sla.violation`.
     pub fn event_type(&self) -> &'static str {
         match &self.kind {
-            AlertKind::Sla { stage: SlaStage::Warning(_), .. } => "sla.warning",
-            AlertKind::Sla { stage: SlaStage::Breach, .. } => "sla.breach",
-            AlertKind::Sla { stage: SlaStage::Resolved(_), .. } => "sla.resolved",
+            AlertKind::Sla {
+                stage: SlaStage::Warning(_),
+                ..
+            } => "sla.warning",
+            AlertKind::Sla {
+                stage: SlaStage::Breach,
+                ..
+            } => "sla.breach",
+            AlertKind::Sla {
+                stage: SlaStage::Resolved(_),
+                ..
+            } => "sla.resolved",
             AlertKind::Violation => "sla.violation",
         }
     }
@@ -213,8 +259,14 @@ impl Alert {
 
     fn severity(&self) -> &str {
         match &self.kind {
-            AlertKind::Sla { stage: SlaStage::Warning(_), .. } => "warning",
-            AlertKind::Sla { stage: SlaStage::Resolved(_), .. } => "info",
+            AlertKind::Sla {
+                stage: SlaStage::Warning(_),
+                ..
+            } => "warning",
+            AlertKind::Sla {
+                stage: SlaStage::Resolved(_),
+                ..
+            } => "info",
             _ => &self.texts.severity,
         }
     }
@@ -246,10 +298,15 @@ impl Alert {
         data.text("key", self.key());
         data.text("stage", self.stage());
         match self.kind {
-            AlertKind::Sla { stage, deadline, started_at } => {
+            AlertKind::Sla {
+                stage,
+                deadline,
+                started_at,
+            } => {
                 if let SlaStage::Warning(lead) = stage {
                     data.name("lead_seconds");
-                    data.0.extend_from_slice(lead.whole_secs().to_string().as_bytes());
+                    data.0
+                        .extend_from_slice(lead.whole_secs().to_string().as_bytes());
                 }
                 if let SlaStage::Resolved(outcome) = stage {
                     data.text("outcome", outcome.as_str());
@@ -264,7 +321,11 @@ impl Alert {
             AlertKind::Violation => data.text("event_id", self.event_id().unwrap_or_default()),
         }
         let copied = self.copied();
-        let copied = [("order_id", copied.order_id), ("seller_id", copied.seller_id), ("marketplace", copied.marketplace)];
+        let copied = [
+            ("order_id", copied.order_id),
+            ("seller_id", copied.seller_id),
+            ("marketplace", copied.marketplace),
+        ];
         for (name, value) in copied {
             if let Some(value) = value {
                 data.text(name, value);
@@ -325,7 +386,14 @@ fn json_str(out: &mut Vec<u8>, parts: &[&str]) {
             from = i + 1;
             if escape.is_empty() {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
             } else {
                 out.extend_from_slice(escape);
             }
@@ -345,7 +413,9 @@ fn clean_prefix(bytes: &[u8]) -> usize {
     let words = bytes.chunks_exact(8).take_while(|chunk| {
         let w = u64::from_le_bytes((*chunk).try_into().expect("chunks of 8"));
         let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
-        !(control || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\'))))
+        !(control
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\'))))
     });
     words.count() * 8
 }
@@ -366,7 +436,10 @@ mod tests {
     use super::*;
 
     fn texts() -> Texts {
-        Texts { severity: Arc::from("critical"), action: Arc::from("Ship it.") }
+        Texts {
+            severity: Arc::from("critical"),
+            action: Arc::from("Ship it."),
+        }
     }
 
     #[test]
@@ -377,11 +450,27 @@ mod tests {
             deadline: t("2026-11-20T18:00:00Z"),
             started_at: t("2026-11-19T09:12:00Z"),
         };
-        let copied = Copied { order_id: Some("123-4567890-1234567"), seller_id: None, marketplace: Some("NL") };
+        let copied = Copied {
+            order_id: Some("123-4567890-1234567"),
+            seller_id: None,
+            marketplace: Some("NL"),
+        };
         let (order, at) = ("123-4567890-1234567", t("2026-11-20T14:00:00Z"));
-        let a = Alert::sla(&Arc::from("ship_by"), order, "evt-17", None, at, kind, copied, &texts());
+        let a = Alert::sla(
+            &Arc::from("ship_by"),
+            order,
+            "evt-17",
+            None,
+            at,
+            kind,
+            copied,
+            &texts(),
+        );
         assert_eq!(a.id(), "ship_by:123-4567890-1234567:evt-17:warning-14400");
-        assert_eq!((a.key(), a.opened_by(), a.closed_by(), a.event_id()), (order, Some("evt-17"), None, None));
+        assert_eq!(
+            (a.key(), a.opened_by(), a.closed_by(), a.event_id()),
+            (order, Some("evt-17"), None, None)
+        );
         assert_eq!(a.copied(), copied);
         let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
         assert_eq!(v["type"], "sla.warning");
@@ -395,9 +484,19 @@ mod tests {
 
     #[test]
     fn a_violation_names_its_check_and_event() {
-        let a = Alert::violation(&Arc::from("tracking_missing"), "O-1", "s-9", Millis(0), Copied::default(), &texts());
+        let a = Alert::violation(
+            &Arc::from("tracking_missing"),
+            "O-1",
+            "s-9",
+            Millis(0),
+            Copied::default(),
+            &texts(),
+        );
         assert_eq!(a.id(), "tracking_missing:s-9");
-        assert_eq!((a.key(), a.event_id(), a.opened_by()), ("O-1", Some("s-9"), None));
+        assert_eq!(
+            (a.key(), a.event_id(), a.opened_by()),
+            ("O-1", Some("s-9"), None)
+        );
         let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
         assert_eq!(v["data"]["check"], "tracking_missing");
         assert_eq!(v["data"]["event_id"], "s-9");
@@ -408,8 +507,15 @@ mod tests {
     #[test]
     fn text_with_quotes_backslashes_and_control_characters_round_trips() {
         let tricky = "a\"b\\c\nd\te\u{1}f\u{1f}g\u{7f}h é ✓ </script>";
-        let copied = Copied { order_id: Some(tricky), seller_id: None, marketplace: None };
-        let texts = Texts { severity: Arc::from("high"), action: Arc::from(tricky) };
+        let copied = Copied {
+            order_id: Some(tricky),
+            seller_id: None,
+            marketplace: None,
+        };
+        let texts = Texts {
+            severity: Arc::from("high"),
+            action: Arc::from(tricky),
+        };
         let a = Alert::violation(&Arc::from("c"), tricky, tricky, Millis(-1), copied, &texts);
         let json = a.to_json();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -419,7 +525,10 @@ mod tests {
         assert_eq!(v["subject"], format!("c/{tricky}"));
         assert_eq!(v["time"], "1969-12-31T23:59:59.999Z");
         let reserialised = serde_json::to_string(&v["data"]["action"]).unwrap();
-        assert!(json.contains(&reserialised), "escaped as serde_json does: {reserialised} in {json}");
+        assert!(
+            json.contains(&reserialised),
+            "escaped as serde_json does: {reserialised} in {json}"
+        );
     }
 
     #[test]
@@ -430,6 +539,10 @@ mod tests {
             text[9 + i] = special;
             assert_eq!(clean_prefix(&text), 8, "{special:#x} at {}", 9 + i);
         }
-        assert_eq!(clean_prefix("ééééééééé ✓✓✓✓".as_bytes()), 24, "bytes above 0x7F need no escape");
+        assert_eq!(
+            clean_prefix("ééééééééé ✓✓✓✓".as_bytes()),
+            24,
+            "bytes above 0x7F need no escape"
+        );
     }
 }

@@ -19,7 +19,10 @@ pub struct Arena<T> {
 
 impl<T> Default for Arena<T> {
     fn default() -> Self {
-        Arena { chunks: Vec::new(), len: 0 }
+        Arena {
+            chunks: Vec::new(),
+            len: 0,
+        }
     }
 }
 
@@ -27,11 +30,18 @@ impl<T> Arena<T> {
     /// Appends an element, returning its index. Panics past `limit` elements (callers
     /// reserve the indices above it for markers).
     pub fn push(&mut self, value: T, limit: u32) -> u32 {
-        assert!(self.len < limit, "the arena is full ({} elements)", self.len);
+        assert!(
+            self.len < limit,
+            "the arena is full ({} elements)",
+            self.len
+        );
         if self.chunks.last().is_none_or(|chunk| chunk.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
-        self.chunks.last_mut().expect("a chunk was just ensured").push(value);
+        self.chunks
+            .last_mut()
+            .expect("a chunk was just ensured")
+            .push(value);
         self.len += 1;
         self.len - 1
     }
@@ -55,7 +65,11 @@ impl<T> Arena<T> {
 
     /// Bytes of heap held by the chunks and the chunk table (not what elements own).
     pub fn heap_bytes(&self) -> usize {
-        let chunks: usize = self.chunks.iter().map(|c| c.capacity() * size_of::<T>()).sum();
+        let chunks: usize = self
+            .chunks
+            .iter()
+            .map(|c| c.capacity() * size_of::<T>())
+            .sum();
         chunks + self.chunks.capacity() * size_of::<Vec<T>>()
     }
 

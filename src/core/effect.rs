@@ -73,7 +73,11 @@ pub enum Change {
     /// An alert id was emitted.
     Emitted { id: u64, stamp: Millis },
     /// The latest `order.placed` of an order carried this total (or none).
-    Total { order: u64, total: Option<Money>, stamp: Millis },
+    Total {
+        order: u64,
+        total: Option<Money>,
+        stamp: Millis,
+    },
     /// `L` of a (rule, key) with no open instance.
     Last { rule_key: u64, last: Millis },
 }

@@ -26,7 +26,10 @@ pub struct PartitionId {
 
 impl PartitionId {
     /// The one partition of a replay.
-    pub const REPLAY: PartitionId = PartitionId { topic: 0, partition: 0 };
+    pub const REPLAY: PartitionId = PartitionId {
+        topic: 0,
+        partition: 0,
+    };
 }
 
 /// Rules plus per-partition state.
@@ -38,7 +41,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(rules: Arc<RuleSet>) -> Engine {
-        Engine { rules, partitions: BTreeMap::new() }
+        Engine {
+            rules,
+            partitions: BTreeMap::new(),
+        }
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -46,7 +52,12 @@ impl Engine {
     }
 
     /// Takes one well-formed input on a partition, pushing what it causes into `out`.
-    pub fn take<S: Sink>(&mut self, partition: PartitionId, input: &Input<'_>, out: &mut S) -> Taken {
+    pub fn take<S: Sink>(
+        &mut self,
+        partition: PartitionId,
+        input: &Input<'_>,
+        out: &mut S,
+    ) -> Taken {
         let state = self.partitions.entry(partition).or_default();
         state.take(&self.rules, input, out)
     }

@@ -118,7 +118,10 @@ impl Field {
     pub fn kind(self) -> Kind {
         use Field::*;
         match self {
-            ItemReturnRequired | ReturnLabelProvided | ReturnAddressProvided | SignatureConfirmation => Kind::Flag,
+            ItemReturnRequired
+            | ReturnLabelProvided
+            | ReturnAddressProvided
+            | SignatureConfirmation => Kind::Flag,
             LatestShipDate | LatestDeliveryDate | PurchaseDate => Kind::Instant,
             Amount => Kind::Number,
             OrderTotal => Kind::Money,
@@ -145,7 +148,9 @@ impl EventType {
     pub fn own_fields(self) -> &'static [(Field, Presence)] {
         use EventType::*;
         match self {
-            MessageReceived | MessageReplied => &[(F::ThreadId, R), (F::MessageId, O), (F::OrderId, O)],
+            MessageReceived | MessageReplied => {
+                &[(F::ThreadId, R), (F::MessageId, O), (F::OrderId, O)]
+            }
             MessageNoResponseNeeded => &[(F::ThreadId, R), (F::OrderId, O)],
             ReturnRequested | ReturnItemReceived => &[(F::ReturnId, R), (F::OrderId, R)],
             ReturnAuthorized => &[
@@ -228,7 +233,10 @@ impl Decimal {
         };
         let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int_part.is_empty() && frac_part.is_empty() || !all_digits(int_part) || !all_digits(frac_part) {
+        if int_part.is_empty() && frac_part.is_empty()
+            || !all_digits(int_part)
+            || !all_digits(frac_part)
+        {
             return None;
         }
         let shift = i64::from(Self::SCALE_DIGITS).saturating_add(exponent);
@@ -248,7 +256,9 @@ fn scaled_digit(digit: i128, power: i64) -> Option<i128> {
     if power < 0 || digit == 0 {
         return Some(0);
     }
-    10i128.checked_pow(power.try_into().ok()?)?.checked_mul(digit)
+    10i128
+        .checked_pow(power.try_into().ok()?)?
+        .checked_mul(digit)
 }
 
 impl fmt::Display for Decimal {
@@ -270,8 +280,13 @@ pub struct Currency([u8; 3]);
 impl Currency {
     pub fn parse(text: &str) -> Option<Currency> {
         let b = text.trim().as_bytes();
-        (b.len() == 3 && b.iter().all(u8::is_ascii_alphabetic))
-            .then(|| Currency([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase(), b[2].to_ascii_uppercase()]))
+        (b.len() == 3 && b.iter().all(u8::is_ascii_alphabetic)).then(|| {
+            Currency([
+                b[0].to_ascii_uppercase(),
+                b[1].to_ascii_uppercase(),
+                b[2].to_ascii_uppercase(),
+            ])
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -425,8 +440,14 @@ mod tests {
 
     #[test]
     fn topics_follow_the_type_prefix() {
-        assert_eq!(EventType::RefundIssued.topic_role(), TopicRole::ReturnRequest);
+        assert_eq!(
+            EventType::RefundIssued.topic_role(),
+            TopicRole::ReturnRequest
+        );
         assert_eq!(EventType::OrderPlaced.topic_role(), TopicRole::Shipment);
-        assert_eq!(EventType::MessageReplied.topic_role(), TopicRole::CustomerMessage);
+        assert_eq!(
+            EventType::MessageReplied.topic_role(),
+            TopicRole::CustomerMessage
+        );
     }
 }

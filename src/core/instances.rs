@@ -64,7 +64,16 @@ impl Slot {
     /// A slot for an instance opened at `started`, its first point `first` of the leads
     /// `schedule` names; no timer yet and no texts until [`SlotTable::insert`] stores them.
     pub fn open(rule: RuleId, started: Millis, deadline: Millis, first: u8, schedule: u16) -> Slot {
-        Slot { texts: TextRef::NONE, started, deadline, timer: NO_TIMER, rule, schedule, next_point: first, flags: LIVE }
+        Slot {
+            texts: TextRef::NONE,
+            started,
+            deadline,
+            timer: NO_TIMER,
+            rule,
+            schedule,
+            next_point: first,
+            flags: LIVE,
+        }
     }
 
     /// Whether the slot holds an instance (a freed slot does not).
@@ -116,7 +125,9 @@ fn hash(rule: RuleId, key: &[u8]) -> u64 {
 }
 
 fn key_bytes<'a>(texts: &'a TextSlab, slot: &Slot) -> &'a [u8] {
-    texts.get_bytes(slot.texts, KEY).expect("every slot stores its key")
+    texts
+        .get_bytes(slot.texts, KEY)
+        .expect("every slot stores its key")
 }
 
 impl SlotTable {
@@ -126,14 +137,19 @@ impl SlotTable {
             let slot = slots.get(i);
             slot.rule == rule && key_bytes(texts, slot) == key.as_bytes()
         };
-        self.index.find(hash(rule, key.as_bytes()), matches).copied()
+        self.index
+            .find(hash(rule, key.as_bytes()), matches)
+            .copied()
     }
 
     /// Stores the slot of a newly opened instance, whose (rule, key) has none, with its
     /// texts: the key first, then those that [`KEY`] to [`MARKETPLACE`] name.
     pub fn insert(&mut self, mut slot: Slot, texts: &[Option<&str>]) -> u32 {
         let key = texts[KEY].expect("every slot stores its key");
-        debug_assert!(slot.is_live() && self.find(slot.rule, key).is_none(), "{slot:?} {key} is already open");
+        debug_assert!(
+            slot.is_live() && self.find(slot.rule, key).is_none(),
+            "{slot:?} {key} is already open"
+        );
         let h = hash(slot.rule, key.as_bytes());
         slot.texts = self.texts.insert(texts);
         let i = match self.free.pop() {
@@ -144,7 +160,9 @@ impl SlotTable {
             None => self.slots.push(slot, u32::MAX),
         };
         let (slots, texts) = (&self.slots, &self.texts);
-        self.index.insert_unique(h, i, |&j| hash(slots.get(j).rule, key_bytes(texts, slots.get(j))));
+        self.index.insert_unique(h, i, |&j| {
+            hash(slots.get(j).rule, key_bytes(texts, slots.get(j)))
+        });
         i
     }
 
@@ -152,9 +170,15 @@ impl SlotTable {
     /// keeps its `started`, so a stale reference can tell it from a later instance.
     pub fn remove(&mut self, i: u32) {
         let slot = self.slots.get(i);
-        assert_eq!(slot.timer, NO_TIMER, "removing a slot whose timer is pending: {slot:?}");
+        assert_eq!(
+            slot.timer, NO_TIMER,
+            "removing a slot whose timer is pending: {slot:?}"
+        );
         let h = hash(slot.rule, key_bytes(&self.texts, slot));
-        let found = self.index.find_entry(h, |&j| j == i).expect("a live slot is indexed");
+        let found = self
+            .index
+            .find_entry(h, |&j| j == i)
+            .expect("a live slot is indexed");
         found.remove();
         self.free.push(i);
         let slot = self.slots.get_mut(i);
@@ -173,7 +197,9 @@ impl SlotTable {
 
     /// An open instance's key.
     pub fn key(&self, i: u32) -> &str {
-        self.texts.get(self.slots.get(i).texts, KEY).expect("every slot stores its key")
+        self.texts
+            .get(self.slots.get(i).texts, KEY)
+            .expect("every slot stores its key")
     }
 
     /// An open instance's texts, indexed by [`KEY`] to [`MARKETPLACE`].
@@ -201,7 +227,10 @@ impl SlotTable {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.slots.heap_bytes() + self.free.capacity() * 4 + self.index.capacity() * 8 / 7 * 5 + self.texts.heap_bytes()
+        self.slots.heap_bytes()
+            + self.free.capacity() * 4
+            + self.index.capacity() * 8 / 7 * 5
+            + self.texts.heap_bytes()
     }
 }
 
@@ -232,7 +261,11 @@ mod tests {
     #[test]
     fn of_the_warnings_already_due_only_the_most_urgent_is_kept_at_the_start() {
         let (s, d) = (Millis(0), Millis(3 * H));
-        assert_eq!(first_point(&leads(), s, d), 1, "the 4h warning, not the 24h one");
+        assert_eq!(
+            first_point(&leads(), s, d),
+            1,
+            "the 4h warning, not the 24h one"
+        );
         assert_eq!(point_time(&leads(), s, d, 1), s);
     }
 
@@ -252,7 +285,10 @@ mod tests {
     }
 
     fn insert(t: &mut SlotTable, rule: RuleId, key: &str) -> u32 {
-        t.insert(Slot::open(rule, Millis(0), Millis(H), 0, 0), &[Some(key), Some("e-1")])
+        t.insert(
+            Slot::open(rule, Millis(0), Millis(H), 0, 0),
+            &[Some(key), Some("e-1")],
+        )
     }
 
     #[test]

@@ -35,7 +35,9 @@ impl TextRef {
 
     fn new(chunk: usize, offset: usize) -> TextRef {
         debug_assert!(offset % (1 << ALIGN_BITS) == 0 && offset < CHUNK);
-        let chunk = u32::try_from(chunk).ok().filter(|&c| c < (1 << (32 - OFFSET_BITS)) - 1);
+        let chunk = u32::try_from(chunk)
+            .ok()
+            .filter(|&c| c < (1 << (32 - OFFSET_BITS)) - 1);
         let chunk = chunk.expect("a text slab holds at most 32 GiB");
         TextRef((chunk << OFFSET_BITS) | (offset >> ALIGN_BITS) as u32)
     }
@@ -64,7 +66,10 @@ pub struct TextSlab {
 impl TextSlab {
     /// Stores the parts in a new block.
     pub fn insert(&mut self, parts: &[Option<&str>]) -> TextRef {
-        let body: usize = parts.iter().map(|p| varint_len(p.map_or(0, str::len)) + p.map_or(0, str::len)).sum();
+        let body: usize = parts
+            .iter()
+            .map(|p| varint_len(p.map_or(0, str::len)) + p.map_or(0, str::len))
+            .sum();
         let size = (varint_len(body) + body).next_multiple_of(1 << ALIGN_BITS);
         let at = self.allocate(size);
         let block = &mut self.chunks[at.chunk()][at.offset()..at.offset() + size];
@@ -88,7 +93,8 @@ impl TextSlab {
 
     /// The `index`th string of a block, `None` when absent or past the end.
     pub fn get(&self, at: TextRef, index: usize) -> Option<&str> {
-        self.get_bytes(at, index).map(|bytes| std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8"))
+        self.get_bytes(at, index)
+            .map(|bytes| std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8"))
     }
 
     /// The `index`th string's bytes, without the UTF-8 check (for comparisons).
@@ -100,7 +106,8 @@ impl TextSlab {
     pub fn all<const N: usize>(&self, at: TextRef) -> [Option<&str>; N] {
         let mut parts = [None; N];
         for (slot, part) in parts.iter_mut().zip(Parts(self.body(at))) {
-            *slot = part.map(|bytes| std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8"));
+            *slot = part
+                .map(|bytes| std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8"));
         }
         parts
     }
@@ -123,7 +130,10 @@ impl TextSlab {
         if let Some(at) = self.free.get_mut(&size).and_then(Vec::pop) {
             return at;
         }
-        let fits = self.chunks.last().is_some_and(|c| c.capacity() == CHUNK && c.len() + size <= CHUNK);
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.capacity() == CHUNK && c.len() + size <= CHUNK);
         if !fits {
             self.chunks.push(Vec::with_capacity(size.max(CHUNK)));
         }
@@ -206,7 +216,10 @@ mod tests {
         assert_eq!(slab.get(at, 2), Some(long.as_str()));
         assert_eq!(slab.get(at, 3), Some("NL"));
         assert_eq!(slab.get(at, 4), None);
-        assert_eq!(slab.all::<5>(at), [Some("T-1"), None, Some(long.as_str()), Some("NL"), None]);
+        assert_eq!(
+            slab.all::<5>(at),
+            [Some("T-1"), None, Some(long.as_str()), Some("NL"), None]
+        );
     }
 
     #[test]
@@ -217,7 +230,11 @@ mod tests {
         assert_eq!((a.offset(), b.offset()), (0, 8), "1 + 1 + 3 bytes take 8");
         assert_eq!(slab.live_bytes(), 8 + 16);
         slab.remove(a);
-        assert_eq!(slab.insert(&[Some("xyz")]), a, "a freed block is reused by one of its size");
+        assert_eq!(
+            slab.insert(&[Some("xyz")]),
+            a,
+            "a freed block is reused by one of its size"
+        );
         assert_ne!(slab.insert(&[Some("0123456789")]), b);
     }
 
@@ -226,14 +243,27 @@ mod tests {
         let mut slab = TextSlab::default();
         let text = "k".repeat(1000);
         let refs: Vec<TextRef> = (0..2_000).map(|_| slab.insert(&[Some(&text)])).collect();
-        assert!(refs.iter().all(|&at| slab.get(at, 0) == Some(text.as_str())));
+        assert!(refs
+            .iter()
+            .all(|&at| slab.get(at, 0) == Some(text.as_str())));
         assert_eq!(slab.chunks.len(), 2, "1008-byte blocks: 1040 to a chunk");
         let huge = "h".repeat(3 * CHUNK);
         let at = slab.insert(&[Some("key"), Some(&huge)]);
-        assert_eq!((slab.get(at, 0), slab.get(at, 1).map(str::len)), (Some("key"), Some(3 * CHUNK)));
+        assert_eq!(
+            (slab.get(at, 0), slab.get(at, 1).map(str::len)),
+            (Some("key"), Some(3 * CHUNK))
+        );
         let after = slab.insert(&[Some(&text)]);
-        assert_eq!(after.chunk(), 3, "the oversized chunk is not filled further");
-        assert!(refs.iter().all(|&at| slab.get(at, 0) == Some(text.as_str())), "no block moved");
+        assert_eq!(
+            after.chunk(),
+            3,
+            "the oversized chunk is not filled further"
+        );
+        assert!(
+            refs.iter()
+                .all(|&at| slab.get(at, 0) == Some(text.as_str())),
+            "no block moved"
+        );
     }
 
     #[test]

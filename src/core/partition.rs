@@ -82,7 +82,10 @@ impl PartitionState {
         if !self.seen.insert(seen, clock, rules.retention) {
             return Taken::Duplicate;
         }
-        out.emit(Effect::Changed(Change::Seen { id: seen, stamp: clock }));
+        out.emit(Effect::Changed(Change::Seen {
+            id: seen,
+            stamp: clock,
+        }));
         self.advance(rules, clock, out);
         self.sweep(rules, clock);
         match input {
@@ -191,14 +194,38 @@ impl PartitionState {
         self.emit(rules.retention, alert, out);
     }
 
-    fn instance_alert(&self, rules: &RuleSet, i: u32, time: Millis, stage: SlaStage, closed_by: Option<&str>) -> Alert {
+    fn instance_alert(
+        &self,
+        rules: &RuleSet,
+        i: u32,
+        time: Millis,
+        stage: SlaStage,
+        closed_by: Option<&str>,
+    ) -> Alert {
         let slot = self.slots.get(i);
         let rule = rules.rule(slot.rule);
         let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
-        let kind = AlertKind::Sla { stage, deadline: slot.deadline, started_at: slot.started };
-        let copied = Copied { order_id, seller_id, marketplace };
+        let kind = AlertKind::Sla {
+            stage,
+            deadline: slot.deadline,
+            started_at: slot.started,
+        };
+        let copied = Copied {
+            order_id,
+            seller_id,
+            marketplace,
+        };
         let key = key.expect("every slot stores its key");
-        Alert::sla(&rule.name, key, opened_by.unwrap_or_default(), closed_by, time, kind, copied, &rule.texts)
+        Alert::sla(
+            &rule.name,
+            key,
+            opened_by.unwrap_or_default(),
+            closed_by,
+            time,
+            kind,
+            copied,
+            &rule.texts,
+        )
     }
 
     fn emit<S: Sink>(&mut self, retention: Span, alert: Alert, out: &mut S) {
@@ -230,28 +257,52 @@ impl PartitionState {
         }
     }
 
-    fn run_check<S: Sink>(&mut self, rules: &RuleSet, check: &Check, event: &Event<'_>, out: &mut S) {
-        let Some(key) = event.data.text(check.key) else { return };
+    fn run_check<S: Sink>(
+        &mut self,
+        rules: &RuleSet,
+        check: &Check,
+        event: &Event<'_>,
+        out: &mut S,
+    ) {
+        let Some(key) = event.data.text(check.key) else {
+            return;
+        };
         if !check.when.iter().all(|c| c.holds(&event.data)) {
             return;
         }
         if check.uses_order_totals() {
-            let total = event.data.text(Field::OrderId).and_then(|o| self.totals.get(fingerprint(&[o])).copied());
+            let total = event
+                .data
+                .text(Field::OrderId)
+                .and_then(|o| self.totals.get(fingerprint(&[o])).copied());
             if !check.total_reaches_threshold(total) {
                 return;
             }
         }
-        let alert = Alert::violation(&check.name, key, &event.id, event.time, copied_from(event), &check.texts);
+        let alert = Alert::violation(
+            &check.name,
+            key,
+            &event.id,
+            event.time,
+            copied_from(event),
+            &check.texts,
+        );
         self.emit(rules.retention, alert, out);
     }
 
     fn remember_total<S: Sink>(&mut self, event: &Event<'_>, out: &mut S) {
-        let Some(order) = event.data.text(Field::OrderId) else { return };
+        let Some(order) = event.data.text(Field::OrderId) else {
+            return;
+        };
         let key = fingerprint(&[order]);
         let total = event.data.money(Field::OrderTotal);
         let stamp = self.clock.unwrap_or(event.time);
         self.set_total(key, total, stamp);
-        out.emit(Effect::Changed(Change::Total { order: key, total, stamp }));
+        out.emit(Effect::Changed(Change::Total {
+            order: key,
+            total,
+            stamp,
+        }));
     }
 
     fn set_total(&mut self, order: u64, total: Option<Money>, stamp: Millis) {
@@ -265,15 +316,26 @@ impl PartitionState {
     /// when `t >= s`. (A close before `s` leaves the instance open; its `L` cannot matter
     /// while it is open, see `instances`.)
     fn close<S: Sink>(&mut self, rules: &RuleSet, rule: RuleId, event: &Event<'_>, out: &mut S) {
-        let Some(key) = event.data.text(rules.rule(rule).key) else { return };
+        let Some(key) = event.data.text(rules.rule(rule).key) else {
+            return;
+        };
         match self.slots.find(rule, key) {
-            Some(i) if event.time >= self.slots.get(i).started => self.close_instance(rules, i, event, out),
+            Some(i) if event.time >= self.slots.get(i).started => {
+                self.close_instance(rules, i, event, out)
+            }
             Some(_) => {}
             None => self.raise_last_close(rules, rule, key, event.time, out),
         }
     }
 
-    fn raise_last_close<S: Sink>(&mut self, rules: &RuleSet, rule: RuleId, key: &str, t: Millis, out: &mut S) {
+    fn raise_last_close<S: Sink>(
+        &mut self,
+        rules: &RuleSet,
+        rule: RuleId,
+        key: &str,
+        t: Millis,
+        out: &mut S,
+    ) {
         let fp = rule_key(rules, rule, key);
         let last = self.lasts.get(fp).map_or(t, |&l| l.max(t));
         self.lasts.insert(fp, last, last);
@@ -283,20 +345,44 @@ impl PartitionState {
     fn close_instance<S: Sink>(&mut self, rules: &RuleSet, i: u32, event: &Event<'_>, out: &mut S) {
         self.cancel_timer(i);
         let slot = self.slots.get(i);
-        let outcome = if event.time <= slot.deadline { Outcome::Met } else { Outcome::Late };
+        let outcome = if event.time <= slot.deadline {
+            Outcome::Met
+        } else {
+            Outcome::Late
+        };
         if slot.has_emitted() {
-            let alert = self.instance_alert(rules, i, event.time, SlaStage::Resolved(outcome), Some(&event.id));
+            let alert = self.instance_alert(
+                rules,
+                i,
+                event.time,
+                SlaStage::Resolved(outcome),
+                Some(&event.id),
+            );
             self.emit(rules.retention, alert, out);
         }
         let slot = self.slots.get(i);
         let rule = slot.rule;
         let [key, _, _, seller_id, marketplace] = self.slots.texts(i);
         let key = key.expect("every slot stores its key");
-        let (started, deadline, at, closed_by) = (slot.started, slot.deadline, event.time, event.event_type);
-        out.emit(Effect::Closed(Closed { rule, key, seller_id, marketplace, started, deadline, at, outcome, closed_by }));
+        let (started, deadline, at, closed_by) =
+            (slot.started, slot.deadline, event.time, event.event_type);
+        out.emit(Effect::Closed(Closed {
+            rule,
+            key,
+            seller_id,
+            marketplace,
+            started,
+            deadline,
+            at,
+            outcome,
+            closed_by,
+        }));
         let fp = rule_key(rules, rule, key);
         self.lasts.insert(fp, event.time, event.time);
-        out.emit(Effect::Changed(Change::Last { rule_key: fp, last: event.time }));
+        out.emit(Effect::Changed(Change::Last {
+            rule_key: fp,
+            last: event.time,
+        }));
         self.open_by_rule[rule as usize] -= 1;
         self.slots.remove(i);
     }
@@ -312,8 +398,12 @@ impl PartitionState {
     /// An opening event for `rule`: opens an instance when none is open and `s > L`.
     fn open<S: Sink>(&mut self, rules: &RuleSet, rule_id: RuleId, event: &Event<'_>, out: &mut S) {
         let rule = rules.rule(rule_id);
-        let Some(key) = event.data.text(rule.key) else { return };
-        let Some(deadline) = rule.deadline_for(event.time, &event.data) else { return };
+        let Some(key) = event.data.text(rule.key) else {
+            return;
+        };
+        let Some(deadline) = rule.deadline_for(event.time, &event.data) else {
+            return;
+        };
         if self.slots.find(rule_id, key).is_some() {
             return;
         }
@@ -328,8 +418,23 @@ impl PartitionState {
         let leads = &rule.warn_before;
         let first = first_point(leads, s, deadline);
         let d = &event.data;
-        let (order_id, seller_id, marketplace) = (d.text(Field::OrderId), d.text(Field::SellerId), d.text(Field::Marketplace));
-        let opened = Opened { rule: rule_id, key, opened_by: &event.id, order_id, seller_id, marketplace, started: s, deadline, leads, first_point: first };
+        let (order_id, seller_id, marketplace) = (
+            d.text(Field::OrderId),
+            d.text(Field::SellerId),
+            d.text(Field::Marketplace),
+        );
+        let opened = Opened {
+            rule: rule_id,
+            key,
+            opened_by: &event.id,
+            order_id,
+            seller_id,
+            marketplace,
+            started: s,
+            deadline,
+            leads,
+            first_point: first,
+        };
         out.emit(Effect::Opened(opened));
         self.install(rules, opened, schedule, first);
     }
@@ -338,7 +443,13 @@ impl PartitionState {
     /// past the breach when every point has fired) and arms its timer.
     fn install(&mut self, rules: &RuleSet, o: Opened<'_>, schedule: u16, next: u8) -> u32 {
         let leads = &self.schedules[schedule as usize];
-        let texts = [Some(o.key), Some(o.opened_by), o.order_id, o.seller_id, o.marketplace];
+        let texts = [
+            Some(o.key),
+            Some(o.opened_by),
+            o.order_id,
+            o.seller_id,
+            o.marketplace,
+        ];
         let mut slot = Slot::open(o.rule, o.started, o.deadline, next, schedule);
         if next > o.first_point {
             slot.mark_emitted();
@@ -361,12 +472,17 @@ impl PartitionState {
 
     /// The index in `schedules` of a rule's configured leads.
     fn rule_schedule(&mut self, rules: &RuleSet, rule: RuleId) -> u16 {
-        if let Some(&i) = self.rule_schedules.get(rule as usize).filter(|&&i| i != u16::MAX) {
+        if let Some(&i) = self
+            .rule_schedules
+            .get(rule as usize)
+            .filter(|&&i| i != u16::MAX)
+        {
             return i;
         }
         let i = self.intern_schedule(&rules.rule(rule).warn_before);
         if self.rule_schedules.len() <= rule as usize {
-            self.rule_schedules.resize(rules.rules.len().max(rule as usize + 1), u16::MAX);
+            self.rule_schedules
+                .resize(rules.rules.len().max(rule as usize + 1), u16::MAX);
         }
         self.rule_schedules[rule as usize] = i;
         i
@@ -376,7 +492,10 @@ impl PartitionState {
         if let Some(i) = self.schedules.iter().position(|s| **s == *leads) {
             return i as u16;
         }
-        assert!(self.schedules.len() < u16::MAX as usize, "more than 65,534 distinct warning schedules");
+        assert!(
+            self.schedules.len() < u16::MAX as usize,
+            "more than 65,534 distinct warning schedules"
+        );
         self.schedules.push(leads.into());
         (self.schedules.len() - 1) as u16
     }
@@ -397,7 +516,11 @@ impl PartitionState {
             Change::Emitted { id, stamp } => {
                 self.emitted.insert(id, stamp, rules.retention);
             }
-            Change::Total { order, total, stamp } => self.set_total(order, total, stamp),
+            Change::Total {
+                order,
+                total,
+                stamp,
+            } => self.set_total(order, total, stamp),
             Change::Last { rule_key, last } => self.lasts.insert(rule_key, last, last),
         }
     }
@@ -411,13 +534,23 @@ impl PartitionState {
         }
         let schedule = self.intern_schedule(o.leads);
         let first = first_point(o.leads, o.started, o.deadline);
-        self.install(rules, Opened { first_point: first, ..o }, schedule, first);
+        self.install(
+            rules,
+            Opened {
+                first_point: first,
+                ..o
+            },
+            schedule,
+            first,
+        );
         true
     }
 
     /// Removes a restored instance that a later changelog record says has closed.
     pub fn restore_close(&mut self, rule: RuleId, key: &str) -> bool {
-        let Some(i) = self.slots.find(rule, key) else { return false };
+        let Some(i) = self.slots.find(rule, key) else {
+            return false;
+        };
         self.cancel_timer(i);
         self.open_by_rule[rule as usize] -= 1;
         self.slots.remove(i);
@@ -476,7 +609,11 @@ fn rule_key(rules: &RuleSet, rule: RuleId, key: &str) -> u64 {
 
 fn copied_from<'a>(event: &'a Event<'_>) -> Copied<'a> {
     let text = |f| event.data.text(f);
-    Copied { order_id: text(Field::OrderId), seller_id: text(Field::SellerId), marketplace: text(Field::Marketplace) }
+    Copied {
+        order_id: text(Field::OrderId),
+        seller_id: text(Field::SellerId),
+        marketplace: text(Field::Marketplace),
+    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,12 @@ fn ev_from(source: &str, id: &str, event_type: &str, time: &str, data: &str) -> 
 }
 
 fn msg(id: &str, event_type: &str, time: &str, thread: &str) -> String {
-    ev(id, event_type, time, &format!(r#"{{"thread_id":"{thread}"}}"#))
+    ev(
+        id,
+        event_type,
+        time,
+        &format!(r#"{{"thread_id":"{thread}"}}"#),
+    )
 }
 
 /// Replays lines through a fresh engine with the shipped rules.
@@ -38,7 +43,10 @@ fn run(lines: &[String], until: Option<&str>) -> Emitted {
     }
     let until = until.map(|u| Millis::parse_rfc3339(&format!("2026-11-{u}Z")).unwrap());
     engine.finish(PartitionId::REPLAY, until, &mut alerts);
-    alerts.iter().map(|a| (a.id().to_string(), a.time.to_rfc3339())).collect()
+    alerts
+        .iter()
+        .map(|a| (a.id().to_string(), a.time.to_rfc3339()))
+        .collect()
 }
 
 fn ids(emitted: &Emitted) -> Vec<&str> {
@@ -54,12 +62,21 @@ const REPLIED: &str = "customer_message.replied";
 
 #[test]
 fn warnings_fire_at_deadline_minus_lead_and_the_breach_at_the_deadline() {
-    let out = run(&[msg("m1", RECEIVED, "02T10:00:00", "T")], Some("04T10:00:00"));
+    let out = run(
+        &[msg("m1", RECEIVED, "02T10:00:00", "T")],
+        Some("04T10:00:00"),
+    );
     assert_eq!(
         out,
         vec![
-            ("customer_reply:T:m1:warning-86400".into(), at("03T10:00:00")),
-            ("customer_reply:T:m1:warning-14400".into(), at("04T06:00:00")),
+            (
+                "customer_reply:T:m1:warning-86400".into(),
+                at("03T10:00:00")
+            ),
+            (
+                "customer_reply:T:m1:warning-14400".into(),
+                at("04T06:00:00")
+            ),
             ("customer_reply:T:m1:breach".into(), at("04T10:00:00")),
         ]
     );
@@ -67,7 +84,10 @@ fn warnings_fire_at_deadline_minus_lead_and_the_breach_at_the_deadline() {
 
 #[test]
 fn a_second_opening_event_while_an_instance_is_open_does_nothing() {
-    let lines = [msg("m1", RECEIVED, "02T10:00:00", "T"), msg("m2", RECEIVED, "02T11:00:00", "T")];
+    let lines = [
+        msg("m1", RECEIVED, "02T10:00:00", "T"),
+        msg("m2", RECEIVED, "02T11:00:00", "T"),
+    ];
     let out = run(&lines, Some("05T00:00:00"));
     assert!(ids(&out).iter().all(|id| id.contains(":m1:")), "{out:?}");
     assert_eq!(out.len(), 3);
@@ -75,19 +95,28 @@ fn a_second_opening_event_while_an_instance_is_open_does_nothing() {
 
 #[test]
 fn a_closing_event_seen_before_its_opening_event_still_closes_it() {
-    let lines = [msg("r", REPLIED, "03T13:00:00", "T"), msg("m", RECEIVED, "03T12:00:00", "T")];
+    let lines = [
+        msg("r", REPLIED, "03T13:00:00", "T"),
+        msg("m", RECEIVED, "03T12:00:00", "T"),
+    ];
     assert!(run(&lines, Some("09T00:00:00")).is_empty());
 }
 
 #[test]
 fn an_opening_event_at_exactly_the_latest_close_does_not_open() {
-    let lines = [msg("r", REPLIED, "03T12:00:00", "T"), msg("m", RECEIVED, "03T12:00:00", "T")];
+    let lines = [
+        msg("r", REPLIED, "03T12:00:00", "T"),
+        msg("m", RECEIVED, "03T12:00:00", "T"),
+    ];
     assert!(run(&lines, Some("09T00:00:00")).is_empty());
 }
 
 #[test]
 fn an_opening_event_after_the_latest_close_opens_a_new_instance() {
-    let lines = [msg("r", REPLIED, "03T12:00:00", "T"), msg("m", RECEIVED, "03T12:00:01", "T")];
+    let lines = [
+        msg("r", REPLIED, "03T12:00:00", "T"),
+        msg("m", RECEIVED, "03T12:00:01", "T"),
+    ];
     let out = run(&lines, Some("09T00:00:00"));
     assert_eq!(ids(&out).last(), Some(&"customer_reply:T:m:breach"));
 }
@@ -95,7 +124,10 @@ fn an_opening_event_after_the_latest_close_opens_a_new_instance() {
 #[test]
 fn of_the_warnings_already_past_only_the_most_urgent_fires_at_the_start() {
     let order = r#"{"order_id":"O","latest_ship_date":"2026-11-02T14:00:00Z"}"#;
-    let out = run(&[ev("o", "order.placed", "02T11:00:00", order)], Some("02T14:00:00"));
+    let out = run(
+        &[ev("o", "order.placed", "02T11:00:00", order)],
+        Some("02T14:00:00"),
+    );
     assert_eq!(
         out,
         vec![
@@ -114,7 +146,10 @@ fn a_deadline_at_or_before_the_start_breaches_at_the_start_without_warnings() {
 
 #[test]
 fn a_reply_at_exactly_the_deadline_meets_it() {
-    let lines = [msg("m", RECEIVED, "02T10:00:00", "T"), msg("r", REPLIED, "04T10:00:00", "T")];
+    let lines = [
+        msg("m", RECEIVED, "02T10:00:00", "T"),
+        msg("r", REPLIED, "04T10:00:00", "T"),
+    ];
     let out = run(&lines, None);
     assert_eq!(ids(&out).last(), Some(&"customer_reply:T:m:resolved"));
     assert!(!ids(&out).contains(&"customer_reply:T:m:breach"), "{out:?}");
@@ -136,7 +171,10 @@ fn a_reply_one_millisecond_late_breaches_then_resolves_late() {
 
 #[test]
 fn a_close_before_any_alert_emits_no_resolution() {
-    let lines = [msg("m", RECEIVED, "02T10:00:00", "T"), msg("r", REPLIED, "02T16:30:00", "T")];
+    let lines = [
+        msg("m", RECEIVED, "02T10:00:00", "T"),
+        msg("r", REPLIED, "02T16:30:00", "T"),
+    ];
     assert!(run(&lines, Some("09T00:00:00")).is_empty());
 }
 
@@ -149,13 +187,23 @@ fn a_closing_event_earlier_than_the_start_leaves_the_instance_open() {
         msg("r0", REPLIED, "02T11:30:00", "T"),
     ];
     let out = run(&lines, Some("04T12:00:00"));
-    assert_eq!(ids(&out).last(), Some(&"customer_reply:T:m2:breach"), "{out:?}");
+    assert_eq!(
+        ids(&out).last(),
+        Some(&"customer_reply:T:m2:breach"),
+        "{out:?}"
+    );
 }
 
 #[test]
 fn an_event_at_exactly_a_point_is_applied_before_the_point_fires() {
-    let lines = [msg("m", RECEIVED, "02T10:00:00", "T"), msg("r", REPLIED, "03T10:00:00", "T")];
-    assert!(run(&lines, None).is_empty(), "the reply at the 24h warning point cancels it");
+    let lines = [
+        msg("m", RECEIVED, "02T10:00:00", "T"),
+        msg("r", REPLIED, "03T10:00:00", "T"),
+    ];
+    assert!(
+        run(&lines, None).is_empty(),
+        "the reply at the 24h warning point cancels it"
+    );
 }
 
 #[test]
@@ -166,10 +214,18 @@ fn a_point_left_in_the_past_by_an_out_of_order_event_fires_before_the_next_event
         msg("r", REPLIED, "03T09:00:00", "T"),
     ];
     let out = run(&lines, None);
-    let t_alerts: Vec<_> = ids(&out).into_iter().filter(|id| id.contains(":T:")).collect();
+    let t_alerts: Vec<_> = ids(&out)
+        .into_iter()
+        .filter(|id| id.contains(":T:"))
+        .collect();
     assert_eq!(
         t_alerts,
-        ["customer_reply:T:m:warning-86400", "customer_reply:T:m:warning-14400", "customer_reply:T:m:breach", "customer_reply:T:m:resolved"]
+        [
+            "customer_reply:T:m:warning-86400",
+            "customer_reply:T:m:warning-14400",
+            "customer_reply:T:m:breach",
+            "customer_reply:T:m:resolved"
+        ]
     );
 }
 
@@ -179,10 +235,16 @@ fn a_skipped_event_moves_the_clock_but_a_dead_letter_does_not() {
     let dead = ev("d", "order.placed", "04T11:00:00", r#"{"order_id":"O"}"#);
     let reply = msg("r", REPLIED, "04T10:00:00", "T");
     let after_dead = run(&[open.clone(), dead, reply.clone()], None);
-    assert!(!ids(&after_dead).contains(&"customer_reply:T:m:breach"), "{after_dead:?}");
+    assert!(
+        !ids(&after_dead).contains(&"customer_reply:T:m:breach"),
+        "{after_dead:?}"
+    );
     let unknown = ev("u", "inventory.adjusted", "04T11:00:00", r#"{"sku":"A"}"#);
     let after_unknown = run(&[open, unknown, reply], None);
-    assert!(ids(&after_unknown).contains(&"customer_reply:T:m:breach"), "{after_unknown:?}");
+    assert!(
+        ids(&after_unknown).contains(&"customer_reply:T:m:breach"),
+        "{after_unknown:?}"
+    );
 }
 
 #[test]
@@ -198,7 +260,10 @@ fn a_duplicate_event_is_ignored_entirely() {
     let m = msg("m", RECEIVED, "02T10:00:00", "T");
     let late_dup = ev("m", RECEIVED, "09T10:00:00", r#"{"thread_id":"T"}"#);
     let out = run(&[m, late_dup], None);
-    assert!(out.is_empty(), "the duplicate neither opens nor moves the clock: {out:?}");
+    assert!(
+        out.is_empty(),
+        "the duplicate neither opens nor moves the clock: {out:?}"
+    );
 }
 
 #[test]
@@ -223,17 +288,52 @@ fn no_alert_id_is_emitted_twice_even_when_two_sources_reuse_an_event_id() {
 #[test]
 fn checks_fire_when_their_event_is_applied() {
     let lines = [
-        ev("s1", "shipment.confirmed", "02T10:00:00", r#"{"order_id":"O1"}"#),
-        ev("s2", "shipment.confirmed", "02T10:00:00", r#"{"order_id":"O2","tracking_number":"  "}"#),
-        ev("a1", "return.authorized", "02T11:00:00", r#"{"return_id":"R","order_id":"O3","item_return_required":true,"return_label_provided":false}"#),
-        ev("a2", "return.authorized", "02T11:00:00", r#"{"return_id":"R2","order_id":"O4","item_return_required":true,"return_address_provided":true}"#),
-        ev("c1", "return.closed", "02T12:00:00", r#"{"return_id":"R3","order_id":"O5"}"#),
-        ev("c2", "return.closed", "02T12:00:00", r#"{"return_id":"R4","order_id":"O6","reason":"kept"}"#),
+        ev(
+            "s1",
+            "shipment.confirmed",
+            "02T10:00:00",
+            r#"{"order_id":"O1"}"#,
+        ),
+        ev(
+            "s2",
+            "shipment.confirmed",
+            "02T10:00:00",
+            r#"{"order_id":"O2","tracking_number":"  "}"#,
+        ),
+        ev(
+            "a1",
+            "return.authorized",
+            "02T11:00:00",
+            r#"{"return_id":"R","order_id":"O3","item_return_required":true,"return_label_provided":false}"#,
+        ),
+        ev(
+            "a2",
+            "return.authorized",
+            "02T11:00:00",
+            r#"{"return_id":"R2","order_id":"O4","item_return_required":true,"return_address_provided":true}"#,
+        ),
+        ev(
+            "c1",
+            "return.closed",
+            "02T12:00:00",
+            r#"{"return_id":"R3","order_id":"O5"}"#,
+        ),
+        ev(
+            "c2",
+            "return.closed",
+            "02T12:00:00",
+            r#"{"return_id":"R4","order_id":"O6","reason":"kept"}"#,
+        ),
     ];
     let out = run(&lines, None);
     assert_eq!(
         ids(&out),
-        ["tracking_missing:s1", "tracking_missing:s2", "return_instructions_missing:a1", "close_reason_missing:c1"]
+        [
+            "tracking_missing:s1",
+            "tracking_missing:s2",
+            "return_instructions_missing:a1",
+            "close_reason_missing:c1"
+        ]
     );
 }
 
@@ -246,7 +346,9 @@ fn signature_is_required_from_the_threshold_in_its_currency_only() {
         ev(id, "order.placed", "02T09:00:00", &data)
     };
     let shipped = |id: &str, order: &str, signed: &str| {
-        let data = format!(r#"{{"order_id":"{order}","tracking_number":"X","signature_confirmation":{signed}}}"#);
+        let data = format!(
+            r#"{{"order_id":"{order}","tracking_number":"X","signature_confirmation":{signed}}}"#
+        );
         ev(id, "shipment.confirmed", "02T10:00:00", &data)
     };
     let lines = [
@@ -261,7 +363,10 @@ fn signature_is_required_from_the_threshold_in_its_currency_only() {
         shipped("s5", "UNKNOWN", "false"),
     ];
     let out = run(&lines, None);
-    let violations: Vec<_> = ids(&out).into_iter().filter(|id| id.starts_with("signature")).collect();
+    let violations: Vec<_> = ids(&out)
+        .into_iter()
+        .filter(|id| id.starts_with("signature"))
+        .collect();
     assert_eq!(violations, ["signature_missing:s1"]);
 }
 
@@ -274,8 +379,14 @@ fn retention_forgets_ids_and_latest_closes_but_never_open_instances() {
         msg("m", RECEIVED, "01T00:00:00.001", "T"),
     ];
     let out = run(&lines, Some("09T00:00:00"));
-    assert!(ids(&out).contains(&"customer_reply:KEEP:old:breach"), "{out:?}");
-    assert!(ids(&out).contains(&"customer_reply:T:m:breach"), "L was forgotten after 7 days: {out:?}");
+    assert!(
+        ids(&out).contains(&"customer_reply:KEEP:old:breach"),
+        "{out:?}"
+    );
+    assert!(
+        ids(&out).contains(&"customer_reply:T:m:breach"),
+        "L was forgotten after 7 days: {out:?}"
+    );
 }
 
 #[test]
@@ -287,6 +398,13 @@ fn the_partition_reports_its_open_instances_and_pending_points() {
     assert_eq!(p.take(&rules, &input, &mut Vec::new()), Taken::Applied);
     assert_eq!(p.take(&rules, &input, &mut Vec::new()), Taken::Duplicate);
     assert_eq!(p.open_instances(), 1);
-    assert_eq!(p.pending_points(), 1, "one timer per instance: the next point");
-    assert_eq!(p.next_due(), Some(Millis::parse_rfc3339("2026-11-03T10:00:00Z").unwrap()));
+    assert_eq!(
+        p.pending_points(),
+        1,
+        "one timer per instance: the next point"
+    );
+    assert_eq!(
+        p.next_due(),
+        Some(Millis::parse_rfc3339("2026-11-03T10:00:00Z").unwrap())
+    );
 }

@@ -57,7 +57,10 @@ pub struct Retained<V> {
 
 impl<V> Default for Retained<V> {
     fn default() -> Self {
-        Retained { map: HashMap::default(), next_sweep: None }
+        Retained {
+            map: HashMap::default(),
+            next_sweep: None,
+        }
     }
 }
 
@@ -89,7 +92,9 @@ impl<V> Retained<V> {
 
     /// Forgets entries older than `retention` at `clock`, at most once per eighth of it.
     pub fn sweep(&mut self, clock: Millis, retention: Span) {
-        let due = self.next_sweep.get_or_insert(clock.plus(Span(retention.0 / 8)));
+        let due = self
+            .next_sweep
+            .get_or_insert(clock.plus(Span(retention.0 / 8)));
         if clock < *due {
             return;
         }
@@ -130,7 +135,9 @@ pub struct RetainedSet {
 impl RetainedSet {
     pub fn contains(&self, key: u64) -> bool {
         let (queue, first) = (&self.queue, self.first);
-        self.index.find(key, |&seq| queue[seq.wrapping_sub(first) as usize] == key).is_some()
+        self.index
+            .find(key, |&seq| queue[seq.wrapping_sub(first) as usize] == key)
+            .is_some()
     }
 
     /// Adds a fingerprint stamped `now` (at or after every earlier stamp; an earlier one
@@ -143,7 +150,9 @@ impl RetainedSet {
             |&seq| queue[seq.wrapping_sub(first) as usize] == key,
             |&seq| queue[seq.wrapping_sub(first) as usize],
         );
-        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else { return false };
+        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else {
+            return false;
+        };
         vacant.insert(first.wrapping_add(self.queue.len() as u32));
         self.queue.push_back(key);
         match self.batches.back_mut() {
@@ -152,7 +161,10 @@ impl RetainedSet {
                 *count += 1;
             }
             _ => {
-                let now = self.batches.back().map_or(now, |&(_, last, _)| last.max(now));
+                let now = self
+                    .batches
+                    .back()
+                    .map_or(now, |&(_, last, _)| last.max(now));
                 self.batches.push_back((now, now, 1));
             }
         }
@@ -168,9 +180,15 @@ impl RetainedSet {
             }
             self.batches.pop_front();
             for _ in 0..count {
-                let key = self.queue.pop_front().expect("batches count queued entries");
+                let key = self
+                    .queue
+                    .pop_front()
+                    .expect("batches count queued entries");
                 let first = self.first;
-                let entry = self.index.find_entry(key, |&seq| seq == first).expect("a queued entry is indexed");
+                let entry = self
+                    .index
+                    .find_entry(key, |&seq| seq == first)
+                    .expect("a queued entry is indexed");
                 entry.remove();
                 self.first = first.wrapping_add(1);
             }
@@ -223,9 +241,15 @@ mod tests {
             set.insert(key, Millis(at), window);
             set.sweep(Millis(at), window);
         }
-        assert!([1, 2, 3, 4].iter().all(|&k| set.contains(k)), "all inside the window at 900");
+        assert!(
+            [1, 2, 3, 4].iter().all(|&k| set.contains(k)),
+            "all inside the window at 900"
+        );
         set.sweep(Millis(1_051), window);
-        assert!(!set.contains(1) && !set.contains(2), "the first batch (stamps 0 and 50) is older than the window");
+        assert!(
+            !set.contains(1) && !set.contains(2),
+            "the first batch (stamps 0 and 50) is older than the window"
+        );
         assert!(set.contains(3) && set.contains(4));
         set.sweep(Millis(100_000), window);
         assert!(set.is_empty() && !set.contains(3) && !set.contains(4));
@@ -239,7 +263,10 @@ mod tests {
             set.insert(fingerprint(&[&t.to_string()]), Millis(t as i64), window);
             set.sweep(Millis(t as i64), window);
             let old = t.saturating_sub(999);
-            assert!(set.contains(fingerprint(&[&old.to_string()])), "{old} is inside the window at {t}");
+            assert!(
+                set.contains(fingerprint(&[&old.to_string()])),
+                "{old} is inside the window at {t}"
+            );
         }
         assert!(set.len() <= 1_000 + 1_000 / 8 + 1, "{} entries", set.len());
         assert!(!set.contains(fingerprint(&["0"])));

@@ -154,10 +154,21 @@ pub struct RuleSet {
 
 impl RuleSet {
     /// Builds the type index. Only the config loader calls this, after validation.
-    pub(crate) fn new(rules: Vec<Rule>, checks: Vec<Check>, retention: Span, by_type: Vec<TypeActions>) -> RuleSet {
+    pub(crate) fn new(
+        rules: Vec<Rule>,
+        checks: Vec<Check>,
+        retention: Span,
+        by_type: Vec<TypeActions>,
+    ) -> RuleSet {
         assert_eq!(by_type.len(), TYPE_COUNT, "one TypeActions per event type");
         let remembers_order_totals = checks.iter().any(Check::uses_order_totals);
-        RuleSet { rules, checks, retention, by_type, remembers_order_totals }
+        RuleSet {
+            rules,
+            checks,
+            retention,
+            by_type,
+            remembers_order_totals,
+        }
     }
 
     pub fn actions(&self, event_type: EventType) -> &TypeActions {
@@ -167,5 +178,4 @@ impl RuleSet {
     pub fn rule(&self, id: RuleId) -> &Rule {
         &self.rules[id as usize]
     }
-
 }

@@ -49,8 +49,12 @@ impl Millis {
 
     /// Parses an RFC 3339 timestamp with an explicit offset, truncated to the millisecond.
     pub fn parse_rfc3339(text: &str) -> Result<Millis, TimeError> {
-        let parsed = chrono::DateTime::parse_from_rfc3339(text.trim())
-            .map_err(|e| TimeError(format!("`{}` is not an RFC 3339 timestamp with an offset ({e})", shorten(text))))?;
+        let parsed = chrono::DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
+            TimeError(format!(
+                "`{}` is not an RFC 3339 timestamp with an offset ({e})",
+                shorten(text)
+            ))
+        })?;
         Ok(Millis(parsed.timestamp_millis()))
     }
 
@@ -137,16 +141,23 @@ impl Span {
     pub fn parse(text: &str) -> Result<Span, TimeError> {
         let t = text.trim();
         if t.starts_with('-') {
-            return Err(TimeError(format!("`{t}` is negative; durations must be zero or more")));
+            return Err(TimeError(format!(
+                "`{t}` is negative; durations must be zero or more"
+            )));
         }
         if t.is_empty() {
-            return Err(TimeError("empty duration; write e.g. `48h`, `30m`, `7d`".into()));
+            return Err(TimeError(
+                "empty duration; write e.g. `48h`, `30m`, `7d`".into(),
+            ));
         }
         let mut total: i64 = 0;
         let mut rest = t;
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let unit_len = rest[digits..].bytes().take_while(u8::is_ascii_alphabetic).count();
+            let unit_len = rest[digits..]
+                .bytes()
+                .take_while(u8::is_ascii_alphabetic)
+                .count();
             if digits == 0 || unit_len == 0 {
                 return Err(bad_duration(t));
             }
@@ -215,11 +226,17 @@ mod tests {
         let mut t: i64 = -62_167_219_200_000;
         while t < 253_402_300_799_999 {
             let ours = Millis(t).to_rfc3339();
-            let theirs = chrono::DateTime::from_timestamp_millis(t).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+            let theirs = chrono::DateTime::from_timestamp_millis(t)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
             assert_eq!(ours, theirs, "at {t}");
             t += 7_777_777_777 + 123;
         }
-        assert_eq!(Millis(253_402_300_799_999).to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            Millis(253_402_300_799_999).to_rfc3339(),
+            "9999-12-31T23:59:59.999Z"
+        );
         assert_eq!(Millis(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
     }
 

@@ -184,7 +184,10 @@ impl<T: Copy> Default for TimerWheel<T> {
 
 impl<T: Copy> TimerWheel<T> {
     pub fn new() -> Self {
-        let empty = |head: u32| Links { prev: head, next: head };
+        let empty = |head: u32| Links {
+            prev: head,
+            next: head,
+        };
         let heads = (0..(LEVELS * SLOTS * LANES) as u32).map(|i| empty(HEAD_BASE + i));
         TimerWheel {
             arena: Arena::default(),
@@ -223,7 +226,10 @@ impl<T: Copy> TimerWheel<T> {
     /// state, if `key` is not pending.
     pub fn cancel(&mut self, key: TimerKey) -> T {
         let k = key.0;
-        assert!(self.is_pending(k), "cancel of {key:?}, not pending (fired, cancelled or never issued); {self:?}");
+        assert!(
+            self.is_pending(k),
+            "cancel of {key:?}, not pending (fired, cancelled or never issued); {self:?}"
+        );
         let node = *self.node(k);
         if node.links.prev == PAST {
             self.node_mut(k).links.prev = DEAD;
@@ -246,7 +252,10 @@ impl<T: Copy> TimerWheel<T> {
         if level == 0 {
             return Some(from_wheel(self.slot_start(0, slot)));
         }
-        let min = self.level_min.get().unwrap_or_else(|| self.scan_min(level, slot));
+        let min = self
+            .level_min
+            .get()
+            .unwrap_or_else(|| self.scan_min(level, slot));
         self.level_min.set(Some(min));
         Some(from_wheel(min))
     }
@@ -298,7 +307,10 @@ impl<T: Copy> TimerWheel<T> {
     /// The first instant (mapped) of `slot` on `level`, in the block of `elapsed`.
     fn slot_start(&self, level: usize, slot: usize) -> u64 {
         let block_bits = SLOT_BITS * (level as u32 + 1);
-        let block = self.elapsed.checked_shr(block_bits).map_or(0, |b| b << block_bits);
+        let block = self
+            .elapsed
+            .checked_shr(block_bits)
+            .map_or(0, |b| b << block_bits);
         block + ((slot as u64) << (SLOT_BITS * level as u32))
     }
 
@@ -313,7 +325,10 @@ impl<T: Copy> TimerWheel<T> {
     /// Moves the timers of a slot above level 0 down, relative to the slot's start.
     fn cascade(&mut self, level: usize, slot: usize) {
         let start = self.slot_start(level, slot);
-        assert!(start >= self.elapsed, "cascading level {level} slot {slot} would move time back; {self:?}");
+        assert!(
+            start >= self.elapsed,
+            "cascading level {level} slot {slot} would move time back; {self:?}"
+        );
         self.elapsed = start;
         self.occupied[level] &= !(1 << slot);
         let heads: [u32; LANES] = std::array::from_fn(|lane| head_of(level, slot, lane));
@@ -334,14 +349,20 @@ impl<T: Copy> TimerWheel<T> {
     fn take_list(&mut self, head: u32) -> u32 {
         let h = (head - HEAD_BASE) as usize;
         let first = self.heads[h].next;
-        self.heads[h] = Links { prev: head, next: head };
+        self.heads[h] = Links {
+            prev: head,
+            next: head,
+        };
         first
     }
 
     /// Pops one timer of a level-0 slot (all its timers share one `when`).
     fn pop_slot(&mut self, slot: usize) -> (i64, T) {
         let lanes = &self.heads[slot * LANES..(slot + 1) * LANES];
-        let key = lanes.iter().map(|head| head.next).find(|&next| next < HEAD_BASE);
+        let key = lanes
+            .iter()
+            .map(|head| head.next)
+            .find(|&next| next < HEAD_BASE);
         let key = key.expect("an occupied slot has a timer");
         let node = *self.node(key);
         self.unlink(key);
@@ -412,10 +433,16 @@ impl<T: Copy> TimerWheel<T> {
         let when = self.node(key).when();
         let level = level_for(self.elapsed, when);
         let slot = slot_for(when, level);
-        debug_assert!(when >= self.elapsed, "linking {when:#x} before the wheel's time; {self:?}");
+        debug_assert!(
+            when >= self.elapsed,
+            "linking {when:#x} before the wheel's time; {self:?}"
+        );
         let head = head_of(level, slot, key as usize % LANES);
         let tail = self.heads[(head - HEAD_BASE) as usize].prev;
-        self.node_mut(key).links = Links { prev: tail, next: head };
+        self.node_mut(key).links = Links {
+            prev: tail,
+            next: head,
+        };
         self.links_mut(tail).next = key;
         self.heads[(head - HEAD_BASE) as usize].prev = key;
         self.occupied[level] |= 1 << slot;
@@ -427,10 +454,17 @@ impl<T: Copy> TimerWheel<T> {
         self.links_mut(prev).next = next;
         self.links_mut(next).prev = prev;
         if prev == next {
-            debug_assert!(prev >= HEAD_BASE, "a one-element circle must be a head; {self:?}");
+            debug_assert!(
+                prev >= HEAD_BASE,
+                "a one-element circle must be a head; {self:?}"
+            );
             let first = (prev - HEAD_BASE) as usize / LANES * LANES;
             let lanes = &self.heads[first..first + LANES];
-            if lanes.iter().zip(first..).all(|(head, h)| head.next == HEAD_BASE + h as u32) {
+            if lanes
+                .iter()
+                .zip(first..)
+                .all(|(head, h)| head.next == HEAD_BASE + h as u32)
+            {
                 self.occupied[first / LANES / SLOTS] &= !(1 << (first / LANES % SLOTS));
             }
         }
@@ -445,8 +479,16 @@ impl<T: Copy> TimerWheel<T> {
     }
 
     fn alloc(&mut self, when: u64, value: T) -> u32 {
-        let links = Links { prev: FREE, next: NIL };
-        let node = Node { when_hi: (when >> 32) as u32, when_lo: when as u32, links, value };
+        let links = Links {
+            prev: FREE,
+            next: NIL,
+        };
+        let node = Node {
+            when_hi: (when >> 32) as u32,
+            when_lo: when as u32,
+            links,
+            value,
+        };
         if self.free != NIL {
             let key = self.free;
             self.free = self.node(key).links.next;
@@ -457,7 +499,10 @@ impl<T: Copy> TimerWheel<T> {
     }
 
     fn release(&mut self, key: u32) {
-        self.node_mut(key).links = Links { prev: FREE, next: self.free };
+        self.node_mut(key).links = Links {
+            prev: FREE,
+            next: self.free,
+        };
         self.free = key;
     }
 
@@ -508,30 +553,57 @@ mod tests {
             for level in 0..LEVELS {
                 for slot in (0..SLOTS).filter(|&slot| self.occupied[level] >> slot & 1 == 1) {
                     let count = self.check_slot(level, slot);
-                    assert!(count > 0, "level {level} slot {slot} is marked but empty; {self:?}");
+                    assert!(
+                        count > 0,
+                        "level {level} slot {slot} is marked but empty; {self:?}"
+                    );
                     on_levels += count;
                 }
             }
-            let live_past = self.past.iter().filter(|Reverse((_, k))| self.node(*k).links.prev == PAST).count();
-            assert_eq!(on_levels + live_past, self.len, "counted {on_levels} + {live_past}; {self:?}");
+            let live_past = self
+                .past
+                .iter()
+                .filter(|Reverse((_, k))| self.node(*k).links.prev == PAST)
+                .count();
+            assert_eq!(
+                on_levels + live_past,
+                self.len,
+                "counted {on_levels} + {live_past}; {self:?}"
+            );
             if let Some(&Reverse((when, key))) = self.past.peek() {
-                assert!(self.node(key).links.prev == PAST && when < self.elapsed, "past top {key} {when:#x}; {self:?}");
+                assert!(
+                    self.node(key).links.prev == PAST && when < self.elapsed,
+                    "past top {key} {when:#x}; {self:?}"
+                );
             }
         }
 
         fn check_slot(&self, level: usize, slot: usize) -> usize {
-            (0..LANES).map(|lane| self.check_list(level, slot, lane)).sum()
+            (0..LANES)
+                .map(|lane| self.check_list(level, slot, lane))
+                .sum()
         }
 
         fn check_list(&self, level: usize, slot: usize, lane: usize) -> usize {
             let head = head_of(level, slot, lane);
-            let (mut prev, mut key, mut count) = (head, self.heads[(head - HEAD_BASE) as usize].next, 0);
+            let (mut prev, mut key, mut count) =
+                (head, self.heads[(head - HEAD_BASE) as usize].next, 0);
             while key != head {
-                assert_eq!(key as usize % LANES, lane, "node {key} in the wrong lane; {self:?}");
+                assert_eq!(
+                    key as usize % LANES,
+                    lane,
+                    "node {key} in the wrong lane; {self:?}"
+                );
                 let node = self.node(key);
                 let when = node.when();
-                assert_eq!(node.links.prev, prev, "broken back link at node {key}; {self:?}");
-                assert!(when >= self.elapsed, "node {key} at {when:#x} is behind the wheel; {self:?}");
+                assert_eq!(
+                    node.links.prev, prev,
+                    "broken back link at node {key}; {self:?}"
+                );
+                assert!(
+                    when >= self.elapsed,
+                    "node {key} at {when:#x} is behind the wheel; {self:?}"
+                );
                 let place = (level_for(self.elapsed, when), slot_for(when, level));
                 assert_eq!(place, (level, slot), "node {key} misplaced; {self:?}");
                 (prev, key, count) = (key, node.links.next, count + 1);
@@ -546,7 +618,11 @@ mod tests {
 
     #[test]
     fn a_node_is_at_most_24_bytes_with_u32_values() {
-        assert!(size_of::<Node<u32>>() <= 24, "{} bytes", size_of::<Node<u32>>());
+        assert!(
+            size_of::<Node<u32>>() <= 24,
+            "{} bytes",
+            size_of::<Node<u32>>()
+        );
         assert_eq!(size_of::<Node<u32>>(), 20);
     }
 
@@ -555,7 +631,11 @@ mod tests {
         for elapsed in [0u64, 5, 63, 64, 1 << 40, u64::MAX - 70] {
             for when in elapsed..elapsed.saturating_add(5000) {
                 let bit = 63 - ((elapsed ^ when) | 63).leading_zeros();
-                assert_eq!(level_for(elapsed, when), bit as usize / 6, "elapsed {elapsed} when {when}");
+                assert_eq!(
+                    level_for(elapsed, when),
+                    bit as usize / 6,
+                    "elapsed {elapsed} when {when}"
+                );
             }
         }
         assert_eq!(level_for(0, u64::MAX), LEVELS - 1);
@@ -564,7 +644,17 @@ mod tests {
 
     #[test]
     fn the_mapping_keeps_the_order_of_instants() {
-        let instants = [i64::MIN, i64::MIN + 1, -1_000, -1, 0, 1, 1_700_000_000_000, i64::MAX - 1, i64::MAX];
+        let instants = [
+            i64::MIN,
+            i64::MIN + 1,
+            -1_000,
+            -1,
+            0,
+            1,
+            1_700_000_000_000,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
         for pair in instants.windows(2) {
             assert!(to_wheel(pair[0]) < to_wheel(pair[1]));
             assert_eq!(from_wheel(to_wheel(pair[0])), pair[0]);
@@ -584,13 +674,23 @@ mod tests {
     fn timers_fire_in_time_order_across_levels() {
         let mut wheel = TimerWheel::new();
         wheel.pop_before(1_000);
-        let whens = [1_000 + 48 * 3_600_000, 1_001, 1_000 + 5_000, 1_000 + 64, 1_063, 1_000 + 300_000];
+        let whens = [
+            1_000 + 48 * 3_600_000,
+            1_001,
+            1_000 + 5_000,
+            1_000 + 64,
+            1_063,
+            1_000 + 300_000,
+        ];
         for (i, &when) in whens.iter().enumerate() {
             wheel.insert(when, i as u32);
         }
         let mut expected: Vec<i64> = whens.to_vec();
         expected.sort();
-        let fired: Vec<i64> = drain(&mut wheel, i64::MAX).into_iter().map(|(when, _)| when).collect();
+        let fired: Vec<i64> = drain(&mut wheel, i64::MAX)
+            .into_iter()
+            .map(|(when, _)| when)
+            .collect();
         assert_eq!(fired, expected);
     }
 
@@ -614,7 +714,10 @@ mod tests {
         wheel.insert(900, 2);
         wheel.insert(400, 3);
         wheel.insert(1_000, 4);
-        assert_eq!(drain(&mut wheel, 2_000), vec![(400, 3), (900, 2), (1_000, 4), (1_500, 1)]);
+        assert_eq!(
+            drain(&mut wheel, 2_000),
+            vec![(400, 3), (900, 2), (1_000, 4), (1_500, 1)]
+        );
     }
 
     #[test]
@@ -662,11 +765,17 @@ mod tests {
     #[test]
     fn the_extremes_of_i64_are_ordered_and_max_is_never_due() {
         let mut wheel = TimerWheel::new();
-        for (i, when) in [i64::MAX, 0, i64::MIN, -1, i64::MAX - 1].into_iter().enumerate() {
+        for (i, when) in [i64::MAX, 0, i64::MIN, -1, i64::MAX - 1]
+            .into_iter()
+            .enumerate()
+        {
             wheel.insert(when, i as u32);
         }
         assert_eq!(wheel.next_deadline(), Some(i64::MIN));
-        let fired: Vec<i64> = drain(&mut wheel, i64::MAX).into_iter().map(|(when, _)| when).collect();
+        let fired: Vec<i64> = drain(&mut wheel, i64::MAX)
+            .into_iter()
+            .map(|(when, _)| when)
+            .collect();
         assert_eq!(fired, vec![i64::MIN, -1, 0, i64::MAX - 1]);
         assert_eq!(wheel.next_deadline(), Some(i64::MAX));
         wheel.check_invariants();
@@ -686,9 +795,13 @@ mod tests {
     fn the_arena_grows_by_whole_chunks_without_moving_nodes() {
         let mut wheel = TimerWheel::new();
         const CHUNK: usize = 1 << crate::core::arena::CHUNK_BITS;
-        let keys: Vec<TimerKey> = (0..CHUNK as u32 + 1).map(|i| wheel.insert(i64::from(i), i)).collect();
+        let keys: Vec<TimerKey> = (0..CHUNK as u32 + 1)
+            .map(|i| wheel.insert(i64::from(i), i))
+            .collect();
         assert_eq!(wheel.arena.chunks(), 2);
-        assert!(wheel.heap_bytes() >= 2 * CHUNK * 20 && wheel.heap_bytes() < 2 * CHUNK * 20 + 64 * 1024);
+        assert!(
+            wheel.heap_bytes() >= 2 * CHUNK * 20 && wheel.heap_bytes() < 2 * CHUNK * 20 + 64 * 1024
+        );
         assert_eq!(wheel.cancel(keys[CHUNK]), CHUNK as u32);
         assert_eq!(wheel.len(), CHUNK);
     }
@@ -729,7 +842,11 @@ mod tests {
         };
         wheel.pop_before(0);
         let whens: Vec<i64> = (0..50_000).map(|_| (next() % 172_800_000) as i64).collect();
-        let keys: Vec<TimerKey> = whens.iter().enumerate().map(|(i, &when)| wheel.insert(when, i as u32)).collect();
+        let keys: Vec<TimerKey> = whens
+            .iter()
+            .enumerate()
+            .map(|(i, &when)| wheel.insert(when, i as u32))
+            .collect();
         let mut expected: Vec<(i64, u32)> = Vec::new();
         for (i, &key) in keys.iter().enumerate() {
             match i % 3 {
@@ -741,7 +858,10 @@ mod tests {
         for now in (0..=173_000_000).step_by(60_000) {
             fired.extend(drain(&mut wheel, now));
         }
-        assert!(fired.windows(2).all(|pair| pair[0].0 <= pair[1].0), "fired out of order");
+        assert!(
+            fired.windows(2).all(|pair| pair[0].0 <= pair[1].0),
+            "fired out of order"
+        );
         fired.sort();
         expected.sort();
         assert_eq!(fired, expected);
@@ -809,8 +929,15 @@ mod tests {
                     self.next += 1;
                 }
                 Op::Cancel(index) if !self.whens.is_empty() => {
-                    let (&id, &when) = self.whens.iter().nth(index.index(self.whens.len())).expect("index in range");
-                    let key = self.timers.remove(&(when, id)).expect("model agrees with itself");
+                    let (&id, &when) = self
+                        .whens
+                        .iter()
+                        .nth(index.index(self.whens.len()))
+                        .expect("index in range");
+                    let key = self
+                        .timers
+                        .remove(&(when, id))
+                        .expect("model agrees with itself");
                     self.whens.remove(&id);
                     prop_assert_eq!(wheel.cancel(key), id);
                 }

@@ -15,9 +15,9 @@
 
 pub mod context;
 pub mod daemon;
-pub mod offsets;
 pub mod produce;
 pub mod record;
+pub mod topics;
 
 use rdkafka::ClientConfig;
 
@@ -29,7 +29,8 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
     c.set("group.id", &settings.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        .set("isolation.level", "read_committed");
     if !settings.properties.contains_key("auto.offset.reset") {
         c.set("auto.offset.reset", "earliest");
     }
@@ -44,26 +45,98 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
     // 3 topics x 3 partitions over 2 workers as 5 + 4 rather than 6 + 3.
     // (The next-generation protocol, group.protocol=consumer, assigns on the broker and
     // refuses the setting.)
-    let broker_assigns = settings.properties.get("group.protocol").is_some_and(|p| p == "consumer");
-    if !settings.properties.contains_key("partition.assignment.strategy") && !broker_assigns {
+    let broker_assigns = settings
+        .properties
+        .get("group.protocol")
+        .is_some_and(|p| p == "consumer");
+    if !settings
+        .properties
+        .contains_key("partition.assignment.strategy")
+        && !broker_assigns
+    {
         c.set("partition.assignment.strategy", "roundrobin");
     }
     c
 }
 
-/// The producer's configuration: idempotent, Java-compatible partitioning.
+/// The changelog reader's configuration: read_committed, from the start, told the end.
+pub fn restore_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut c = base_config(settings);
+    c.set("group.id", format!("{}-restore", settings.group_id))
+        .set("client.id", format!("{}-restore", settings.client_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    c.remove("group.instance.id");
+    c.remove("partition.assignment.strategy");
+    c.remove("group.protocol");
+    c
+}
+
+/// The transactional id of a worker: stable across restarts of the same member, so a
+/// restarted member fences its predecessor and aborts what it left open at once.
+pub fn transactional_id(settings: &KafkaSettings) -> String {
+    let member = settings
+        .properties
+        .get("group.instance.id")
+        .unwrap_or(&settings.client_id);
+    format!("{}-{member}", settings.group_id)
+}
+
+/// The producer's configuration: idempotent, Java-compatible partitioning, and under
+/// exactly once transactional.
 pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
     let mut c = base_config(settings);
-    c.set("enable.idempotence", "true").set("partitioner", "murmur2_random");
+    c.set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random");
+    for consumer_only in [
+        "group.instance.id",
+        "partition.assignment.strategy",
+        "group.protocol",
+        "auto.offset.reset",
+        "fetch.queue.backoff.ms",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+    ] {
+        c.remove(consumer_only);
+    }
+    if settings.guarantee == crate::worker::Guarantee::ExactlyOnce {
+        c.set("transactional.id", transactional_id(settings));
+        if !settings.properties.contains_key("transaction.timeout.ms") {
+            c.set("transaction.timeout.ms", "10000");
+        }
+    }
     if !settings.properties.contains_key("linger.ms") {
         c.set("linger.ms", "5");
     }
     c
 }
 
+/// The admin client's configuration: the connection settings only.
+pub fn admin_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut c = base_config(settings);
+    for consumer_only in [
+        "group.instance.id",
+        "partition.assignment.strategy",
+        "group.protocol",
+        "auto.offset.reset",
+        "fetch.queue.backoff.ms",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "linger.ms",
+    ] {
+        c.remove(consumer_only);
+    }
+    c
+}
+
 fn base_config(settings: &KafkaSettings) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &settings.bootstrap_servers).set("client.id", &settings.client_id);
+    c.set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("client.id", &settings.client_id);
     for (k, v) in &settings.properties {
         c.set(k, v);
     }

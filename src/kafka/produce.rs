@@ -1,254 +1,262 @@
-//! Producing alerts and dead letters, with retries: the [`Outbox`].
+//! Producing alerts, dead letters and changelog records: the [`Sender`].
 //!
-//! Records go to a `ThreadedProducer`; the outbox keeps each (with its [`Effect`]) in a
-//! slab until acknowledged, the slab index is the delivery opaque, and librdkafka's
-//! delivery callback (on the producer's poll thread) hands index and result back
-//! through a channel. The daemon loop drains that channel in
-//! batches, so a busy loop is woken once for many acknowledgements rather than once per
-//! record (as one future per record would).
+//! # Ground rules
 //!
-//! A delivery that fails is sent again after a growing pause (the idempotent producer
-//! keeps order and suppresses duplicates of its own retries); `QueueFull` at send time
-//! is back-pressure and takes the same path. A fatal producer error, or a record that
-//! keeps failing, stops the daemon without committing past it, so nothing is lost.
+//! * Under exactly once the producer is transactional: the first record after a commit
+//!   begins a transaction, and [`Sender::commit`] sends the consumer's offsets into it
+//!   (with the group's metadata, so a member fenced by a rebalance cannot commit) and
+//!   commits. A transaction that cannot commit is aborted; a fatal error (fenced by a
+//!   newer producer with the same `transactional.id`) recreates the producer. Either way
+//!   the caller rewinds to the last commit.
+//! * Under at least once the producer is idempotent; [`Sender::flush`] waits until every
+//!   record sent is acknowledged and says whether any delivery failed since the last
+//!   flush.
+//! * `QueueFull` at send time is back-pressure: the worker thread waits a millisecond
+//!   for the producer's background thread to make room. A record larger than the
+//!   producer accepts is refused at once ([`SendError::TooLarge`]).
+//! * Calls that wait on the broker are bounded by the timeout given at creation.
 
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use anyhow::{Context as _, Result};
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
-use rdkafka::ClientContext;
-use tokio::sync::mpsc;
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, TopicPartitionList};
 
-use crate::core::alert::Alert;
+use crate::metrics::Metrics;
 
-/// Attempts before a failing record stops the daemon.
-pub const MAX_ATTEMPTS: u32 = 8;
-
-/// What a produced record stands for, for bookkeeping once it is acknowledged.
-#[derive(Debug, Clone)]
-pub struct Effect {
-    /// Index of the input partition in the daemon's table, and the record charged.
-    pub partition: crate::core::engine::PartitionId,
-    /// Which assignment of that partition sent it: an acknowledgement that comes back
-    /// after the partition was revoked (and perhaps assigned again) is not booked.
-    pub epoch: u32,
-    pub offset: i64,
-    pub kind: EffectKind,
+/// Counts failed deliveries; the delivery callback runs on the producer's thread.
+pub struct SenderContext {
+    failures: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
-#[derive(Debug, Clone)]
-pub enum EffectKind {
-    Alert { rule: Arc<str>, alert_type: &'static str },
-    DeadLetter,
-}
+impl ClientContext for SenderContext {}
 
-/// An owned record, kept until acknowledged so it can be sent again.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub topic: Arc<str>,
-    pub body: Body,
-    pub attempts: u32,
-}
+impl ProducerContext for SenderContext {
+    type DeliveryOpaque = ();
 
-/// What a record carries.
-#[derive(Debug, Clone)]
-pub enum Body {
-    /// An alert: keyed by its key, written as structured-mode CloudEvents JSON into the
-    /// outbox's buffer each time it is sent (librdkafka copies it), so the only memory
-    /// it holds while in flight is the alert's own.
-    Alert(Alert),
-    /// Bytes as they are (a dead letter: the input's key and value, reason headers).
-    Raw { key: Option<Vec<u8>>, payload: Vec<u8>, headers: Vec<(&'static str, String)> },
-}
-
-/// The headers of an alert record (CloudEvents Kafka binding, structured mode).
-const ALERT_HEADERS: [(&str, &str); 1] = [("content-type", "application/cloudevents+json")];
-
-/// The end of one delivery attempt.
-pub struct Delivered {
-    pub effect: Effect,
-    pub outgoing: Outgoing,
-    pub result: Result<(), KafkaError>,
-}
-
-impl Delivered {
-    /// Whether the error can never succeed by retrying.
-    pub fn is_fatal(&self) -> bool {
-        match &self.result {
-            Ok(()) => false,
-            Err(e) => {
-                self.outgoing.attempts >= MAX_ATTEMPTS
-                    || e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal)
-                    || matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::MessageSizeTooLarge))
-            }
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, m)) = result {
+            use rdkafka::Message as _;
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            let kind = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
+                "too_large"
+            } else {
+                "failed"
+            };
+            self.metrics.produce_error(m.topic(), kind);
         }
     }
 }
 
-/// A delivery report: the record's slab index and how it went.
-type Ack = (usize, Result<(), KafkaError>);
+pub type KafkaProducer = ThreadedProducer<SenderContext>;
 
-/// The producer's context: delivery reports go to the outbox's channel.
-pub struct DeliveryContext {
-    acks: mpsc::UnboundedSender<Ack>,
+/// Why a record was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the record is larger than the producer's message.max.bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
 }
 
-impl ClientContext for DeliveryContext {}
-
-impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = usize;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
-        let result = result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone());
-        // The receiver is gone only once the daemon has stopped waiting for deliveries.
-        let _ = self.acks.send((index, result));
-    }
+/// The producer of one worker.
+pub struct Sender {
+    producer: Arc<KafkaProducer>,
+    config: ClientConfig,
+    transactional: bool,
+    in_transaction: bool,
+    failures_seen: u64,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
-pub type Producer = ThreadedProducer<DeliveryContext>;
-
-/// Records sent and not yet acknowledged, and the acknowledgements coming back.
-pub struct Outbox {
-    producer: Arc<Producer>,
-    acks: mpsc::UnboundedReceiver<Ack>,
-    /// Records handed to librdkafka, by the index their delivery report names.
-    sent: Vec<Option<(Effect, Outgoing)>>,
-    free: Vec<usize>,
-    /// Sends refused at once (queue full, bad topic...), reported like failed deliveries.
-    refused: VecDeque<Delivered>,
-    /// Retries waiting out their pause.
-    retries: FuturesUnordered<BoxFuture<'static, (Effect, Outgoing)>>,
-    /// Records handed to [`Outbox::send`] or [`Outbox::retry`] and not yet returned by
-    /// [`Outbox::next`].
-    in_flight: usize,
-    /// Where an alert's JSON is written before librdkafka copies it.
-    scratch: Vec<u8>,
-}
-
-impl Outbox {
-    pub fn new(config: &ClientConfig) -> KafkaResult<Outbox> {
-        let (tx, acks) = mpsc::unbounded_channel();
-        let producer = config.create_with_context(DeliveryContext { acks: tx })?;
-        Ok(Outbox {
-            producer: Arc::new(producer),
-            acks,
-            sent: Vec::new(),
-            free: Vec::new(),
-            refused: VecDeque::new(),
-            retries: FuturesUnordered::new(),
-            in_flight: 0,
-            scratch: Vec::new(),
+impl Sender {
+    /// Creates the producer; a transactional one is initialised (which aborts what a
+    /// predecessor with the same `transactional.id` left open).
+    pub fn new(
+        config: ClientConfig,
+        transactional: bool,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Sender> {
+        let producer = create(&config, transactional, timeout, &metrics)?;
+        Ok(Sender {
+            producer,
+            config,
+            transactional,
+            in_transaction: false,
+            failures_seen: 0,
+            timeout,
+            metrics,
         })
     }
 
-    /// The producer, for metadata requests and the final flush.
-    pub fn producer(&self) -> &Arc<Producer> {
+    pub fn producer(&self) -> &Arc<KafkaProducer> {
         &self.producer
     }
 
-    pub fn len(&self) -> usize {
-        self.in_flight
+    /// Whether records were sent since the last commit or abort.
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.in_flight == 0
-    }
-
-    /// Sends a record; its [`Delivered`] comes back from [`Outbox::next`].
-    pub fn send(&mut self, effect: Effect, outgoing: Outgoing) {
-        self.in_flight += 1;
-        self.enqueue(effect, outgoing);
-    }
-
-    /// Sends a record again after a pause that grows with its attempts.
-    pub fn retry(&mut self, effect: Effect, outgoing: Outgoing) {
-        self.in_flight += 1;
-        let pause = Duration::from_millis(100 << outgoing.attempts.min(6));
-        self.retries.push(Box::pin(async move {
-            tokio::time::sleep(pause).await;
-            (effect, outgoing)
-        }));
-    }
-
-    /// The next acknowledgement (or failure). Cancel-safe: a retry whose pause is over
-    /// is re-sent inside the poll, and nothing is taken from the channel unless returned.
-    pub async fn next(&mut self) -> Option<Delivered> {
+    /// Sends one record (beginning a transaction when none is open).
+    pub fn send(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), SendError> {
+        self.begin()?;
+        let mut record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::with_opaque_to(topic, ());
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = payload {
+            record = record.payload(v);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
         loop {
-            if let Some(done) = self.try_next() {
-                return Some(done);
-            }
-            if self.in_flight == 0 {
-                return None;
-            }
-            tokio::select! {
-                Some((index, result)) = self.acks.recv() => return Some(self.acknowledged(index, result)),
-                Some((effect, outgoing)) = self.retries.next(), if !self.retries.is_empty() => {
-                    self.enqueue(effect, outgoing);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
                 }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
+                    return Err(SendError::TooLarge)
+                }
+                Err((e, _)) => return Err(SendError::Kafka(e)),
             }
         }
     }
 
-    /// An acknowledgement (or failure) already received, without waiting.
-    pub fn try_next(&mut self) -> Option<Delivered> {
-        if let Some(done) = self.refused.pop_front() {
-            self.in_flight -= 1;
-            return Some(done);
+    fn begin(&mut self) -> Result<(), KafkaError> {
+        if self.transactional && !self.in_transaction {
+            self.producer.begin_transaction()?;
         }
-        let (index, result) = self.acks.try_recv().ok()?;
-        Some(self.acknowledged(index, result))
+        self.in_transaction = true;
+        Ok(())
     }
 
-    fn acknowledged(&mut self, index: usize, result: Result<(), KafkaError>) -> Delivered {
-        self.in_flight -= 1;
-        let (effect, outgoing) = self.sent[index].take().expect("one report per record sent");
-        self.free.push(index);
-        Delivered { effect, outgoing, result }
+    /// Exactly once: commits the open transaction with the consumer's offsets. False
+    /// when it was aborted instead (the caller rewinds); an error only when the producer
+    /// cannot be recreated.
+    pub fn commit(
+        &mut self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<bool> {
+        if let Err(e) = self.begin() {
+            return self.failed(e);
+        }
+        let mut result = Ok(());
+        if offsets.count() > 0 {
+            result = self
+                .producer
+                .send_offsets_to_transaction(offsets, group, self.timeout);
+        }
+        if result.is_ok() {
+            result = self.producer.commit_transaction(self.timeout);
+        }
+        match result {
+            Ok(()) => {
+                self.in_transaction = false;
+                self.metrics.transaction("committed");
+                Ok(true)
+            }
+            Err(e) => self.failed(e),
+        }
     }
 
-    fn enqueue(&mut self, effect: Effect, mut outgoing: Outgoing) {
-        outgoing.attempts += 1;
-        let index = self.free.pop().unwrap_or_else(|| {
-            self.sent.push(None);
-            self.sent.len() - 1
-        });
-        let record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(&outgoing.topic, index);
-        let record = match &outgoing.body {
-            Body::Alert(alert) => {
-                self.scratch.clear();
-                alert.write_json(&mut self.scratch);
-                let headers = ALERT_HEADERS.iter().map(|(k, v)| (*k, v.as_bytes()));
-                record.key(alert.key().as_bytes()).payload(&self.scratch).headers(owned_headers(headers))
-            }
-            Body::Raw { key, payload, headers } => {
-                let record = record.payload(payload).headers(owned_headers(headers.iter().map(|(k, v)| (*k, v.as_bytes()))));
-                match key {
-                    Some(key) => record.key(key),
-                    None => record,
-                }
-            }
+    /// Aborts the open transaction, if any.
+    pub fn abort(&mut self) -> Result<()> {
+        if !self.transactional || !self.in_transaction {
+            self.in_transaction = false;
+            return Ok(());
+        }
+        self.in_transaction = false;
+        self.metrics.transaction("aborted");
+        if let Err(e) = self.producer.abort_transaction(self.timeout) {
+            tracing::warn!(error = %e, "cannot abort the transaction; recreating the producer");
+            self.recreate()?;
+        }
+        Ok(())
+    }
+
+    fn failed(&mut self, e: KafkaError) -> Result<bool> {
+        let fatal = match &e {
+            KafkaError::Transaction(t) => t.is_fatal() || !t.txn_requires_abort(),
+            _ => true,
         };
-        let sent = self.producer.send(record).map_err(|(error, _)| error);
-        match sent {
-            Ok(()) => self.sent[index] = Some((effect, outgoing)),
-            Err(error) => {
-                self.free.push(index);
-                self.refused.push_back(Delivered { effect, outgoing, result: Err(error) });
-            }
+        tracing::warn!(error = %e, fatal, "the transaction failed; its work is done again from the last commit");
+        if fatal {
+            self.in_transaction = false;
+            self.metrics.transaction("aborted");
+            self.recreate()?;
+        } else {
+            self.abort()?;
         }
+        Ok(false)
+    }
+
+    fn recreate(&mut self) -> Result<()> {
+        self.producer = create(
+            &self.config,
+            self.transactional,
+            self.timeout,
+            &self.metrics,
+        )?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
+    /// At least once: waits until everything sent is acknowledged. True when nothing
+    /// failed since the last flush.
+    pub fn flush(&mut self) -> bool {
+        let flushed = self.producer.flush(self.timeout).is_ok();
+        let failures = self.producer.context().failures.load(Ordering::Relaxed);
+        let ok = flushed && failures == self.failures_seen;
+        self.failures_seen = failures;
+        self.in_transaction = !ok && self.in_transaction;
+        if ok {
+            self.in_transaction = false;
+        }
+        ok
     }
 }
 
-fn owned_headers<'a>(headers: impl ExactSizeIterator<Item = (&'a str, &'a [u8])>) -> OwnedHeaders {
-    let mut owned = OwnedHeaders::new_with_capacity(headers.len());
-    for (key, value) in headers {
-        owned = owned.insert(Header { key, value: Some(value) });
+fn create(
+    config: &ClientConfig,
+    transactional: bool,
+    timeout: Duration,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<KafkaProducer>> {
+    let context = SenderContext {
+        failures: AtomicU64::new(0),
+        metrics: metrics.clone(),
+    };
+    let producer: KafkaProducer = config
+        .create_with_context(context)
+        .context("cannot create the Kafka producer")?;
+    if transactional {
+        producer
+            .init_transactions(timeout)
+            .context("cannot initialise the producer's transactions")?;
     }
-    owned
+    Ok(Arc::new(producer))
 }

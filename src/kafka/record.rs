@@ -25,7 +25,11 @@ use crate::decode::{DeadLetter, Decoded};
 pub fn may_be_binary_mode(decoded: &Decoded<'_>) -> bool {
     matches!(
         decoded,
-        Decoded::Dead(DeadLetter::NotJson(_) | DeadLetter::NotAnObject(_) | DeadLetter::MissingAttribute("specversion"))
+        Decoded::Dead(
+            DeadLetter::NotJson(_)
+                | DeadLetter::NotAnObject(_)
+                | DeadLetter::MissingAttribute("specversion")
+        )
     )
 }
 
@@ -34,7 +38,10 @@ const CE_PREFIX: &str = "ce_";
 
 /// The event as structured JSON bytes: the value itself, or built from binary-mode
 /// headers. `None` when the record is structured mode (decode the value as it is).
-pub fn binary_to_structured<'h>(headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>, value: &[u8]) -> Option<Vec<u8>> {
+pub fn binary_to_structured<'h>(
+    headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
+    value: &[u8],
+) -> Option<Vec<u8>> {
     let mut attributes = Map::new();
     for (name, v) in headers {
         if let Some(attribute) = name.strip_prefix(CE_PREFIX) {
@@ -45,7 +52,10 @@ pub fn binary_to_structured<'h>(headers: impl Iterator<Item = (&'h str, Option<&
     if !attributes.contains_key("specversion") {
         return None;
     }
-    let data = match std::str::from_utf8(value).ok().and_then(|s| serde_json::from_str::<Box<RawValue>>(s).ok()) {
+    let data = match std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| serde_json::from_str::<Box<RawValue>>(s).ok())
+    {
         Some(raw) => serde_json::to_value(raw).unwrap_or(Value::Null),
         None => Value::String(String::from_utf8_lossy(value).into_owned()),
     };
@@ -54,7 +64,13 @@ pub fn binary_to_structured<'h>(headers: impl Iterator<Item = (&'h str, Option<&
 }
 
 /// Headers of a dead-letter record.
-pub fn dead_letter_headers(reason: &str, class: &str, topic: &str, partition: i32, offset: i64) -> [(&'static str, String); 5] {
+pub fn dead_letter_headers(
+    reason: &str,
+    class: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> [(&'static str, String); 5] {
     [
         ("sla_dead_letter_reason", reason.to_string()),
         ("sla_dead_letter_class", class.to_string()),
@@ -88,7 +104,10 @@ mod tests {
 
     #[test]
     fn a_record_without_ce_headers_is_structured_mode() {
-        assert_eq!(binary_to_structured([("content-type", Some(&b"x"[..]))].into_iter(), b"{}"), None);
+        assert_eq!(
+            binary_to_structured([("content-type", Some(&b"x"[..]))].into_iter(), b"{}"),
+            None
+        );
     }
 
     #[test]
@@ -96,15 +115,29 @@ mod tests {
         let structured = br#"{"specversion":"1.0","id":"m-1","source":"s","type":"customer_message.received","time":"2026-11-02T09:00:00Z","data":{"thread_id":"T-1"}}"#;
         assert!(!may_be_binary_mode(&decode(structured)));
         // A structured event with a problem is dead-lettered as one, headers or not.
-        assert!(!may_be_binary_mode(&decode(br#"{"specversion":"1.0","source":"s"}"#)));
-        for binary_data in [&br#"{"thread_id":"T-1"}"#[..], b"not json", b"[1, 2]", b"\"text\""] {
-            assert!(may_be_binary_mode(&decode(binary_data)), "{}", String::from_utf8_lossy(binary_data));
+        assert!(!may_be_binary_mode(&decode(
+            br#"{"specversion":"1.0","source":"s"}"#
+        )));
+        for binary_data in [
+            &br#"{"thread_id":"T-1"}"#[..],
+            b"not json",
+            b"[1, 2]",
+            b"\"text\"",
+        ] {
+            assert!(
+                may_be_binary_mode(&decode(binary_data)),
+                "{}",
+                String::from_utf8_lossy(binary_data)
+            );
         }
     }
 
     #[test]
     fn binary_mode_data_that_is_not_json_becomes_a_dead_letter() {
-        let headers = [("ce_specversion", Some(&b"1.0"[..])), ("ce_id", Some(&b"x"[..]))];
+        let headers = [
+            ("ce_specversion", Some(&b"1.0"[..])),
+            ("ce_id", Some(&b"x"[..])),
+        ];
         let bytes = binary_to_structured(headers.into_iter(), b"not json").unwrap();
         assert!(matches!(decode(&bytes), Decoded::Dead(_)));
     }

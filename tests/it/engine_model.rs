@@ -14,7 +14,9 @@ use proptest::prelude::*;
 use sla_timerd::config::load_rules;
 use sla_timerd::core::alert::{Alert, AlertKind, SlaStage};
 use sla_timerd::core::engine::{Engine, PartitionId};
-use sla_timerd::core::event::{Currency, Decimal, Event, EventType, Field, Fields, Input, Money, Unknown, Value};
+use sla_timerd::core::event::{
+    Currency, Decimal, Event, EventType, Field, Fields, Input, Money, Unknown, Value,
+};
 use sla_timerd::core::rules::{Deadline, RuleSet};
 use sla_timerd::core::time::{Millis, Span};
 
@@ -69,7 +71,10 @@ impl Model {
         for (t, i, j) in &due {
             let inst = &mut self.instances[*i];
             inst.emitted = true;
-            let id = format!("{}:{}:{}:{}", rules.rules[inst.rule].name, inst.key, inst.opened_by, inst.points[*j].1);
+            let id = format!(
+                "{}:{}:{}:{}",
+                rules.rules[inst.rule].name, inst.key, inst.opened_by, inst.points[*j].1
+            );
             self.emit(id, *t, "");
         }
         for inst in &mut self.instances {
@@ -96,7 +101,10 @@ impl Model {
             let check = &rules.checks[c as usize];
             let mut violated = check.when.iter().all(|w| w.holds(&e.data));
             if check.uses_order_totals() {
-                let total = e.data.text(Field::OrderId).and_then(|o| self.totals.get(o).copied().flatten());
+                let total = e
+                    .data
+                    .text(Field::OrderId)
+                    .and_then(|o| self.totals.get(o).copied().flatten());
                 violated &= check.total_reaches_threshold(total);
             }
             if violated {
@@ -118,16 +126,26 @@ impl Model {
     }
 
     fn close(&mut self, rules: &RuleSet, rule: usize, e: &Event<'_>) {
-        let Some(key) = e.data.text(rules.rules[rule].key) else { return };
+        let Some(key) = e.data.text(rules.rules[rule].key) else {
+            return;
+        };
         let t = e.time.0;
         let l = self.last_close.entry((rule, key.to_string())).or_insert(t);
         *l = (*l).max(t);
-        let open = self.instances.iter().position(|x| x.open && x.rule == rule && x.key == key);
-        let Some(i) = open.filter(|&i| t >= self.instances[i].s) else { return };
+        let open = self
+            .instances
+            .iter()
+            .position(|x| x.open && x.rule == rule && x.key == key);
+        let Some(i) = open.filter(|&i| t >= self.instances[i].s) else {
+            return;
+        };
         let inst = &mut self.instances[i];
         inst.open = false;
         if inst.emitted {
-            let id = format!("{}:{}:{}:resolved", rules.rules[rule].name, key, inst.opened_by);
+            let id = format!(
+                "{}:{}:{}:resolved",
+                rules.rules[rule].name, key, inst.opened_by
+            );
             let outcome = if t <= inst.d { "met" } else { "late" };
             self.emit(id, t, outcome);
         }
@@ -135,12 +153,22 @@ impl Model {
 
     fn open(&mut self, rules: &RuleSet, rule: usize, e: &Event<'_>) {
         let r = &rules.rules[rule];
-        let Some(key) = e.data.text(r.key) else { return };
+        let Some(key) = e.data.text(r.key) else {
+            return;
+        };
         let s = e.time.0;
-        if self.instances.iter().any(|x| x.open && x.rule == rule && x.key == key) {
+        if self
+            .instances
+            .iter()
+            .any(|x| x.open && x.rule == rule && x.key == key)
+        {
             return;
         }
-        if self.last_close.get(&(rule, key.to_string())).is_some_and(|l| s <= *l) {
+        if self
+            .last_close
+            .get(&(rule, key.to_string()))
+            .is_some_and(|l| s <= *l)
+        {
             return;
         }
         let d = match r.deadline {
@@ -149,7 +177,16 @@ impl Model {
         };
         let points = points(&r.warn_before, s, d);
         let opened_by = e.id.to_string();
-        self.instances.push(Instance { rule, key: key.to_string(), opened_by, s, d, points, emitted: false, open: true });
+        self.instances.push(Instance {
+            rule,
+            key: key.to_string(),
+            opened_by,
+            s,
+            d,
+            points,
+            emitted: false,
+            open: true,
+        });
     }
 }
 
@@ -159,8 +196,15 @@ fn points(leads: &[Span], s: i64, d: i64) -> Vec<(i64, String)> {
     if d <= s {
         return out;
     }
-    let warnings: Vec<(i64, i64)> = leads.iter().map(|l| (d - l.as_millis(), l.as_millis())).collect();
-    let past_smallest = warnings.iter().filter(|(t, _)| *t <= s).map(|(_, lead)| *lead).min();
+    let warnings: Vec<(i64, i64)> = leads
+        .iter()
+        .map(|l| (d - l.as_millis(), l.as_millis()))
+        .collect();
+    let past_smallest = warnings
+        .iter()
+        .filter(|(t, _)| *t <= s)
+        .map(|(_, lead)| *lead)
+        .min();
     for (t, lead) in warnings {
         let keep = t > s || Some(lead) == past_smallest;
         if keep {
@@ -182,17 +226,45 @@ struct Spec {
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
-    (0u8..2, 0u8..40, 0u8..19, 0u8..3, 0i64..(5 * 48), -6i64..110, any::<u8>()).prop_map(
-        |(source, id, kind, key, slot, offset, flags)| Spec { source, id, kind, key, time: BASE + slot * HALF_HOUR, offset, flags },
+    (
+        0u8..2,
+        0u8..40,
+        0u8..19,
+        0u8..3,
+        0i64..(5 * 48),
+        -6i64..110,
+        any::<u8>(),
     )
+        .prop_map(|(source, id, kind, key, slot, offset, flags)| Spec {
+            source,
+            id,
+            kind,
+            key,
+            time: BASE + slot * HALF_HOUR,
+            offset,
+            flags,
+        })
 }
 
 const KINDS: [&str; 18] = [
-    "customer_message.received", "customer_message.replied", "customer_message.no_response_needed",
-    "order.placed", "order.cancelled", "order.out_of_stock", "shipment.confirmed",
-    "shipment.carrier_scanned", "shipment.delivered", "return.requested", "return.authorized",
-    "return.closed", "return.item_received", "refund.requested", "refund.issued",
-    "order.placed", "customer_message.received", "shipment.confirmed",
+    "customer_message.received",
+    "customer_message.replied",
+    "customer_message.no_response_needed",
+    "order.placed",
+    "order.cancelled",
+    "order.out_of_stock",
+    "shipment.confirmed",
+    "shipment.carrier_scanned",
+    "shipment.delivered",
+    "return.requested",
+    "return.authorized",
+    "return.closed",
+    "return.item_received",
+    "refund.requested",
+    "refund.issued",
+    "order.placed",
+    "customer_message.received",
+    "shipment.confirmed",
 ];
 
 /// Builds an input from a spec; kind 18 is an unknown type.
@@ -201,7 +273,12 @@ fn input(s: &Spec) -> Input<'static> {
     let id = format!("e{}", s.id).into();
     let time = Millis(s.time);
     let Some(name) = KINDS.get(s.kind as usize) else {
-        return Input::Unknown(Unknown { source, id, type_name: "inventory.adjusted".into(), time });
+        return Input::Unknown(Unknown {
+            source,
+            id,
+            type_name: "inventory.adjusted".into(),
+            time,
+        });
     };
     let event_type = EventType::from_name(name).unwrap();
     let mut data = Fields::default();
@@ -211,21 +288,49 @@ fn input(s: &Spec) -> Input<'static> {
     data.set(Field::OrderId, Value::Text(key.clone().into()));
     data.set(Field::ReturnId, Value::Text(format!("R{}", s.key).into()));
     data.set(Field::ItemReturnRequired, Value::Flag(bit(0)));
-    data.set(Field::ReturnLabelProvided, if bit(1) { Value::Flag(bit(2)) } else { Value::Absent });
-    data.set(Field::LatestShipDate, Value::Instant(Millis(s.time + s.offset * HALF_HOUR)));
+    data.set(
+        Field::ReturnLabelProvided,
+        if bit(1) {
+            Value::Flag(bit(2))
+        } else {
+            Value::Absent
+        },
+    );
+    data.set(
+        Field::LatestShipDate,
+        Value::Instant(Millis(s.time + s.offset * HALF_HOUR)),
+    );
     if bit(3) {
-        data.set(Field::LatestDeliveryDate, Value::Instant(Millis(s.time + (s.offset + 30) * HALF_HOUR)));
+        data.set(
+            Field::LatestDeliveryDate,
+            Value::Instant(Millis(s.time + (s.offset + 30) * HALF_HOUR)),
+        );
     }
-    data.set(Field::FulfillmentChannel, Value::Text(if bit(4) { "AFN" } else { "MFN" }.into()));
+    data.set(
+        Field::FulfillmentChannel,
+        Value::Text(if bit(4) { "AFN" } else { "MFN" }.into()),
+    );
     if bit(5) {
         data.set(Field::TrackingNumber, Value::Text("TRK".into()));
     }
     data.set(Field::SignatureConfirmation, Value::Flag(bit(6)));
     if bit(7) {
         let amount = Decimal::parse(if bit(2) { "750" } else { "100" }).unwrap();
-        data.set(Field::OrderTotal, Value::Money(Money { amount, currency: Currency::parse("EUR").unwrap() }));
+        data.set(
+            Field::OrderTotal,
+            Value::Money(Money {
+                amount,
+                currency: Currency::parse("EUR").unwrap(),
+            }),
+        );
     }
-    Input::Known(Event { source, id, event_type, time, data })
+    Input::Known(Event {
+        source,
+        id,
+        event_type,
+        time,
+        data,
+    })
 }
 
 fn run_engine(rules: &Arc<RuleSet>, inputs: &[Input<'_>], until: Option<i64>) -> Vec<Seen> {
@@ -235,12 +340,17 @@ fn run_engine(rules: &Arc<RuleSet>, inputs: &[Input<'_>], until: Option<i64>) ->
         engine.take(PartitionId::REPLAY, i, &mut out);
     }
     engine.finish(PartitionId::REPLAY, until.map(Millis), &mut out);
-    out.into_iter().map(|a| (a.id().to_string(), a.time.0, outcome(&a))).collect()
+    out.into_iter()
+        .map(|a| (a.id().to_string(), a.time.0, outcome(&a)))
+        .collect()
 }
 
 fn outcome(a: &Alert) -> &'static str {
     match &a.kind {
-        AlertKind::Sla { stage: SlaStage::Resolved(outcome), .. } => outcome.as_str(),
+        AlertKind::Sla {
+            stage: SlaStage::Resolved(outcome),
+            ..
+        } => outcome.as_str(),
         _ => "",
     }
 }

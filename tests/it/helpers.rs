@@ -8,11 +8,16 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 pub fn sla_timerd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sla-timerd")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 /// A fresh scratch directory under the target dir, named for the test.
@@ -32,7 +37,10 @@ pub fn json_lines(text: &str) -> Vec<Value> {
 }
 
 fn instant_ms(v: &Value) -> Value {
-    match v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
+    match v
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    {
         Some(t) => Value::from(t.timestamp_millis()),
         None => v.clone(),
     }
@@ -56,13 +64,19 @@ fn normalised(alert: &Value) -> Value {
 /// Asserts two alert streams agree by id and compared fields, with no id twice.
 pub fn assert_same_alerts(expected: &[Value], actual: &[Value]) {
     let index = |alerts: &[Value]| -> BTreeMap<String, Value> {
-        alerts.iter().map(|a| (a["id"].as_str().expect("an id").to_string(), normalised(a))).collect()
+        alerts
+            .iter()
+            .map(|a| (a["id"].as_str().expect("an id").to_string(), normalised(a)))
+            .collect()
     };
     let (e, a) = (index(expected), index(actual));
     assert_eq!(a.len(), actual.len(), "an alert id appears twice");
     let missing: Vec<_> = e.keys().filter(|k| !a.contains_key(*k)).collect();
     let extra: Vec<_> = a.keys().filter(|k| !e.contains_key(*k)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
     for (id, want) in &e {
         assert_eq!(&a[id], want, "alert {id} differs");
     }

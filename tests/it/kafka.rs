@@ -16,12 +16,27 @@ use crate::helpers::{assert_same_alerts, data};
 use crate::kafka_helpers::*;
 
 /// A service running in this process until the returned sender is told to stop.
-async fn start(broker: &str, names: &Names) -> (watch::Sender<bool>, std::net::SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>) {
+async fn start(
+    broker: &str,
+    names: &Names,
+) -> (
+    watch::Sender<bool>,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     start_with(names.settings(broker)).await
 }
 
-async fn start_with(settings: Settings) -> (watch::Sender<bool>, std::net::SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let service = Service::build(settings, Arc::new(SystemClock)).await.expect("the service builds");
+async fn start_with(
+    settings: Settings,
+) -> (
+    watch::Sender<bool>,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let service = Service::build(settings, Arc::new(SystemClock))
+        .await
+        .expect("the service builds");
     let addr = service.http_addr();
     let (tx, rx) = watch::channel(false);
     let handle = tokio::spawn(service.run(rx));
@@ -70,11 +85,18 @@ async fn two_workers_share_the_partitions_and_give_the_replay_alerts() {
     // At least once: a worker that starts before the other has joined may hand a
     // partition over after reading it, and its next owner re-emits; ids tell them apart.
     let distinct = |got: &[Consumed]| {
-        got.iter().filter_map(|c| serde_json::from_str::<Value>(&c.value).ok()?["id"].as_str().map(str::to_string))
+        got.iter()
+            .filter_map(|c| {
+                serde_json::from_str::<Value>(&c.value).ok()?["id"]
+                    .as_str()
+                    .map(str::to_string)
+            })
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     };
-    let got = consume(&broker, &names.alerts, Duration::from_secs(60), |got| distinct(got) >= expected.len());
+    let got = consume(&broker, &names.alerts, Duration::from_secs(60), |got| {
+        distinct(got) >= expected.len()
+    });
     let mut seen = std::collections::BTreeSet::new();
     let got: Vec<Value> = got
         .iter()
@@ -84,19 +106,26 @@ async fn two_workers_share_the_partitions_and_give_the_replay_alerts() {
     // The second worker may still be joining (the alerts can all come from the first):
     // wait until the group has settled with both members holding partitions.
     use rdkafka::consumer::Consumer as _;
-    let admin: rdkafka::consumer::BaseConsumer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", &broker).create().expect("a client");
+    let admin: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker)
+        .create()
+        .expect("a client");
     let (mut metrics, mut holding) = (String::new(), Vec::new());
     for _ in 0..60 {
         metrics = http_get(addr, "/metrics").await.1;
-        let groups = admin.fetch_group_list(Some(&names.group), Duration::from_secs(10)).expect("the group is described");
+        let groups = admin
+            .fetch_group_list(Some(&names.group), Duration::from_secs(10))
+            .expect("the group is described");
         holding = groups
             .groups()
             .iter()
             .flat_map(|g| g.members())
             .map(|m| {
                 // ConsumerProtocolAssignment: version (int16), then the number of topics (int32).
-                let topics = m.assignment().and_then(|a| a.get(2..6)).map(|n| i32::from_be_bytes(n.try_into().unwrap()));
+                let topics = m
+                    .assignment()
+                    .and_then(|a| a.get(2..6))
+                    .map(|n| i32::from_be_bytes(n.try_into().unwrap()));
                 (m.client_id().to_string(), topics.is_some_and(|n| n > 0))
             })
             .collect();
@@ -106,9 +135,19 @@ async fn two_workers_share_the_partitions_and_give_the_replay_alerts() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(holding.len(), 2, "each worker is a member of the group: {holding:?}");
-    assert!(holding.iter().all(|(_, has)| *has), "each member holds partitions: {holding:?}");
-    assert!(metrics.lines().any(|l| l == "sla_assigned_partitions 3"), "the workers' partitions add up:\n{metrics}");
+    assert_eq!(
+        holding.len(),
+        2,
+        "each worker is a member of the group: {holding:?}"
+    );
+    assert!(
+        holding.iter().all(|(_, has)| *has),
+        "each member holds partitions: {holding:?}"
+    );
+    assert!(
+        metrics.lines().any(|l| l == "sla_assigned_partitions 3"),
+        "the workers' partitions add up:\n{metrics}"
+    );
     stop.send(true).unwrap();
     handle.await.unwrap().expect("a clean shutdown");
     assert_same_alerts(&expected, &got);
@@ -124,19 +163,49 @@ async fn bad_records_are_dead_lettered_with_reason_and_bytes_and_every_record_is
     let produced = produce_lines(&broker, &names, &text).await;
     let future = SystemClock.now().plus(Span::from_secs(3600)).to_rfc3339();
     let binary_from_the_future = [
-        ("specversion", "1.0"), ("id", "f-1"), ("source", "helpdesk"),
-        ("type", "customer_message.received"), ("time", future.as_str()),
+        ("specversion", "1.0"),
+        ("id", "f-1"),
+        ("source", "helpdesk"),
+        ("type", "customer_message.received"),
+        ("time", future.as_str()),
     ];
-    produce_binary(&broker, &names.customer_message, "T-9", &binary_from_the_future, r#"{"thread_id":"T-9"}"#).await;
-    let letters = consume(&broker, &names.dead_letter, Duration::from_secs(60), |got| got.len() >= 3);
-    assert_eq!(letters.len(), 3, "two bad lines and one event from the future");
-    assert!(letters.iter().any(|l| l.value == "not even json"), "the original bytes are kept");
+    produce_binary(
+        &broker,
+        &names.customer_message,
+        "T-9",
+        &binary_from_the_future,
+        r#"{"thread_id":"T-9"}"#,
+    )
+    .await;
+    let letters = consume(
+        &broker,
+        &names.dead_letter,
+        Duration::from_secs(60),
+        |got| got.len() >= 3,
+    );
+    assert_eq!(
+        letters.len(),
+        3,
+        "two bad lines and one event from the future"
+    );
+    assert!(
+        letters.iter().any(|l| l.value == "not even json"),
+        "the original bytes are kept"
+    );
     for l in &letters {
-        for h in ["sla_dead_letter_reason", "sla_source_topic", "sla_source_partition", "sla_source_offset"] {
+        for h in [
+            "sla_dead_letter_reason",
+            "sla_source_topic",
+            "sla_source_partition",
+            "sla_source_offset",
+        ] {
             assert!(l.headers.contains_key(h), "{h} missing: {:?}", l.headers);
         }
     }
-    let future_letter = letters.iter().find(|l| l.value.contains("T-9")).expect("the binary-mode record");
+    let future_letter = letters
+        .iter()
+        .find(|l| l.value.contains("T-9"))
+        .expect("the binary-mode record");
     assert!(future_letter.headers["sla_dead_letter_reason"].contains("ahead of the wall clock"));
     let mut metrics = String::new();
     for _ in 0..50 {
@@ -153,10 +222,21 @@ async fn bad_records_are_dead_lettered_with_reason_and_bytes_and_every_record_is
         .filter(|l| l.starts_with("sla_records_consumed_total{"))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
         .sum();
-    assert_eq!(consumed as usize, produced + 1, "every record is accounted for:\n{metrics}");
-    for family in ["sla_alerts_produced_total", "sla_open_instances", "sla_pending_timer_points", "sla_consumer_lag_records",
-        "sla_partition_clock_behind_seconds", "sla_alert_firing_lateness_seconds", "sla_processing_latency_seconds",
-        "sla_dead_letters_total"] {
+    assert_eq!(
+        consumed as usize,
+        produced + 1,
+        "every record is accounted for:\n{metrics}"
+    );
+    for family in [
+        "sla_alerts_produced_total",
+        "sla_open_instances",
+        "sla_pending_timer_points",
+        "sla_consumer_lag_records",
+        "sla_partition_clock_behind_seconds",
+        "sla_alert_firing_lateness_seconds",
+        "sla_processing_latency_seconds",
+        "sla_dead_letters_total",
+    ] {
         assert!(metrics.contains(family), "{family} missing:\n{metrics}");
     }
     assert_eq!(http_get(addr, "/healthz").await.0, 200);
@@ -180,9 +260,24 @@ async fn a_backlog_whose_deadlines_were_met_raises_no_breach_on_catch_up() {
     let now = SystemClock.now();
     let hours = |h: i64| Span::from_secs(h * 3600);
     let backlog = [
-        event("m-1", "customer_message.received", now.minus(hours(72)), "T-1"),
-        event("r-1", "customer_message.replied", now.minus(hours(47)), "T-1"),
-        event("m-2", "customer_message.received", now.minus(hours(1)), "T-2"),
+        event(
+            "m-1",
+            "customer_message.received",
+            now.minus(hours(72)),
+            "T-1",
+        ),
+        event(
+            "r-1",
+            "customer_message.replied",
+            now.minus(hours(47)),
+            "T-1",
+        ),
+        event(
+            "m-2",
+            "customer_message.received",
+            now.minus(hours(1)),
+            "T-2",
+        ),
     ]
     .join("\n");
     produce_lines(&broker, &names, &backlog).await;
@@ -191,7 +286,14 @@ async fn a_backlog_whose_deadlines_were_met_raises_no_breach_on_catch_up() {
     stop.send(true).unwrap();
     handle.await.unwrap().expect("a clean shutdown");
     let ids: Vec<&str> = got.iter().map(|a| a["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["customer_reply:T-1:m-1:warning-86400", "customer_reply:T-1:m-1:resolved"], "no breach for T-1, nothing yet for T-2");
+    assert_eq!(
+        ids,
+        [
+            "customer_reply:T-1:m-1:warning-86400",
+            "customer_reply:T-1:m-1:resolved"
+        ],
+        "no breach for T-1, nothing yet for T-2"
+    );
 }
 
 /// A customer-message stream on one topic: live mode then equals replay exactly.
@@ -199,13 +301,28 @@ fn thread_stream(threads: usize, start: Millis) -> String {
     let mut lines = Vec::new();
     for t in 0..threads {
         let at = start.plus(Span::from_secs(t as i64 * 60));
-        lines.push(event(&format!("m-{t}"), "customer_message.received", at, &format!("T-{t}")));
+        lines.push(event(
+            &format!("m-{t}"),
+            "customer_message.received",
+            at,
+            &format!("T-{t}"),
+        ));
         if t % 3 != 0 {
             let delay = Span::from_secs(3600 * [2, 30, 50][t % 3]);
-            lines.push(event(&format!("r-{t}"), "customer_message.replied", at.plus(delay), &format!("T-{t}")));
+            lines.push(event(
+                &format!("r-{t}"),
+                "customer_message.replied",
+                at.plus(delay),
+                &format!("T-{t}"),
+            ));
         }
     }
-    lines.sort_by_key(|l| serde_json::from_str::<Value>(l).unwrap()["time"].as_str().unwrap().to_string());
+    lines.sort_by_key(|l| {
+        serde_json::from_str::<Value>(l).unwrap()["time"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
     lines.join("\n")
 }
 
@@ -214,6 +331,12 @@ fn spawn_daemon(broker: &str, names: &Names) -> Child {
         .arg("run")
         .envs(names.env(broker))
         .env("SLA_TIMERD__KAFKA__COMMIT_INTERVAL", "100ms")
+        // A static member: a restarted daemon takes its partitions back at once, without
+        // waiting out the session of the one it replaces.
+        .env(
+            "SLA_TIMERD__KAFKA__PROPERTIES__GROUP.INSTANCE.ID",
+            format!("{}-member", names.group),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -231,20 +354,39 @@ fn restart_delivers_every_alert(test: &str, stop: impl Fn(&mut Child)) {
     let expected = replay_alerts(&text, &now_text());
     let mut first = spawn_daemon(&broker, &names);
     let early = alerts(&broker, &names, expected.len() / 3, Duration::from_secs(60));
-    assert!(!early.is_empty(), "the first run produced alerts before it was stopped");
+    assert!(
+        !early.is_empty(),
+        "the first run produced alerts before it was stopped"
+    );
     stop(&mut first);
     let mut second = spawn_daemon(&broker, &names);
-    let unique = |got: &[Consumed]| got.iter().map(|c| c.value.clone()).collect::<std::collections::HashSet<_>>().len();
+    let unique = |got: &[Consumed]| {
+        got.iter()
+            .map(|c| c.value.clone())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
     let all = consume(&broker, &names.alerts, Duration::from_secs(120), |got| {
-        let ids: std::collections::HashSet<String> =
-            got.iter().map(|c| serde_json::from_str::<Value>(&c.value).unwrap()["id"].as_str().unwrap().to_string()).collect();
+        let ids: std::collections::HashSet<String> = got
+            .iter()
+            .map(|c| {
+                serde_json::from_str::<Value>(&c.value).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
         ids.len() >= expected.len()
     });
     terminate(&mut second);
-    let values: Vec<Value> = all.iter().map(|c| serde_json::from_str(&c.value).unwrap()).collect();
+    let values: Vec<Value> = all
+        .iter()
+        .map(|c| serde_json::from_str(&c.value).unwrap())
+        .collect();
     let mut seen = std::collections::HashMap::new();
     for v in &values {
-        seen.entry(v["id"].as_str().unwrap().to_string()).or_insert_with(|| v.clone());
+        seen.entry(v["id"].as_str().unwrap().to_string())
+            .or_insert_with(|| v.clone());
     }
     let deduplicated: Vec<Value> = seen.into_values().collect();
     eprintln!(
@@ -252,12 +394,73 @@ fn restart_delivers_every_alert(test: &str, stop: impl Fn(&mut Child)) {
         expected.len(), values.len(), values.len() - deduplicated.len(), unique(&all)
     );
     assert_same_alerts(&expected, &deduplicated);
+    assert_eq!(
+        values.len(),
+        deduplicated.len(),
+        "read_committed, every alert id arrives exactly once"
+    );
+}
+
+/// Exactly once under repeated crashes: the daemon is killed with SIGKILL at ten random
+/// moments while it catches up on a backlog, then runs to the end; a read_committed
+/// reader sees every alert of the per-partition replay once, and nothing else.
+#[test]
+fn kill_9_ten_times_during_catch_up_leaves_each_alert_exactly_once() {
+    let Some(broker) = broker() else { return };
+    let names = Names::new("kill9x10");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(create_topics(&broker, &names, 3));
+    let start = SystemClock.now().minus(Span::from_secs(20 * 86400));
+    let text = thread_stream(20_000, start);
+    runtime.block_on(produce_lines(&broker, &names, &text));
+    let expected = replay_alerts(&text, &now_text());
+    let mut seed = SystemClock.now().0 as u64 | 1;
+    eprintln!("kill9x10: seed {seed}");
+    for round in 0..10 {
+        let mut child = spawn_daemon(&broker, &names);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let pause = Duration::from_millis(1_500 + seed % 2_500);
+        std::thread::sleep(pause);
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        eprintln!("kill9x10: round {round} killed after {pause:?}");
+    }
+    let mut last = spawn_daemon(&broker, &names);
+    let all = consume(&broker, &names.alerts, Duration::from_secs(180), |got| {
+        got.len() >= expected.len()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let more = consume(&broker, &names.alerts, Duration::from_secs(5), |got| {
+        got.len() > all.len()
+    });
+    terminate(&mut last);
+    let values: Vec<Value> = more
+        .iter()
+        .map(|c| serde_json::from_str(&c.value).unwrap())
+        .collect();
+    let ids: std::collections::HashSet<&str> =
+        values.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    eprintln!(
+        "kill9x10: {} alerts expected, {} read, {} distinct ids",
+        expected.len(),
+        values.len(),
+        ids.len()
+    );
+    assert_eq!(values.len(), ids.len(), "no alert id arrives twice");
+    assert_same_alerts(&expected, &values);
 }
 
 fn terminate(child: &mut Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = child.wait().expect("the daemon exits");
-    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
 }
 
 #[test]

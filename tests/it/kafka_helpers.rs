@@ -20,9 +20,13 @@ use sla_timerd::config::{parse, Settings, DEFAULT_CONFIG};
 pub fn broker() -> Option<String> {
     match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
         Ok(b) if !b.is_empty() => Some(b),
-        _ if std::env::var("SLA_REQUIRE_KAFKA").is_ok() => panic!("SLA_REQUIRE_KAFKA is set but KAFKA_BOOTSTRAP_SERVERS is not"),
+        _ if std::env::var("SLA_REQUIRE_KAFKA").is_ok() => {
+            panic!("SLA_REQUIRE_KAFKA is set but KAFKA_BOOTSTRAP_SERVERS is not")
+        }
         _ => {
-            eprintln!("skipped: no Kafka broker (run scripts/test.sh, or set KAFKA_BOOTSTRAP_SERVERS)");
+            eprintln!(
+                "skipped: no Kafka broker (run scripts/test.sh, or set KAFKA_BOOTSTRAP_SERVERS)"
+            );
             None
         }
     }
@@ -43,7 +47,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 impl Names {
     pub fn new(test: &str) -> Names {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let p = format!("{test}-{}-{n}-{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1000);
+        let p = format!(
+            "{test}-{}-{n}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() % 1000
+        );
         Names {
             customer_message: format!("{p}-customer-message"),
             return_request: format!("{p}-return-request"),
@@ -75,7 +83,8 @@ impl Names {
     }
 
     pub fn settings(&self, broker: &str) -> Settings {
-        parse(DEFAULT_CONFIG, "test", self.env(broker).into_iter()).expect("test settings are valid")
+        parse(DEFAULT_CONFIG, "test", self.env(broker).into_iter())
+            .expect("test settings are valid")
     }
 
     /// The input topic an event type goes to, by its prefix.
@@ -89,14 +98,29 @@ impl Names {
 }
 
 pub async fn create_topics(broker: &str, names: &Names, input_partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", broker).create().expect("an admin client");
-    let inputs = [&names.customer_message, &names.return_request, &names.shipment];
-    let mut topics: Vec<NewTopic> =
-        inputs.iter().map(|t| NewTopic::new(t, input_partitions, TopicReplication::Fixed(1))).collect();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .expect("an admin client");
+    let inputs = [
+        &names.customer_message,
+        &names.return_request,
+        &names.shipment,
+    ];
+    let mut topics: Vec<NewTopic> = inputs
+        .iter()
+        .map(|t| NewTopic::new(t, input_partitions, TopicReplication::Fixed(1)))
+        .collect();
     topics.push(NewTopic::new(&names.alerts, 3, TopicReplication::Fixed(1)));
-    topics.push(NewTopic::new(&names.dead_letter, 1, TopicReplication::Fixed(1)));
-    let results = admin.create_topics(&topics, &AdminOptions::new()).await.expect("topics can be created");
+    topics.push(NewTopic::new(
+        &names.dead_letter,
+        1,
+        TopicReplication::Fixed(1),
+    ));
+    let results = admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .expect("topics can be created");
     for r in results {
         r.expect("each topic is created");
     }
@@ -117,29 +141,52 @@ pub async fn produce_lines(broker: &str, names: &Names, text: &str) -> usize {
     let mut n = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Option<Value> = serde_json::from_str(line).ok();
-        let event_type = v.as_ref().and_then(|v| v["type"].as_str()).unwrap_or("shipment.unknown");
+        let event_type = v
+            .as_ref()
+            .and_then(|v| v["type"].as_str())
+            .unwrap_or("shipment.unknown");
         let key = v.as_ref().and_then(|v| {
             let d = &v["data"];
-            d["thread_id"].as_str().or(d["order_id"].as_str()).map(str::to_string)
+            d["thread_id"]
+                .as_str()
+                .or(d["order_id"].as_str())
+                .map(str::to_string)
         });
         let mut record = FutureRecord::to(names.topic_for(event_type)).payload(line);
         if let Some(k) = &key {
             record = record.key(k);
         }
-        p.send(record, Duration::from_secs(10)).await.expect("the broker accepts the record");
+        p.send(record, Duration::from_secs(10))
+            .await
+            .expect("the broker accepts the record");
         n += 1;
     }
     n
 }
 
 /// Produces one record in CloudEvents binary mode.
-pub async fn produce_binary(broker: &str, topic: &str, key: &str, attributes: &[(&str, &str)], data: &str) {
+pub async fn produce_binary(
+    broker: &str,
+    topic: &str,
+    key: &str,
+    attributes: &[(&str, &str)],
+    data: &str,
+) {
     let mut headers = OwnedHeaders::new();
     for (k, v) in attributes {
-        headers = headers.insert(Header { key: &format!("ce_{k}"), value: Some(*v) });
+        headers = headers.insert(Header {
+            key: &format!("ce_{k}"),
+            value: Some(*v),
+        });
     }
-    let record = FutureRecord::to(topic).payload(data).key(key).headers(headers);
-    producer(broker).send(record, Duration::from_secs(10)).await.expect("the broker accepts the record");
+    let record = FutureRecord::to(topic)
+        .payload(data)
+        .key(key)
+        .headers(headers);
+    producer(broker)
+        .send(record, Duration::from_secs(10))
+        .await
+        .expect("the broker accepts the record");
 }
 
 /// A consumed record: value as JSON (or text) and headers.
@@ -149,24 +196,47 @@ pub struct Consumed {
 }
 
 /// Reads a topic from the start until `until` holds or `timeout` passes.
-pub fn consume(broker: &str, topic: &str, timeout: Duration, until: impl Fn(&[Consumed]) -> bool) -> Vec<Consumed> {
+pub fn consume(
+    broker: &str,
+    topic: &str,
+    timeout: Duration,
+    until: impl Fn(&[Consumed]) -> bool,
+) -> Vec<Consumed> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker)
-        .set("group.id", format!("reader-{topic}-{}", COUNTER.fetch_add(1, Ordering::Relaxed)))
+        .set(
+            "group.id",
+            format!("reader-{topic}-{}", COUNTER.fetch_add(1, Ordering::Relaxed)),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
         .create()
         .expect("a consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     while Instant::now() < deadline && !until(&out) {
-        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
         let headers = m
             .headers()
-            .map(|h| h.iter().map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into())).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into(),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
-        out.push(Consumed { value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into(), headers });
+        out.push(Consumed {
+            value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into(),
+            headers,
+        });
     }
     out
 }
@@ -185,7 +255,10 @@ pub fn replay_alerts(text: &str, until: &str) -> Vec<Value> {
     use sla_timerd::replay::{replay, Sinks};
     let rules = std::sync::Arc::new(sla_timerd::config::load_rules(None).unwrap());
     let mut engine = Engine::new(rules);
-    let mut sinks = Sinks { alerts: Vec::new(), dead_letters: None::<Vec<u8>> };
+    let mut sinks = Sinks {
+        alerts: Vec::new(),
+        dead_letters: None::<Vec<u8>>,
+    };
     let until = sla_timerd::core::time::Millis::parse_rfc3339(until).unwrap();
     replay(&mut engine, text.as_bytes(), &mut sinks, Some(until)).unwrap();
     crate::helpers::json_lines(&String::from_utf8(sinks.alerts).unwrap())
@@ -194,12 +267,21 @@ pub fn replay_alerts(text: &str, until: &str) -> Vec<Value> {
 /// GETs a path from the service's HTTP endpoint.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the endpoint accepts connections");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the endpoint accepts connections");
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }

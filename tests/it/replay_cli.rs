@@ -5,9 +5,16 @@ use crate::helpers::{assert_same_alerts, data, json_lines, scratch, sla_timerd};
 fn replay_matches_example(name: &str) {
     let input = data(&format!("{name}.jsonl"));
     let out = sla_timerd(&["replay", input.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = std::fs::read_to_string(data(&format!("{name}.alerts.jsonl"))).unwrap();
-    assert_same_alerts(&json_lines(&expected), &json_lines(&String::from_utf8(out.stdout).unwrap()));
+    assert_same_alerts(
+        &json_lines(&expected),
+        &json_lines(&String::from_utf8(out.stdout).unwrap()),
+    );
 }
 
 #[test]
@@ -32,14 +39,26 @@ fn the_summary_accounts_for_every_record() {
 fn dead_letters_keep_the_line_the_reason_and_the_original_text() {
     let dir = scratch("dead_letters");
     let dead = dir.join("dead.jsonl");
-    let out = sla_timerd(&["replay", "--dead-letter", dead.to_str().unwrap(), data("basic.jsonl").to_str().unwrap()]);
+    let out = sla_timerd(&[
+        "replay",
+        "--dead-letter",
+        dead.to_str().unwrap(),
+        data("basic.jsonl").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let letters = json_lines(&std::fs::read_to_string(&dead).unwrap());
     assert_eq!(letters.len(), 2);
     assert_eq!(letters[0]["line"], 5);
     assert_eq!(letters[0]["raw"], "not even json");
     assert_eq!(letters[1]["line"], 15);
-    assert!(letters[1]["reason"].as_str().unwrap().contains("latest_ship_date"), "{}", letters[1]);
+    assert!(
+        letters[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("latest_ship_date"),
+        "{}",
+        letters[1]
+    );
 }
 
 #[test]
@@ -53,10 +72,18 @@ fn replay_reads_standard_input_and_honours_until() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(line.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let alerts = json_lines(&String::from_utf8(out.stdout).unwrap());
-    let types: Vec<_> = alerts.iter().map(|a| a["type"].as_str().unwrap().to_string()).collect();
+    let types: Vec<_> = alerts
+        .iter()
+        .map(|a| a["type"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(types, ["sla.warning", "sla.warning", "sla.breach"]);
 }
 
@@ -65,7 +92,10 @@ fn a_missing_input_file_fails_with_a_clear_message() {
     let out = sla_timerd(&["replay", "/nonexistent/events.jsonl"]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("cannot read the input file /nonexistent/events.jsonl"), "{err}");
+    assert!(
+        err.contains("cannot read the input file /nonexistent/events.jsonl"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -74,11 +104,22 @@ fn a_bad_config_fails_at_start_up_naming_the_place() {
     let config = dir.join("rules.toml");
     let text = sla_timerd_default_config().replace("after = \"24h\"", "after = \"-24h\"");
     std::fs::write(&config, text).unwrap();
-    let out = sla_timerd(&["replay", "--config", config.to_str().unwrap(), data("basic.jsonl").to_str().unwrap()]);
+    let out = sla_timerd(&[
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+        data("basic.jsonl").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("rules[carrier_scan].deadline.after") && err.contains("negative"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing is replayed with a bad config");
+    assert!(
+        err.contains("rules[carrier_scan].deadline.after") && err.contains("negative"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is replayed with a bad config"
+    );
 }
 
 fn sla_timerd_default_config() -> String {

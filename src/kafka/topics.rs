@@ -1,0 +1,121 @@
+//! The changelog topics: their names, and creating or checking them at start-up.
+//!
+//! # Ground rules
+//!
+//! * Each input topic has one changelog topic, `{kafka.group_id}-{input topic}-changelog`
+//!   (as Kafka Streams names its own), with one partition per input partition: input
+//!   partition `p` keeps its state in changelog partition `p`.
+//! * They are compacted (`cleanup.policy=compact`): the latest record per key is kept.
+//! * At start-up a missing changelog is created with as many partitions as its input
+//!   topic (and the replication factor of `kafka.changelog_replication`, or the broker's
+//!   default); an existing one must be compacted and have at least as many partitions.
+//!   Where the daemon may not create topics, start-up fails naming the topics to create
+//!   and their settings.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+
+/// The changelog topic of an input topic.
+pub fn changelog_topic(group_id: &str, input: &str) -> String {
+    format!("{group_id}-{input}-changelog")
+}
+
+/// Creates the changelog topics that are missing and checks the others.
+pub async fn ensure_changelogs(
+    config: &ClientConfig,
+    group_id: &str,
+    inputs: &[&str],
+) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = config
+        .create()
+        .context("cannot create the Kafka admin client")?;
+    let timeout = Duration::from_secs(30);
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, timeout)
+        .context("cannot read the cluster's topics")?;
+    let partitions_of = |name: &str| {
+        metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == name && t.error().is_none())
+            .map(|t| t.partitions().len())
+    };
+    let mut missing = Vec::new();
+    for input in inputs {
+        let Some(n) = partitions_of(input) else {
+            tracing::warn!(
+                topic = input,
+                "input topic does not exist yet; its changelog is created when it is assigned"
+            );
+            continue;
+        };
+        let changelog = changelog_topic(group_id, input);
+        match partitions_of(&changelog) {
+            None => missing.push((changelog, n)),
+            Some(m) if m < n => bail!("changelog topic {changelog} has {m} partitions; its input {input} has {n}: add partitions to it"),
+            Some(_) => check_compacted(&admin, &changelog).await?,
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let topics: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|(name, n)| {
+            NewTopic::new(name, *n as i32, TopicReplication::Fixed(-1))
+                .set("cleanup.policy", "compact")
+        })
+        .collect();
+    let results = admin
+        .create_topics(
+            &topics,
+            &AdminOptions::new().operation_timeout(Some(timeout)),
+        )
+        .await;
+    let describe = || {
+        missing
+            .iter()
+            .map(|(t, n)| format!("{t} ({n} partitions, cleanup.policy=compact)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let results = results.with_context(|| {
+        format!(
+            "cannot create the changelog topics; create them: {}",
+            describe()
+        )
+    })?;
+    for result in results {
+        match result {
+            Ok(topic) => tracing::info!(topic, "changelog topic created"),
+            Err((topic, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::info!(topic, "changelog topic created meanwhile")
+            }
+            Err((topic, code)) => bail!(
+                "cannot create changelog topic {topic} ({code}); create these topics: {}",
+                describe()
+            ),
+        }
+    }
+    Ok(())
+}
+
+async fn check_compacted(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<()> {
+    let configs = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await;
+    let Ok(configs) = configs else { return Ok(()) };
+    for config in configs.into_iter().flatten() {
+        if let Some(policy) = config.get("cleanup.policy").and_then(|e| e.value.clone()) {
+            if !policy.contains("compact") {
+                bail!("changelog topic {topic} has cleanup.policy={policy}; set it to compact");
+            }
+        }
+    }
+    Ok(())
+}
