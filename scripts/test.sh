@@ -22,6 +22,16 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
+log "formatting and lints"
+if rustup component list --installed 2>/dev/null | grep -q rustfmt || command -v rustfmt >/dev/null 2>&1; then
+  cargo fmt --check
+else
+  log "rustfmt is not installed; installing it"
+  rustup component add rustfmt clippy
+  cargo fmt --check
+fi
+cargo clippy --locked --all-targets -- -D warnings
+
 log "building"
 cargo build --locked --all-targets
 

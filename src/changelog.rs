@@ -231,13 +231,12 @@ impl Restorer {
             None => None,
         };
         match key.first() {
-            Some(&CHUNK) => self.apply_chunk(key, value).map_err(|p| fail(p)),
-            Some(&INSTANCE) => self.apply_instance(key, value).map_err(|p| fail(p)),
+            Some(&CHUNK) => self.apply_chunk(key, value).map_err(&fail),
+            Some(&INSTANCE) => self.apply_instance(key, value).map_err(&fail),
             _ if key == CLOCK_KEY => {
                 let v = value.ok_or_else(|| fail("the clock has no value"))?;
                 let mut r = Reader(v);
-                let (clock, next_chunk) =
-                    (r.i64().map_err(|p| fail(p))?, r.u64().map_err(|p| fail(p))?);
+                let (clock, next_chunk) = (r.i64().map_err(&fail)?, r.u64().map_err(&fail)?);
                 self.clock = Some(Millis(clock));
                 self.writer.next_chunk = self.writer.next_chunk.max(next_chunk);
                 Ok(())

@@ -112,7 +112,7 @@ pub enum Outcome {
 
 /// A partition's phase.
 enum Phase {
-    Restoring(Restorer),
+    Restoring(Box<Restorer>),
     Running,
 }
 
@@ -134,7 +134,7 @@ pub struct Task {
 impl Task {
     fn restoring(rules: &Arc<RuleSet>, rewinding: bool) -> Task {
         Task {
-            phase: Phase::Restoring(Restorer::new(rules.clone())),
+            phase: Phase::Restoring(Box::new(Restorer::new(rules.clone()))),
             state: PartitionState::new(),
             changelog: ChangelogWriter::default(),
             next_offset: None,

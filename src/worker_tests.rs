@@ -297,8 +297,8 @@ fn an_uninterrupted_run_commits_each_alert_of_the_replay_once() {
     play(&mut sim, &[]);
     let reference = expected(&records);
     let want = counts(&reference)
-        .into_iter()
-        .map(|(k, _)| (k, 1))
+        .into_keys()
+        .map(|k| (k, 1))
         .collect::<BTreeMap<_, _>>();
     assert!(want.len() > 500);
     let got = counts(&sim.visible);

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use futures_util::stream::StreamExt;
@@ -62,7 +62,7 @@ pub struct Daemon {
     inputs: Vec<String>,
     changelogs: Vec<String>,
     /// Partitions restoring: when they started, and the changelog's end.
-    restoring: HashMap<PartitionId, (Instant, i64)>,
+    restoring: HashMap<PartitionId, (Millis, i64)>,
     /// At least once: changelog records wait until the alerts before them are delivered.
     held_changelog: Vec<(PartitionId, crate::changelog::Record)>,
     record_counters: Vec<[IntCounter; 5]>,
@@ -337,7 +337,7 @@ impl Daemon {
         self.restore
             .incremental_assign(&tpl)
             .context("cannot read the changelog")?;
-        self.restoring.insert(id, (Instant::now(), high));
+        self.restoring.insert(id, (self.clock.now(), high));
         tracing::info!(topic = %topic, partition = id.partition, records = high - low, "restoring state");
         Ok(())
     }
@@ -348,7 +348,7 @@ impl Daemon {
         };
         self.stop_restoring(id);
         if let Some(stats) = self.worker.handle_restored(id) {
-            let seconds = started.elapsed().as_secs_f64();
+            let seconds = (self.clock.now().0 - started.0).max(0) as f64 / 1000.0;
             self.metrics.restored(seconds, stats.records);
             for (rule, n) in &stats.dropped {
                 tracing::warn!(rule = %rule, instances = n, "restored instances dropped: the rule is no longer configured");
