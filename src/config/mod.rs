@@ -15,6 +15,7 @@
 //! * Secrets (`kafka.properties` whose name contains `password`, `secret` or `key`)
 //!   never reach a log line: [`KafkaSettings::redacted_properties`] masks them.
 
+mod bootstrap;
 mod rules;
 mod service;
 

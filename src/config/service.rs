@@ -148,6 +148,7 @@ impl Topics {
 /// Validated Kafka settings.
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
+    /// `host:port` entries, checked, joined with `,`.
     pub bootstrap_servers: String,
     pub group_id: String,
     pub client_id: String,
@@ -223,11 +224,7 @@ pub struct HttpSettings {
 }
 
 pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
-    non_empty(
-        &raw.bootstrap_servers,
-        "kafka.bootstrap_servers",
-        "a list such as \"broker-1:9092,broker-2:9092\"",
-    )?;
+    let bootstrap_servers = super::bootstrap::bootstrap_servers(&raw.bootstrap_servers)?;
     non_empty(
         &raw.group_id,
         "kafka.group_id",
@@ -288,7 +285,7 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
         })?;
     let workers = workers(&raw.workers)?;
     Ok(KafkaSettings {
-        bootstrap_servers: raw.bootstrap_servers.trim().to_string(),
+        bootstrap_servers,
         group_id: raw.group_id.trim().to_string(),
         client_id: raw.client_id.trim().to_string(),
         topics,

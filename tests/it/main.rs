@@ -8,6 +8,7 @@
 // for the product.
 #![allow(clippy::disallowed_methods)]
 
+mod config_cli;
 mod engine_model;
 mod helpers;
 mod kafka;
