@@ -11,7 +11,7 @@ use clap::Parser;
 
 use sla_timerd::cli::{Cli, Command, ReplayArgs};
 use sla_timerd::clock::SystemClock;
-use sla_timerd::config::load_rules;
+use sla_timerd::config;
 use sla_timerd::core::engine::Engine;
 use sla_timerd::replay::{replay, Sinks};
 use sla_timerd::service;
@@ -51,7 +51,7 @@ fn run(command: Command) -> Result<()> {
             runtime.block_on(sla_timerd::demo::run(args))
         }
         Command::CheckConfig { config } => {
-            let rules = load_rules(config.as_deref())?;
+            let rules = config::load(config.as_deref())?.rules;
             for r in &rules.rules {
                 let leads: Vec<String> = r.warn_before.iter().map(|l| l.to_string()).collect();
                 println!(
@@ -72,7 +72,7 @@ fn run(command: Command) -> Result<()> {
 }
 
 fn run_service(config: Option<&Path>) -> Result<()> {
-    let settings = sla_timerd::config::load(config)?;
+    let settings = config::load(config)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = service::shutdown_on_signals();
@@ -82,7 +82,7 @@ fn run_service(config: Option<&Path>) -> Result<()> {
 }
 
 fn run_replay(args: ReplayArgs) -> Result<()> {
-    let rules = Arc::new(load_rules(args.config.as_deref())?);
+    let rules = Arc::new(config::load(args.config.as_deref())?.rules);
     let input = open_input(args.input.as_deref())?;
     let dead_letters = match &args.dead_letter {
         Some(p) => Some(BufWriter::new(File::create(p).with_context(|| {

@@ -3,27 +3,30 @@
 //!
 //! # Ground rules
 //!
-//! * Layering: the file (default: the embedded `config/default.toml`), then every
-//!   environment variable named `SLA_TIMERD__SECTION__KEY` (double underscores separate
-//!   the path, case-insensitive): `SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS=broker:9092`
-//!   sets `kafka.bootstrap_servers`. A value is read as a TOML value when it parses as
-//!   one (`true`, `42`, `["a"]`) and as a string otherwise. Keys of
-//!   `kafka.properties` keep their dots: `SLA_TIMERD__KAFKA__PROPERTIES__SASL.PASSWORD`.
+//! * One loader, [`load`], for every command that reads settings (`run`, `replay`,
+//!   `check-config`): the file (default: the embedded `config/default.toml`), then every
+//!   environment variable named `SLA_TIMERD__SECTION__KEY` (`env.rs` has the rules for
+//!   the names, `kafka.properties` included, and how values are read).
 //! * Stage one is serde into raw structs with `deny_unknown_fields`, so a misspelt key
 //!   is an error naming it; stage two validates across fields. Every problem is
-//!   reported as `file: place: problem` before any record is read.
+//!   reported before any record is read as `origin: place: problem`, where the origin
+//!   is the file, or `environment VARIABLE` when the value came from one.
 //! * Secrets (`kafka.properties` whose name contains `password`, `secret` or `key`)
-//!   never reach a log line: [`KafkaSettings::redacted_properties`] masks them.
+//!   never reach a log line: [`KafkaSettings::redacted_properties`] masks them. Errors
+//!   never quote the file's text.
 
 mod bootstrap;
+mod env;
 mod rules;
 mod service;
 
+use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::core::rules::RuleSet;
+use env::Override;
 pub use service::{HttpSettings, KafkaSettings, Topics};
 
 /// The shipped configuration, embedded at build time.
@@ -33,16 +36,35 @@ pub const DEFAULT_CONFIG_NAME: &str = "<built-in config/default.toml>";
 /// Prefix of the environment variables that override settings.
 pub const ENV_PREFIX: &str = "SLA_TIMERD__";
 
-/// A configuration problem: which file, where in it, and what to do.
+/// Where a setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The file, by name (or [`DEFAULT_CONFIG_NAME`]).
+    File(String),
+    /// An environment variable, by name.
+    Environment(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(name) => f.write_str(name),
+            Origin::Environment(var) => write!(f, "environment {var}"),
+        }
+    }
+}
+
+/// A configuration problem: where it came from, where in the settings, and what to do.
+/// Always permanent: the same settings fail the same way.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {place}: {problem}")]
+#[error("{origin}: {place}: {problem}")]
 pub struct ConfigError {
-    pub file: String,
+    pub origin: Origin,
     pub place: String,
     pub problem: String,
 }
 
-/// A problem at a place; the loader adds the file name.
+/// A problem at a place; the loader adds the origin.
 type Problem = (String, String);
 
 #[derive(Debug, Deserialize)]
@@ -66,21 +88,30 @@ pub struct Settings {
     pub rules: RuleSet,
     pub kafka: KafkaSettings,
     pub http: HttpSettings,
+    /// The file read (or [`DEFAULT_CONFIG_NAME`]).
+    pub file: String,
+    /// The environment variables that overrode it, by name, sorted.
+    pub environment: Vec<String>,
 }
 
 /// Loads the file (or the embedded defaults) layered with the process environment.
 pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
     let (text, name) = read(path)?;
-    parse(&text, &name, std::env::vars())
+    // `std::env::vars` panics on a name or value that is not UTF-8; such a variable is
+    // skipped when it is not ours, and read lossily when it is (its value then fails).
+    let vars = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
+    parse(&text, &name, vars)
 }
 
-/// Loads only the rules, from a file or the embedded defaults, without the environment.
+/// Loads only the rules, from a file or the embedded defaults, without the environment:
+/// for tests and benches. The commands use [`load`].
 pub fn load_rules(path: Option<&Path>) -> Result<RuleSet, ConfigError> {
     let (text, name) = read(path)?;
     parse_rules(&text, &name)
 }
 
-/// Parses rules from text; `file` names it in errors.
+/// Parses rules from text, without the environment; `file` names it in errors.
 pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, ConfigError> {
     parse(text, file, std::iter::empty()).map(|s| s.rules)
 }
@@ -91,130 +122,107 @@ fn read(path: Option<&Path>) -> Result<(String, String), ConfigError> {
     };
     let name = p.display().to_string();
     let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
-        file: name.clone(),
+        origin: Origin::File(name.clone()),
         place: "file".into(),
         problem: format!("cannot be read ({e}); pass an existing TOML file to --config"),
     })?;
     Ok((text, name))
 }
 
-/// Parses text layered with `env` (name, value) pairs, and validates.
+/// Parses text layered with the environment `vars` (name, value), and validates.
 pub fn parse(
     text: &str,
     file: &str,
-    env: impl Iterator<Item = (String, String)>,
+    vars: impl Iterator<Item = (String, String)>,
 ) -> Result<Settings, ConfigError> {
-    let error = |(place, problem): Problem| ConfigError {
-        file: file.to_string(),
+    let in_file = |(place, problem): Problem| ConfigError {
+        origin: Origin::File(file.to_string()),
         place,
         problem,
     };
-    let mut table: toml::Table =
-        toml::from_str(text).map_err(|e| error(("syntax".into(), one_line(&e))))?;
-    for (name, value) in env {
-        if let Some(path) = name.strip_prefix(ENV_PREFIX) {
-            overlay(&mut table, path, &value)
-                .map_err(|p| error((format!("{p} (from {name})"), "cannot be set".into())))?;
-        }
+    let overrides = env::overrides(vars)?;
+    let mut table = file_table(text).map_err(in_file)?;
+    for o in &overrides {
+        o.apply(&mut table)?;
     }
-    let raw: RawConfig = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e| error(("settings".into(), one_line(&e))))?;
-    let rules = rules::compile(&raw.engine, &raw.rules, &raw.checks).map_err(error)?;
-    let kafka = service::compile_kafka(&raw.kafka).map_err(error)?;
-    let http = service::compile_http(&raw.http).map_err(error)?;
-    Ok(Settings { rules, kafka, http })
+    let raw = match deserialize(table) {
+        Ok(raw) => raw,
+        Err(problem) => {
+            return Err(blame_stage_one(text, &overrides).unwrap_or_else(|| in_file(problem)))
+        }
+    };
+    let blame = |(place, problem): Problem| match overrides.iter().find(|o| o.covers(&place)) {
+        Some(o) => ConfigError {
+            origin: Origin::Environment(o.var.clone()),
+            place,
+            problem,
+        },
+        None => in_file((place, problem)),
+    };
+    let rules = rules::compile(&raw.engine, &raw.rules, &raw.checks).map_err(blame)?;
+    let kafka = service::compile_kafka(&raw.kafka).map_err(blame)?;
+    let http = service::compile_http(&raw.http).map_err(blame)?;
+    let environment = overrides.into_iter().map(|o| o.var).collect();
+    Ok(Settings {
+        rules,
+        kafka,
+        http,
+        file: file.to_string(),
+        environment,
+    })
 }
 
-fn one_line(e: &dyn std::fmt::Display) -> String {
+/// The file as a table. A syntax error gives toml's message and the line, never the
+/// line's text (it may hold a secret).
+fn file_table(text: &str) -> Result<toml::Table, Problem> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let place = line.map_or_else(|| "syntax".to_string(), |l| format!("line {l}"));
+        (place, one_line(&e.message()))
+    })
+}
+
+/// Stage one: serde into the raw structs. The place is toml's path when it gives one.
+fn deserialize(table: toml::Table) -> Result<RawConfig, Problem> {
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            let message = one_line(&e.message());
+            match message.rsplit_once(" in `") {
+                Some((problem, place)) if place.ends_with('`') => {
+                    (place.trim_end_matches('`').to_string(), problem.to_string())
+                }
+                _ => ("settings".to_string(), message),
+            }
+        })
+}
+
+/// When stage one fails with the overrides but not without them, the first override
+/// (in name order) with which it fails is to blame; `None` blames the file.
+fn blame_stage_one(text: &str, overrides: &[Override]) -> Option<ConfigError> {
+    let mut table = file_table(text).ok()?;
+    if deserialize(table.clone()).is_err() {
+        return None;
+    }
+    for o in overrides {
+        o.apply(&mut table).ok()?;
+        if let Err((_, why)) = deserialize(table.clone()) {
+            return Some(ConfigError {
+                origin: Origin::Environment(o.var.clone()),
+                place: o.place.clone(),
+                problem: why,
+            });
+        }
+    }
+    None
+}
+
+fn one_line(e: &dyn fmt::Display) -> String {
     e.to_string().trim().replace('\n', " ")
 }
 
-/// Sets `a__b__c` (lower-cased, except below `kafka.properties`) in the table.
-fn overlay(table: &mut toml::Table, path: &str, value: &str) -> Result<(), String> {
-    let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
-    let dotted = parts.join(".");
-    let (last, parents) = parts.split_last().ok_or_else(|| dotted.clone())?;
-    let mut here = table;
-    for part in parents {
-        let entry = here
-            .entry(part.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        here = entry.as_table_mut().ok_or_else(|| dotted.clone())?;
-    }
-    here.insert(last.clone(), env_value(value));
-    Ok(())
-}
-
-/// A TOML value when the text is one (`true`, `42`, `["a", "b"]`), else a string.
-fn env_value(text: &str) -> toml::Value {
-    let wrapped = format!("v = {text}");
-    match toml::from_str::<toml::Table>(&wrapped) {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(text.to_string())),
-        Err(_) => toml::Value::String(text.to_string()),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
-            .into_iter()
-    }
-
-    #[test]
-    fn the_environment_overrides_the_file() {
-        let s = parse(
-            DEFAULT_CONFIG,
-            "d",
-            env(&[
-                (
-                    "SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS",
-                    "broker-1:9092,broker-2:9092",
-                ),
-                ("SLA_TIMERD__KAFKA__TOPICS__ALERTS", "alerts-nl"),
-                ("SLA_TIMERD__HTTP__LISTEN", "127.0.0.1:0"),
-                ("SLA_TIMERD__KAFKA__PROPERTIES__sasl.password", "hunter2"),
-                ("UNRELATED", "x"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(s.kafka.bootstrap_servers, "broker-1:9092,broker-2:9092");
-        assert_eq!(s.kafka.topics.alerts, "alerts-nl");
-        assert_eq!(s.http.listen.port(), 0);
-        assert_eq!(
-            s.kafka.properties.get("sasl.password").map(String::as_str),
-            Some("hunter2")
-        );
-        let shown = format!("{:?}", s.kafka.redacted_properties());
-        assert!(!shown.contains("hunter2"), "{shown}");
-    }
-
-    #[test]
-    fn a_misspelt_environment_setting_is_named() {
-        let e = parse(
-            DEFAULT_CONFIG,
-            "d",
-            env(&[("SLA_TIMERD__KAFKA__BOOTSTRAP_SERVER", "x:1")]),
-        )
-        .unwrap_err();
-        assert!(e.problem.contains("bootstrap_server"), "{e}");
-    }
-
-    #[test]
-    fn environment_values_are_typed_when_they_parse() {
-        assert_eq!(env_value("true"), toml::Value::Boolean(true));
-        assert_eq!(env_value("42"), toml::Value::Integer(42));
-        assert_eq!(
-            env_value("broker:9092"),
-            toml::Value::String("broker:9092".into())
-        );
-    }
-}
+#[path = "mod_tests.rs"]
+mod tests;

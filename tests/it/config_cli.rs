@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+use crate::helpers::{data, scratch};
+
 const BIN: &str = env!("CARGO_BIN_EXE_sla-timerd");
 
 /// Runs the binary with `env` on top of this process's environment, minus any
@@ -24,6 +26,58 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A copy of the shipped file, so that errors could wrongly blame it.
+fn ok_toml() -> String {
+    let path = scratch("config_cli_ok").join("ok.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        &path,
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn every_command_refuses_a_bad_environment_value_naming_the_variable() {
+    let config = ok_toml();
+    let input = data("basic.jsonl");
+    let commands: [&[&str]; 3] = [
+        &["run", "--config", &config],
+        &["check-config", "--config", &config],
+        &["replay", "--config", &config, input.to_str().unwrap()],
+    ];
+    for (var, value, place) in [
+        ("SLA_TIMERD__KAFKA__WORKERS", "abc", "kafka.workers"),
+        ("SLA_TIMERD__KAFKA__GROUPID", "x", "kafka.groupid"),
+        (
+            "SLA_TIMERD__KAFKA__MAX_CLOCK_SKEW",
+            "-5m",
+            "kafka.max_clock_skew",
+        ),
+        ("SLA_TIMERD__ENGINE__RETENTION", "-1d", "engine.retention"),
+    ] {
+        for args in commands {
+            let out = sla_timerd(args, &[(var, value)]);
+            let err = stderr(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{args:?} with {var}={value}: {err}"
+            );
+            assert!(
+                err.contains(&format!("sla-timerd: error: environment {var}: {place}: ")),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("ok.toml"), "the file is not to blame: {err}");
+            assert!(
+                out.stdout.is_empty(),
+                "{args:?} with {var} started: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+}
+
 #[test]
 fn a_bootstrap_list_that_is_not_host_port_stops_run_at_start_up() {
     for servers in [
@@ -38,7 +92,7 @@ fn a_bootstrap_list_that_is_not_host_port_stops_run_at_start_up() {
         );
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{servers}: {err}");
-        let named = "kafka.bootstrap_servers: ";
+        let named = "environment SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS: kafka.bootstrap_servers: ";
         assert!(
             err.contains(named) && err.contains("write host:port entries separated by commas"),
             "{err}"

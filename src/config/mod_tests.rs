@@ -1,0 +1,152 @@
+//! The loader: layering, and which origin an error names.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+fn refused(pairs: &[(&str, &str)]) -> ConfigError {
+    parse(DEFAULT_CONFIG, "ok.toml", env(pairs)).expect_err("the settings should be refused")
+}
+
+#[test]
+fn the_environment_overrides_the_file() {
+    let s = parse(
+        DEFAULT_CONFIG,
+        "d",
+        env(&[
+            (
+                "SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS",
+                "broker-1:9092,broker-2:9092",
+            ),
+            ("SLA_TIMERD__KAFKA__TOPICS__ALERTS", "alerts-nl"),
+            ("SLA_TIMERD__HTTP__LISTEN", "127.0.0.1:0"),
+            ("SLA_TIMERD__KAFKA__PROPERTIES__sasl.password", "hunter2"),
+            (
+                "SLA_TIMERD__KAFKA__PROPERTIES__SECURITY_PROTOCOL",
+                "SASL_SSL",
+            ),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.kafka.bootstrap_servers, "broker-1:9092,broker-2:9092");
+    assert_eq!(s.kafka.topics.alerts, "alerts-nl");
+    assert_eq!(s.http.listen.port(), 0);
+    assert_eq!(
+        s.kafka.properties.get("sasl.password").map(String::as_str),
+        Some("hunter2")
+    );
+    assert!(s
+        .kafka
+        .properties
+        .get("security.protocol")
+        .is_some_and(|p| p == "SASL_SSL"));
+    assert_eq!(s.environment.len(), 5);
+    let shown = format!("{:?}", s.kafka.redacted_properties());
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[test]
+fn a_misspelt_environment_setting_names_the_variable() {
+    let e = refused(&[("SLA_TIMERD__KAFKA__GROUPID", "x")]);
+    assert_eq!(
+        e.origin,
+        Origin::Environment("SLA_TIMERD__KAFKA__GROUPID".into())
+    );
+    assert_eq!(e.place, "kafka.groupid");
+    assert!(e.problem.contains("unknown field `groupid`"), "{e}");
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable_not_the_file() {
+    for (var, value, place) in [
+        ("SLA_TIMERD__KAFKA__WORKERS", "abc", "kafka.workers"),
+        (
+            "SLA_TIMERD__KAFKA__MAX_CLOCK_SKEW",
+            "-5m",
+            "kafka.max_clock_skew",
+        ),
+        ("SLA_TIMERD__ENGINE__RETENTION", "-1d", "engine.retention"),
+        (
+            "SLA_TIMERD__KAFKA__MAX_IN_FLIGHT",
+            "abc",
+            "kafka.max_in_flight",
+        ),
+        (
+            "SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS",
+            "127.0.0.1:notaport",
+            "kafka.bootstrap_servers",
+        ),
+        (
+            "SLA_TIMERD__KAFKA__PROPERTIES__GROUP_ID",
+            "x",
+            "kafka.properties.\"group.id\"",
+        ),
+        (
+            "SLA_TIMERD__KAFKA__TOPICS__ALERTS",
+            "shipment",
+            "kafka.topics",
+        ),
+    ] {
+        let e = refused(&[(var, value), ("SLA_TIMERD__HTTP__LISTEN", "127.0.0.1:0")]);
+        assert_eq!(
+            e.to_string(),
+            format!("environment {var}: {place}: {}", e.problem),
+            "{var}"
+        );
+    }
+}
+
+#[test]
+fn an_error_in_the_file_still_names_the_file() {
+    let text = DEFAULT_CONFIG.replace("retention = \"7d\"", "retention = \"-7d\"");
+    let e = parse(
+        &text,
+        "rules.toml",
+        env(&[("SLA_TIMERD__KAFKA__WORKERS", "2")]),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with("rules.toml: engine.retention: "),
+        "{e}"
+    );
+    let e = parse(
+        "[kafka]\nworkers = \"many\"\n",
+        "k.toml",
+        std::iter::empty(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("k.toml: kafka.workers: "), "{e}");
+    let e = parse(
+        "[kafka]\ngroupid = \"x\"\n",
+        "k.toml",
+        env(&[("SLA_TIMERD__KAFKA__WORKERS", "2")]),
+    )
+    .unwrap_err();
+    assert_eq!(e.origin, Origin::File("k.toml".into()), "{e}");
+}
+
+#[test]
+fn the_environment_may_mend_the_file() {
+    let s = parse(
+        "[kafka]\nworkers = \"many\"\n",
+        "k.toml",
+        env(&[("SLA_TIMERD__KAFKA__WORKERS", "2")]),
+    )
+    .unwrap();
+    assert_eq!(s.kafka.workers, 2);
+}
+
+#[test]
+fn a_syntax_error_gives_the_line_but_not_its_text() {
+    let text = "[kafka.properties]\n\"sasl.password\" = \"hunter2\n";
+    let e = parse(text, "k.toml", std::iter::empty()).unwrap_err();
+    assert_eq!(e.place, "line 2", "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}
