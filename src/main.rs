@@ -11,7 +11,7 @@ use clap::Parser;
 
 use sla_timerd::cli::{Cli, Command, ReplayArgs};
 use sla_timerd::clock::SystemClock;
-use sla_timerd::config;
+use sla_timerd::config::{self, Settings};
 use sla_timerd::core::engine::Engine;
 use sla_timerd::replay::{replay, Sinks};
 use sla_timerd::service;
@@ -73,6 +73,12 @@ fn run(command: Command) -> Result<()> {
 
 fn run_service(config: Option<&Path>) -> Result<()> {
     let settings = config::load(config)?;
+    // librdkafka's messages may quote a property's value, secrets included.
+    let redactor = settings.kafka.redactor();
+    serve(settings).map_err(|e| anyhow::anyhow!(redactor.redact(&format!("{e:#}"))))
+}
+
+fn serve(settings: Settings) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = service::shutdown_on_signals();

@@ -11,13 +11,14 @@
 //!   is an error naming it; stage two validates across fields. Every problem is
 //!   reported before any record is read as `origin: place: problem`, where the origin
 //!   is the file, or `environment VARIABLE` when the value came from one.
-//! * Secrets (`kafka.properties` whose name contains `password`, `secret` or `key`)
-//!   never reach a log line: [`KafkaSettings::redacted_properties`] masks them. Errors
-//!   never quote the file's text.
+//! * Secrets (`kafka.properties` whose name holds `password`, `secret`, `jaas`, `token`
+//!   or `key`) are [`Secret`]s, which print as `<redacted>`; text from librdkafka goes
+//!   through [`Settings::redact`] (see `secret.rs`). Errors never quote the file's text.
 
 mod bootstrap;
 mod env;
 mod rules;
+mod secret;
 mod service;
 
 use std::fmt;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 
 use crate::core::rules::RuleSet;
 use env::Override;
+pub use secret::{is_secret, Properties, PropertyValue, Redactor, Secret, REDACTED};
 pub use service::{HttpSettings, KafkaSettings, Topics};
 
 /// The shipped configuration, embedded at build time.
@@ -92,6 +94,14 @@ pub struct Settings {
     pub file: String,
     /// The environment variables that overrode it, by name, sorted.
     pub environment: Vec<String>,
+}
+
+impl Settings {
+    /// `text` with every secret value of these settings written as `<redacted>`: for
+    /// messages from librdkafka, which may echo a property's value.
+    pub fn redact(&self, text: &str) -> String {
+        self.kafka.redactor().redact(text)
+    }
 }
 
 /// Loads the file (or the embedded defaults) layered with the process environment.

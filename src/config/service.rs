@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 
 use super::rules::span;
+use super::secret::{Properties, Redactor, REDACTED};
 use super::Problem;
 use crate::core::time::Span;
 
@@ -166,8 +167,9 @@ pub struct KafkaSettings {
     /// Consumers in this process, each a member of the group with its own engine and
     /// producer (like Kafka Streams' `num.stream.threads`).
     pub workers: usize,
-    /// librdkafka properties passed through, e.g. `security.protocol`.
-    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties passed through, e.g. `security.protocol`; secret ones
+    /// (`sasl.password`, ...) hold a [`Secret`](super::Secret) that never prints.
+    pub properties: Properties,
 }
 
 /// librdkafka properties the daemon sets itself, and the setting to use instead.
@@ -207,12 +209,17 @@ impl KafkaSettings {
         self.properties
             .iter()
             .map(|(k, v)| {
-                let secret = ["password", "secret", "key"]
-                    .iter()
-                    .any(|s| k.to_ascii_lowercase().contains(s));
-                (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+                (
+                    k.as_str(),
+                    if v.is_secret() { REDACTED } else { v.expose() },
+                )
             })
             .collect()
+    }
+
+    /// What hides this configuration's secrets in text from librdkafka.
+    pub fn redactor(&self) -> Redactor {
+        self.properties.redactor()
     }
 }
 
@@ -328,8 +335,8 @@ fn workers(raw: &toml::Value) -> Result<usize, Problem> {
     }
 }
 
-fn properties(raw: &BTreeMap<String, toml::Value>) -> Result<BTreeMap<String, String>, Problem> {
-    let mut out = BTreeMap::new();
+fn properties(raw: &BTreeMap<String, toml::Value>) -> Result<Properties, Problem> {
+    let mut out = Properties::default();
     for (name, value) in raw {
         let place = format!("kafka.properties.\"{name}\"");
         if let Some((_, instead)) = OWNED.iter().find(|(owned, _)| owned == name) {

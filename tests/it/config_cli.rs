@@ -99,3 +99,44 @@ fn a_bootstrap_list_that_is_not_host_port_stops_run_at_start_up() {
         );
     }
 }
+
+#[test]
+fn secrets_never_appear_in_what_run_or_check_config_print() {
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="hunter2";"#;
+    let cases: [&[(&str, &str)]; 2] = [
+        &[
+            ("SLA_TIMERD__KAFKA__PROPERTIES__SASL.JAAS.CONFIG", jaas),
+            (
+                "SLA_TIMERD__KAFKA__PROPERTIES__SASL.OAUTHBEARER.CLIENT.SECRET",
+                "s3cr3t-1",
+            ),
+        ],
+        // A misspelt property: librdkafka refuses it, quoting its value.
+        &[(
+            "SLA_TIMERD__KAFKA__PROPERTIES__SASL_OAUTHBEARER_CLIENT_SECRETS",
+            "s3cr3t-2",
+        )],
+    ];
+    for env in cases {
+        let out = sla_timerd(&["run"], env);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("cannot create the Kafka") && err.contains("<redacted>"),
+            "{err}"
+        );
+        let shown = sla_timerd(&["check-config"], env);
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&shown.stdout),
+            stderr(&shown)
+        );
+        for (_, secret) in env {
+            assert!(!err.contains(secret) && !err.contains("hunter2"), "{err}");
+            assert!(
+                !shown.contains(secret) && !shown.contains("hunter2"),
+                "{shown}"
+            );
+        }
+    }
+}
