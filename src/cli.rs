@@ -12,7 +12,11 @@ use crate::telemetry::LogFormat;
 /// It reads order, customer-message and return events (CloudEvents JSON), keeps a
 /// deadline per open obligation (reply within 48h, ship by the ship-by date, ...), and
 /// emits alerts: warnings as a deadline nears, a breach when it lapses, a resolution
-/// when it is met late, and policy violations.
+/// when an obligation that alerted is met (on time or late), and policy violations.
+///
+/// Every command that reads settings (run, replay, check-config) reads the --config file
+/// (default: the shipped one) layered with SLA_TIMERD__SECTION__KEY environment
+/// variables, and checks them all before it starts.
 #[derive(Debug, Parser)]
 #[command(name = "sla-timerd", version, about, long_about)]
 pub struct Cli {
@@ -59,9 +63,14 @@ pub enum Command {
     /// it fires. Metrics are served on --listen.
     Demo(crate::demo::DemoArgs),
 
-    /// Check a configuration file and print the rules it defines.
+    /// Check the settings and print what they define, secrets redacted.
+    ///
+    /// Reads --config (default: the shipped file) and the SLA_TIMERD__ environment
+    /// variables as run does, and prints the rules (their deadlines, warnings and closing
+    /// events), the checks, and the kafka and http settings. Exit status 1 with the
+    /// setting to fix, and the variable when it came from one, if anything is wrong.
     CheckConfig {
-        /// Rules file (TOML); without it, the shipped defaults.
+        /// Settings file (TOML); without it, the shipped defaults.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -69,7 +78,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// Rules file (TOML). Without it, the shipped defaults (config/default.toml).
+    /// Settings file (TOML). Without it, the shipped defaults (config/default.toml).
+    /// SLA_TIMERD__ environment variables apply as for run, and are checked too.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 

@@ -51,27 +51,18 @@ fn run(command: Command) -> Result<()> {
             runtime.block_on(sla_timerd::demo::run(args))
         }
         Command::CheckConfig { config } => {
-            let rules = config::load(config.as_deref())?.rules;
-            for r in &rules.rules {
-                let leads: Vec<String> = r.warn_before.iter().map(|l| l.to_string()).collect();
-                println!(
-                    "rule {:<22} key {:<10} deadline {:?} warn before [{}]",
-                    r.name,
-                    r.key,
-                    r.deadline,
-                    leads.join(", ")
-                );
-            }
-            for c in &rules.checks {
-                println!("check {:<28} key {}", c.name, c.key);
-            }
-            println!("retention {}", rules.retention);
+            print!("{}", config::load(config.as_deref())?.describe());
             Ok(())
         }
     }
 }
 
 fn run_service(config: Option<&Path>) -> Result<()> {
+    tracing::info!(
+        "{} {} starting",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION")
+    );
     let settings = config::load(config)?;
     // librdkafka's messages may quote a property's value, secrets included.
     let redactor = settings.kafka.redactor();

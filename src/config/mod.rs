@@ -16,6 +16,7 @@
 //!   through [`Settings::redact`] (see `secret.rs`). Errors never quote the file's text.
 
 mod bootstrap;
+mod describe;
 mod env;
 mod rules;
 mod secret;

@@ -140,3 +140,51 @@ fn secrets_never_appear_in_what_run_or_check_config_print() {
         }
     }
 }
+
+#[test]
+fn run_logs_its_name_and_version_first() {
+    let out = sla_timerd(&["run"], &[("SLA_TIMERD__KAFKA__WORKERS", "abc")]);
+    let err = stderr(&out);
+    let version = format!("sla-timerd {} starting", env!("CARGO_PKG_VERSION"));
+    assert!(
+        err.lines().next().is_some_and(|l| l.contains(&version)),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_prints_the_settings_in_words() {
+    let out = sla_timerd(
+        &["check-config"],
+        &[("SLA_TIMERD__KAFKA__PROPERTIES__SECURITY_PROTOCOL", "SSL")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    for part in [
+        "rule customer_reply: one instance per thread_id\n",
+        "  deadline: 48h after the opening event\n",
+        "  warnings: 24h and 4h before the deadline\n",
+        "  closes on customer_message.replied or customer_message.no_response_needed\n",
+        "check tracking_missing: a violation keyed by order_id\n",
+        "kafka:\n  bootstrap servers localhost:9092\n",
+        "  librdkafka properties: security.protocol = SSL\n",
+        "http:\n  serves /metrics, /healthz and /readyz on 127.0.0.1:0\n",
+    ] {
+        assert!(shown.contains(part), "missing {part:?} in\n{shown}");
+    }
+    assert!(
+        !shown.contains("Span(") && !shown.contains("After("),
+        "{shown}"
+    );
+}
+
+#[test]
+fn help_says_a_resolution_comes_when_a_deadline_is_met_on_time_or_late() {
+    let out = sla_timerd(&["--help"], &[]);
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        help.contains("a resolution when an obligation that alerted is met (on time or late)"),
+        "{help}"
+    );
+    assert!(!help.contains("met late"), "{help}");
+}
