@@ -188,3 +188,52 @@ fn help_says_a_resolution_comes_when_a_deadline_is_met_on_time_or_late() {
     );
     assert!(!help.contains("met late"), "{help}");
 }
+
+/// The README's environment examples, run by `sh` as written, with `check-config` in
+/// place of `run` (there is no broker to run against).
+#[test]
+fn the_readme_environment_examples_work_in_a_shell() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split_once("```").map(|(block, _)| block))
+        .filter(|b| {
+            b.contains("SLA_TIMERD__KAFKA__PROPERTIES__")
+                && b.trim_end().ends_with("sla-timerd run")
+        })
+        .collect();
+    assert!(
+        blocks.len() >= 2,
+        "the README shows the dot-free and the `env` spellings"
+    );
+    for block in blocks {
+        let script = block
+            .trim_end()
+            .strip_suffix("sla-timerd run")
+            .unwrap()
+            .to_string()
+            + "\"$BIN\" check-config";
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("BIN", BIN)
+            .output()
+            .expect("sh runs");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{script}\n{}", stderr(&out));
+        assert!(
+            shown.contains("security.protocol = SASL_SSL"),
+            "{script}\n{shown}"
+        );
+        assert!(
+            shown.contains("sasl.password = <redacted>"),
+            "{script}\n{shown}"
+        );
+        assert!(
+            shown.contains("bootstrap servers broker-1:9092,broker-2:9092"),
+            "{script}\n{shown}"
+        );
+    }
+}
