@@ -182,7 +182,18 @@ impl PartitionState {
             Some(lead) => SlaStage::Warning(*lead),
             None => SlaStage::Breach,
         };
+        self.pass_point(i);
+        let alert = self.instance_alert(rules, i, when, stage, None);
+        self.emit(rules.retention, alert, out);
+    }
+
+    /// The instance's next point has fired (its timer already taken from the wheel):
+    /// it has alerted, and its following point, if any, is armed.
+    fn pass_point(&mut self, i: u32) {
+        let slot = self.slots.get_mut(i);
         slot.mark_emitted();
+        let leads = &self.schedules[slot.schedule as usize];
+        let point = slot.next_point;
         if (point as usize) < leads.len() {
             slot.next_point = point + 1;
             let at = point_time(leads, slot.started, slot.deadline, point + 1);
@@ -190,8 +201,6 @@ impl PartitionState {
         } else {
             slot.next_point = NO_POINT;
         }
-        let alert = self.instance_alert(rules, i, when, stage, None);
-        self.emit(rules.retention, alert, out);
     }
 
     fn instance_alert(
@@ -564,18 +573,8 @@ impl PartitionState {
     pub fn restore_done(&mut self, rules: &RuleSet) {
         let Some(clock) = self.clock else { return };
         while let Some((_, i)) = self.wheel.pop_before(clock.0) {
-            let slot = self.slots.get_mut(i);
-            slot.timer = NO_TIMER;
-            slot.mark_emitted();
-            let leads = &self.schedules[slot.schedule as usize];
-            let point = slot.next_point;
-            if (point as usize) < leads.len() {
-                slot.next_point = point + 1;
-                let at = point_time(leads, slot.started, slot.deadline, point + 1);
-                slot.timer = self.wheel.insert(at.0, i).to_raw();
-            } else {
-                slot.next_point = NO_POINT;
-            }
+            self.slots.get_mut(i).timer = NO_TIMER;
+            self.pass_point(i);
         }
         self.sweep(rules, clock);
     }

@@ -90,16 +90,7 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
     let mut c = base_config(settings);
     c.set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random");
-    for consumer_only in [
-        "group.instance.id",
-        "partition.assignment.strategy",
-        "group.protocol",
-        "auto.offset.reset",
-        "fetch.queue.backoff.ms",
-        "session.timeout.ms",
-        "heartbeat.interval.ms",
-        "max.poll.interval.ms",
-    ] {
+    for consumer_only in CONSUMER_ONLY {
         c.remove(consumer_only);
     }
     if settings.guarantee == crate::worker::Guarantee::ExactlyOnce {
@@ -114,20 +105,22 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
     c
 }
 
+/// Consumer properties that the producer and the admin client must not be given.
+const CONSUMER_ONLY: [&str; 8] = [
+    "group.instance.id",
+    "partition.assignment.strategy",
+    "group.protocol",
+    "auto.offset.reset",
+    "fetch.queue.backoff.ms",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+];
+
 /// The admin client's configuration: the connection settings only.
 pub fn admin_config(settings: &KafkaSettings) -> ClientConfig {
     let mut c = base_config(settings);
-    for consumer_only in [
-        "group.instance.id",
-        "partition.assignment.strategy",
-        "group.protocol",
-        "auto.offset.reset",
-        "fetch.queue.backoff.ms",
-        "session.timeout.ms",
-        "heartbeat.interval.ms",
-        "max.poll.interval.ms",
-        "linger.ms",
-    ] {
+    for consumer_only in CONSUMER_ONLY.iter().chain(&["linger.ms"]) {
         c.remove(consumer_only);
     }
     c
