@@ -77,6 +77,7 @@ use sla_timerd::service::Service;
 use sla_timerd::telemetry::{self, LogFormat};
 
 const DEFAULT_RECORDS: usize = 1_000_000;
+const DEFAULT_OPEN_INSTANCES: usize = 1_000_000;
 const INPUT_PARTITIONS: i32 = 3;
 /// Customer messages of the lateness run.
 const TIMERS: usize = 10_000;
@@ -118,14 +119,27 @@ fn main() {
 
 async fn run(broker: &str, records: usize) -> Result<()> {
     println!("sla-timerd daemon bench against {broker}");
-    let (warm, thru, late) = (Names::new("warm"), Names::new("thru"), Names::new("late"));
+    let (warm, thru, late, again) = (
+        Names::new("warm"),
+        Names::new("thru"),
+        Names::new("late"),
+        Names::new("restart"),
+    );
+    let open = match std::env::var("SLA_BENCH_OPEN_INSTANCES") {
+        Ok(v) => v
+            .replace('_', "")
+            .parse()
+            .expect("SLA_BENCH_OPEN_INSTANCES is a number"),
+        Err(_) => DEFAULT_OPEN_INSTANCES,
+    };
     let result = async {
         warm_up(broker, &warm, (records / 5).max(10_000)).await?;
         throughput(broker, &thru, records).await?;
-        lateness(broker, &late).await
+        lateness(broker, &late).await?;
+        restart(broker, &again, open).await
     }
     .await;
-    delete_topics(broker, &[&warm, &thru, &late]).await;
+    delete_topics(broker, &[&warm, &thru, &late, &again]).await;
     result
 }
 
@@ -138,12 +152,159 @@ async fn warm_up(broker: &str, names: &Names, records: usize) -> Result<()> {
     let sample = generate(&sample_config(records, SystemClock.now())).take(records);
     let produced = tokio::task::block_in_place(|| produce(broker, names, sample))?;
     bare_consumer(broker, names, produced.records).await?;
-    daemon_consumer(broker, names, produced.records).await?;
+    daemon_consumer(
+        broker,
+        names,
+        &names.group("warm"),
+        "exactly_once",
+        produced.records,
+    )
+    .await?;
     println!(
         "\n0. warm-up (untimed): {} records through a bare consumer and the daemon",
         produced.records
     );
     Ok(())
+}
+
+// --------------------------------------------------------------------- 3. restart ---
+
+/// `instances` messages on threads of their own, received an hour ago (nothing due for
+/// 23 hours), consumed by a static member, which then stops gracefully; the same member
+/// starts again. Timed: from the second start until every partition is restored and
+/// caught up. Counted: records read again, alerts sent again, changelog records read.
+/// Memory: this process's RSS holding the instances against before the first start.
+async fn restart(broker: &str, names: &Names, instances: usize) -> Result<()> {
+    create_topics(broker, names).await?;
+    let received = SystemClock.now().minus(Span(3_600_000)).to_rfc3339();
+    let lines = (0..instances).map(move |i| {
+        format!(
+            r#"{{"specversion":"1.0","id":"open-{i:07}","source":"bench","type":"customer_message.received","time":"{received}","data":{{"thread_id":"OPEN-T-{i:07}","seller_id":"A1BENCHSELLER0","marketplace":"DE"}}}}"#
+        )
+    });
+    let produced = tokio::task::block_in_place(|| produce(broker, names, lines))?;
+    println!(
+        "\n3. restart: {} customer messages, each on a thread of its own, produced in {:.1} s",
+        produced.records,
+        produced.elapsed.as_secs_f64()
+    );
+    let group = names.group("restart");
+    let member = [(
+        "KAFKA__PROPERTIES__GROUP_INSTANCE_ID",
+        "bench-restart-member",
+    )];
+    let rss_before = rss_bytes();
+    let first = Running::start(broker, names, &group, &member).await?;
+    let started = Instant::now();
+    loop {
+        let scrape = first.scrape().await?;
+        if scrape.sum("sla_records_consumed_total") >= instances as f64
+            && scrape.sum("sla_open_instances") >= instances as f64
+        {
+            break;
+        }
+        ensure!(
+            started.elapsed() < consume_timeout(instances),
+            "the first run did not open {instances} instances in time"
+        );
+        tokio::time::sleep(METRICS_POLL).await;
+    }
+    let rss_held = rss_bytes();
+    println!(
+        "   first run: {} instances open after {:.1} s; RSS {:.0} MB before, {:.0} MB holding them = {:.0} bytes per open instance (whole process)",
+        instances,
+        started.elapsed().as_secs_f64(),
+        rss_before as f64 / 1e6,
+        rss_held as f64 / 1e6,
+        (rss_held as f64 - rss_before as f64) / instances as f64
+    );
+    first.stop().await?;
+    let alerts_before = count_records(broker, &names.alerts)?;
+    let started = Instant::now();
+    let second = Running::start(broker, names, &group, &member).await?;
+    let mut assigned_after = None;
+    let caught_up = loop {
+        let scrape = second.scrape().await?;
+        let partitions = scrape.sum("sla_assigned_partitions");
+        if partitions > 0.0 && assigned_after.is_none() {
+            assigned_after = Some(started.elapsed());
+        }
+        if partitions >= 3.0 * INPUT_PARTITIONS as f64
+            && scrape.sum("sla_partitions_restoring") == 0.0
+            && scrape.sum("sla_open_instances") >= instances as f64
+            && scrape.sum("sla_consumer_lag_records") == 0.0
+        {
+            break scrape;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "the restarted member was not caught up within 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let elapsed = started.elapsed();
+    let assigned_after = assigned_after.unwrap_or(elapsed);
+    second.stop().await?;
+    let alerts_after = count_records(broker, &names.alerts)?;
+    println!(
+        "   restart: assigned {:.2} s after start; restored and caught up {:.2} s after start, {:.2} s after the assignment (goal <= 2 s)",
+        assigned_after.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        (elapsed - assigned_after).as_secs_f64()
+    );
+    println!(
+        "   restart: {:.0} changelog records restored in {:.2} s of restore time (summed over partitions); \
+         {:.0} input records read again (goal 0); {} alerts sent again (goal 0)",
+        caught_up.sum("sla_restored_records_total"),
+        caught_up.sum("sla_restore_duration_seconds_sum"),
+        caught_up.sum("sla_records_consumed_total"),
+        alerts_after.saturating_sub(alerts_before)
+    );
+    Ok(())
+}
+
+/// This process's resident set, in bytes.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Records in a topic, read read_committed to the end of every partition.
+fn count_records(broker: &str, topic: &str) -> Result<u64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", format!("{topic}-count-{}", SystemClock.now().0))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("cannot create a counting consumer")?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len());
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let (mut records, mut ended) = (0u64, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ended < partitions && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(_)) => records += 1,
+            Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
+            _ => {}
+        }
+    }
+    Ok(records)
 }
 
 // ------------------------------------------------------------------ 1. throughput ---
@@ -169,23 +330,79 @@ async fn throughput(broker: &str, names: &Names, records: usize) -> Result<()> {
     );
     let bare = bare_consumer(broker, names, produced.records).await?;
     bare.print("bare StreamConsumer");
-    let (daemon, end, settled) = daemon_consumer(broker, names, produced.records).await?;
-    daemon.print("daemon");
-    println!(
-        "   daemon/bare consumer rate ratio: {:.2} (goal >= 0.70)",
-        daemon.rate() / bare.rate()
-    );
-    let read_twice =
-        (settled.sum("sla_records_consumed_total") as usize).saturating_sub(produced.records);
-    if read_twice > 0 {
+    let mut rates = Vec::new();
+    for guarantee in ["exactly_once", "at_least_once"] {
+        let group = names.group(guarantee);
+        let (daemon, end, settled) =
+            daemon_consumer(broker, names, &group, guarantee, produced.records).await?;
+        println!("   -- kafka.guarantee = \"{guarantee}\"");
+        daemon.print("daemon");
         println!(
-            "   NOTE: {read_twice} records were read twice (a partition changed hands after the daemon had begun, e.g. \
-             workers joining one by one on a broker with group.initial.rebalance.delay.ms=0); \
-             the daemon's rate counts them, so it is not comparable"
+            "   daemon/bare consumer rate ratio: {:.2} (goal >= 0.70)",
+            daemon.rate() / bare.rate()
         );
+        let read_twice =
+            (settled.sum("sla_records_consumed_total") as usize).saturating_sub(produced.records);
+        if read_twice > 0 {
+            println!(
+                "   NOTE: {read_twice} records were read twice (a partition changed hands after the daemon had begun); \
+                 the daemon's rate counts them, so it is not comparable"
+            );
+        }
+        print_daemon_work(&end, &settled);
+        let changelog = changelog_size(broker, names, &group)?;
+        println!(
+            "   changelog: {} records, {} bytes (keys and values) = {:.1} bytes per input record",
+            changelog.0,
+            changelog.1,
+            changelog.1 as f64 / produced.records as f64
+        );
+        rates.push(daemon.rate());
     }
-    print_daemon_work(&end, &settled);
+    println!(
+        "   exactly once / at least once rate ratio: {:.2} (goal >= 0.80)",
+        rates[0] / rates[1]
+    );
     Ok(())
+}
+
+/// Records and bytes (keys and values) now in a group's changelog topics, read
+/// read_committed to the end.
+fn changelog_size(broker: &str, names: &Names, group: &str) -> Result<(u64, u64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", format!("{group}-measure"))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("cannot create the changelog reader")?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for input in [
+        &names.customer_message,
+        &names.return_request,
+        &names.shipment,
+    ] {
+        let topic = sla_timerd::kafka::topics::changelog_topic(group, input);
+        for p in 0..INPUT_PARTITIONS {
+            tpl.add_partition_offset(&topic, p, rdkafka::Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let (mut records, mut bytes, mut ended) = (0u64, 0u64, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ended < tpl.count() && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                records += 1;
+                bytes +=
+                    (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
+            _ => {}
+        }
+    }
+    Ok((records, bytes))
 }
 
 /// The default mix sized for `records` lines, moved so that its last events (about two
@@ -280,7 +497,7 @@ fn consume_timeout(records: usize) -> Duration {
 }
 
 async fn bare_consumer(broker: &str, names: &Names, records: usize) -> Result<Consumed> {
-    let settings = settings(broker, names, &names.group("bare"))?;
+    let settings = settings(broker, names, &names.group("bare"), &[])?;
     let consumer: StreamConsumer = sla_timerd::kafka::consumer_config(&settings.kafka)
         .create()
         .context("cannot create the bare consumer")?;
@@ -319,9 +536,11 @@ async fn bare_consumer(broker: &str, names: &Names, records: usize) -> Result<Co
 async fn daemon_consumer(
     broker: &str,
     names: &Names,
+    group: &str,
+    guarantee: &str,
     records: usize,
 ) -> Result<(Consumed, Scrape, Scrape)> {
-    let daemon = Running::start(broker, names, &names.group("daemon")).await?;
+    let daemon = Running::start(broker, names, group, &[("KAFKA__GUARANTEE", guarantee)]).await?;
     let started = Instant::now();
     let mut first: Option<(Instant, f64, CpuUse)> = None;
     let end = loop {
@@ -382,9 +601,9 @@ fn print_daemon_work(end: &Scrape, settled: &Scrape) {
 
 async fn lateness(broker: &str, names: &Names) -> Result<()> {
     create_topics(broker, names).await?;
-    let settings = settings(broker, names, &names.group("daemon"))?;
+    let settings = settings(broker, names, &names.group("daemon"), &[])?;
     let reply_within = customer_reply_deadline(&settings)?;
-    let daemon = Running::start(broker, names, &names.group("daemon")).await?;
+    let daemon = Running::start(broker, names, &names.group("daemon"), &[]).await?;
     daemon.wait_assigned(3 * INPUT_PARTITIONS as usize).await?;
     let wait = Duration::from_millis((FIRST_DUE.0 + DUE_SPREAD.0) as u64) + Duration::from_secs(30);
     let reader = {
@@ -593,7 +812,7 @@ impl Names {
 }
 
 /// The daemon's settings for this run, as environment overrides of the shipped config.
-fn settings(broker: &str, names: &Names, group: &str) -> Result<Settings> {
+fn settings(broker: &str, names: &Names, group: &str, extra: &[(&str, &str)]) -> Result<Settings> {
     let env = [
         ("KAFKA__BOOTSTRAP_SERVERS", broker),
         ("KAFKA__GROUP_ID", group),
@@ -608,6 +827,7 @@ fn settings(broker: &str, names: &Names, group: &str) -> Result<Settings> {
     // be tried without editing anything (e.g. SLA_TIMERD__KAFKA__WORKERS=1).
     let env = env
         .into_iter()
+        .chain(extra.iter().copied())
         .map(|(k, v)| (format!("SLA_TIMERD__{k}"), v.to_string()));
     let mine = std::env::vars().filter(|(k, _)| k.starts_with("SLA_TIMERD__"));
     parse(DEFAULT_CONFIG, "bench", env.chain(mine)).context("the bench settings")
@@ -647,7 +867,26 @@ async fn create_topics(broker: &str, names: &Names) -> Result<()> {
 }
 
 async fn delete_topics(broker: &str, runs: &[&Names]) {
-    let topics: Vec<&str> = runs.iter().flat_map(|n| n.all()).collect();
+    let mut topics: Vec<String> = runs
+        .iter()
+        .flat_map(|n| n.all())
+        .map(str::to_string)
+        .collect();
+    // The daemon's changelog topics are named after its groups, which start with a run's
+    // prefix.
+    if let Ok(admin) = admin(broker) {
+        if let Ok(metadata) = admin.inner().fetch_metadata(None, Duration::from_secs(10)) {
+            topics.extend(
+                metadata
+                    .topics()
+                    .iter()
+                    .map(|t| t.name().to_string())
+                    .filter(|t| t.ends_with("-changelog"))
+                    .filter(|t| runs.iter().any(|n| t.starts_with(&n.prefix))),
+            );
+        }
+    }
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     let deleted = match admin(broker) {
         Ok(admin) => admin
             .delete_topics(&topics, &AdminOptions::new())
@@ -782,9 +1021,17 @@ struct Running {
 }
 
 impl Running {
-    async fn start(broker: &str, names: &Names, group: &str) -> Result<Running> {
-        let service =
-            Service::build(settings(broker, names, group)?, Arc::new(SystemClock)).await?;
+    async fn start(
+        broker: &str,
+        names: &Names,
+        group: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Running> {
+        let service = Service::build(
+            settings(broker, names, group, extra)?,
+            Arc::new(SystemClock),
+        )
+        .await?;
         let addr = service.http_addr();
         let (stop, rx) = watch::channel(false);
         Ok(Running {

@@ -10,6 +10,8 @@
 #                                       just prints it)
 #   scripts/kafka.sh stop               SIGTERM (then SIGKILL after a grace
 #                                       period) and delete the state directory
+#   scripts/kafka.sh restart            stop (SIGTERM) and start again on the kept
+#                                       state: topics, records, offsets survive
 #   scripts/kafka.sh status             "up" (exit 0), "starting" (exit 2) or
 #                                       "down" (exit 1)
 #   scripts/kafka.sh topics NAME[:PARTITIONS]...
@@ -274,6 +276,36 @@ render_config() {
     "$RES_DIR/server.properties.in" >"$STATE_DIR/server.properties"
 }
 
+# Starts the broker on the formatted state in $STATE_DIR and waits until it
+# answers; returns non-zero (broker killed) when it does not.
+launch() {
+  local pid
+  log "starting Kafka $KAFKA_VERSION (KRaft broker+controller) on $BOOTSTRAP, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, state in $STATE_DIR"
+  local launcher=()
+  command -v setsid >/dev/null 2>&1 && launcher=(setsid)
+  # setsid: own session, so Ctrl-C / a test runner killing the caller's
+  # process group does not take the broker down half-way; all fds redirected
+  # so `$(kafka.sh start)` returns, and the lock fd 9 closed so the broker
+  # does not hold the start/stop lock for its whole life.
+  nohup "${launcher[@]}" "$JAVA" "${HEAP_OPTS[@]}" \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+    -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true \
+    "-Dkafka.logs.dir=$STATE_DIR/logs" \
+    "-Dlog4j2.configurationFile=$RES_DIR/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$STATE_DIR/server.properties" \
+    </dev/null >"$STATE_DIR/logs/stdout.log" 2>&1 9>&- &
+  pid=$!
+  disown "$pid" 2>/dev/null || true # no "Killed" job notices from bash
+  printf '%s\n' "$pid" >"$PID_FILE"
+
+  if ! wait_ready "$pid"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$PID_FILE"
+    return 1
+  fi
+}
+
 cmd_start() {
   [[ $KAFKA_PORT =~ ^[0-9]+$ && $KAFKA_CONTROLLER_PORT =~ ^[0-9]+$ ]] ||
     die "KAFKA_PORT / KAFKA_CONTROLLER_PORT must be numbers"
@@ -314,38 +346,15 @@ cmd_start() {
     -c "$STATE_DIR/server.properties" >"$STATE_DIR/logs/format.log" 2>&1 ||
     { cat "$STATE_DIR/logs/format.log" >&2; die "StorageTool format failed"; }
 
-  log "starting Kafka $KAFKA_VERSION (KRaft broker+controller) on $BOOTSTRAP, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, state in $STATE_DIR"
-  local launcher=()
-  command -v setsid >/dev/null 2>&1 && launcher=(setsid)
-  # setsid: own session, so Ctrl-C / a test runner killing the caller's
-  # process group does not take the broker down half-way; all fds redirected
-  # so `$(kafka.sh start)` returns, and the lock fd 9 closed so the broker
-  # does not hold the start/stop lock for its whole life.
-  nohup "${launcher[@]}" "$JAVA" "${HEAP_OPTS[@]}" \
-    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError \
-    -Djava.awt.headless=true \
-    "-Dkafka.logs.dir=$STATE_DIR/logs" \
-    "-Dlog4j2.configurationFile=$RES_DIR/log4j2.properties" \
-    -cp "$LIBS/*" kafka.Kafka "$STATE_DIR/server.properties" \
-    </dev/null >"$STATE_DIR/logs/stdout.log" 2>&1 9>&- &
-  pid=$!
-  disown "$pid" 2>/dev/null || true # no "Killed" job notices from bash
-  printf '%s\n' "$pid" >"$PID_FILE"
-
-  if ! wait_ready "$pid"; then
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$PID_FILE"
-    die "Kafka failed to start (logs kept in $STATE_DIR/logs)"
-  fi
-  log "broker up (pid $pid) after $((SECONDS - t0)) s"
+  launch || die "Kafka failed to start (logs kept in $STATE_DIR/logs)"
+  log "broker up (pid $(<"$PID_FILE")) after $((SECONDS - t0)) s"
   echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
 }
 
 # ------------------------------------------------------------------- stop ---
 
-cmd_stop() {
-  take_lock "$STATE_DIR.lock"
+# SIGTERM the broker (SIGKILL after the grace period); keeps its state.
+halt() {
   local pid
   if pid=$(running_pid); then
     log "stopping broker (pid $pid)"
@@ -357,11 +366,36 @@ cmd_stop() {
       kill -KILL "$pid" 2>/dev/null || true
       while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     fi
+    rm -f "$PID_FILE"
   else
     log "no broker started by kafka.sh is running"
   fi
+}
+
+cmd_stop() {
+  take_lock "$STATE_DIR.lock"
+  halt
   wipe_state
   log "stopped; removed $STATE_DIR"
+}
+
+# Stop and start again on the same data: topics, records, committed offsets and
+# transactions survive (what a broker upgrade or a crash-restart looks like).
+cmd_restart() {
+  take_lock "$STATE_DIR.lock"
+  [[ -f $MARKER && -f $STATE_DIR/server.properties ]] ||
+    die "no broker state in $STATE_DIR to restart on; use: $0 start"
+  local t0=$SECONDS
+  halt
+  # A new log, so the start-up wait does not read the last run's "started" line.
+  local f
+  for f in server.log stdout.log; do
+    [[ -f $STATE_DIR/logs/$f ]] && mv -f "$STATE_DIR/logs/$f" "$STATE_DIR/logs/$f.previous"
+  done
+  find_java
+  launch || die "Kafka failed to restart (logs kept in $STATE_DIR/logs)"
+  log "broker restarted on its kept state after $((SECONDS - t0)) s"
+  echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
 }
 
 # ----------------------------------------------------------------- status ---
@@ -466,6 +500,7 @@ main() {
   case $cmd in
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
+    restart) cmd_restart "$@" ;;
     status) cmd_status "$@" ;;
     topics) cmd_topics "$@" ;;
     fetch) cmd_fetch "$@" ;;

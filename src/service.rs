@@ -42,6 +42,7 @@ impl Service {
             &crate::kafka::admin_config(k),
             &k.group_id,
             &k.topics.inputs(),
+            crate::kafka::client_log::ClientLog::new(k.redactor(), clock.clone()),
         )
         .await?;
         let workers = (0..settings.kafka.workers)

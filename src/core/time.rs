@@ -123,7 +123,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 impl Span {
     pub const ZERO: Span = Span(0);
 
-    pub fn from_secs(secs: i64) -> Span {
+    pub const fn from_secs(secs: i64) -> Span {
         Span(secs.saturating_mul(1000))
     }
 

@@ -8,11 +8,13 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, TopicPartitionList};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::client_log::ClientLog;
 use crate::http::Health;
 
 /// A change of assignment, for the worker loop.
@@ -26,7 +28,27 @@ pub enum Notice {
 pub struct DaemonContext {
     pub notices: UnboundedSender<Notice>,
     pub health: Arc<Health>,
+    pub log: Arc<ClientLog>,
 }
+
+/// The context of the worker's other clients (the changelog reader, the admin client):
+/// their logs and errors go to the worker's [`ClientLog`].
+pub struct LoggedContext {
+    pub client: &'static str,
+    pub log: Arc<ClientLog>,
+}
+
+impl ClientContext for LoggedContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log(self.client, level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(self.client, &error, reason);
+    }
+}
+
+impl ConsumerContext for LoggedContext {}
 
 fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
     tpl.elements()
@@ -40,7 +62,11 @@ impl ClientContext for DaemonContext {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.health.broker_reachable.store(false, Ordering::Relaxed);
         }
-        tracing::error!(error = %error, reason, "kafka client error");
+        self.log.error("consumer", &error, reason);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log("consumer", level, fac, message);
     }
 }
 
@@ -48,7 +74,7 @@ impl ConsumerContext for DaemonContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let revoked = partitions(tpl);
-            tracing::info!(?revoked, "partitions revoked");
+            tracing::debug!(?revoked, "revoke callback");
             let _ = self.notices.send(Notice::Revoked(revoked));
         }
     }
@@ -60,7 +86,7 @@ impl ConsumerContext for DaemonContext {
                     tracing::error!(error = %e, "cannot pause newly assigned partitions");
                 }
                 let assigned = partitions(tpl);
-                tracing::info!(?assigned, "partitions assigned");
+                tracing::debug!(?assigned, "assign callback");
                 let _ = self.notices.send(Notice::Assigned(assigned));
             }
             Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),

@@ -22,7 +22,8 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
-use super::context::{DaemonContext, Notice};
+use super::client_log::ClientLog;
+use super::context::{DaemonContext, LoggedContext, Notice};
 use super::produce::{SendError, Sender};
 use super::record::{binary_to_structured, dead_letter_headers, may_be_binary_mode};
 use super::topics::changelog_topic;
@@ -53,7 +54,8 @@ pub struct Daemon {
     settings: Settings,
     worker: Worker,
     consumer: Arc<StreamConsumer<DaemonContext>>,
-    restore: Arc<StreamConsumer>,
+    restore: Arc<StreamConsumer<LoggedContext>>,
+    log: Arc<ClientLog>,
     sender: Sender,
     notices: mpsc::UnboundedReceiver<Notice>,
     health: Arc<Health>,
@@ -68,6 +70,14 @@ pub struct Daemon {
     record_counters: Vec<[IntCounter; 5]>,
     gauges: WorkerGauges,
     scratch: Vec<u8>,
+    /// Restores and rewinds to try again; dropped when their partition moves.
+    postponed: Vec<Postponed>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Postponed {
+    Restore(PartitionId),
+    Rewind(PartitionId),
 }
 
 struct WorkerGauges {
@@ -95,19 +105,30 @@ impl Daemon {
         }
         let k = &settings.kafka;
         let (tx, notices) = mpsc::unbounded_channel();
+        let log = ClientLog::new(settings.kafka.redactor(), clock.clone());
         let context = DaemonContext {
             notices: tx,
             health: health.clone(),
+            log: log.clone(),
         };
         let consumer: StreamConsumer<DaemonContext> = super::consumer_config(k)
             .create_with_context(context)
             .context("cannot create the Kafka consumer; check kafka.properties")?;
-        let restore: StreamConsumer = super::restore_config(k)
-            .create()
+        let restore: StreamConsumer<LoggedContext> = super::restore_config(k)
+            .create_with_context(LoggedContext {
+                client: "changelog reader",
+                log: log.clone(),
+            })
             .context("cannot create the changelog consumer")?;
         let eos = k.guarantee == Guarantee::ExactlyOnce;
         let timeout = Duration::from_millis(k.shutdown_timeout.as_millis().max(1) as u64);
-        let sender = Sender::new(super::producer_config(k), eos, timeout, metrics.clone())?;
+        let sender = Sender::new(
+            super::producer_config(k),
+            eos,
+            timeout,
+            metrics.clone(),
+            log.clone(),
+        )?;
         let inputs: Vec<String> = k.topics.inputs().iter().map(|t| t.to_string()).collect();
         consumer
             .subscribe(&k.topics.inputs())
@@ -152,6 +173,7 @@ impl Daemon {
             worker: worker_state,
             consumer: Arc::new(consumer),
             restore: Arc::new(restore),
+            log,
             sender,
             notices,
             health,
@@ -164,6 +186,7 @@ impl Daemon {
             record_counters,
             gauges,
             scratch: Vec::new(),
+            postponed: Vec::new(),
         })
     }
 
@@ -215,6 +238,7 @@ impl Daemon {
                     self.worker.handle_timeout(self.clock.now());
                 }
                 _ = gauges_tick.tick() => {
+                    self.retry_postponed();
                     let held: Vec<PartitionId> = self.worker.tasks().map(|(id, _)| *id).collect();
                     self.refresh_positions(&held);
                     self.update_gauges();
@@ -236,12 +260,31 @@ impl Daemon {
     }
 
     fn on_notice(&mut self, notice: Notice) {
+        // "topic[0,2] other[1]": one log line per rebalance, readable.
+        fn describe(list: &[(String, i32)]) -> String {
+            let mut by_topic: std::collections::BTreeMap<&str, Vec<i32>> = Default::default();
+            for (t, p) in list {
+                by_topic.entry(t).or_default().push(*p);
+            }
+            by_topic
+                .into_iter()
+                .map(|(t, mut ps)| {
+                    ps.sort_unstable();
+                    let ps: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
+                    format!("{t}[{}]", ps.join(","))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
         match notice {
             Notice::Assigned(list) => {
                 let ids: Vec<PartitionId> = list
                     .iter()
                     .filter_map(|(t, p)| self.partition_id(t, *p))
                     .collect();
+                tracing::info!(partitions = %describe(&list), "partitions assigned");
+                self.postponed
+                    .retain(|&(Postponed::Restore(p) | Postponed::Rewind(p))| !ids.contains(&p));
                 self.worker.handle_assigned(&ids);
             }
             Notice::Revoked(list) => {
@@ -249,6 +292,9 @@ impl Daemon {
                     .iter()
                     .filter_map(|(t, p)| self.partition_id(t, *p))
                     .collect();
+                tracing::info!(partitions = %describe(&list), "partitions revoked");
+                self.postponed
+                    .retain(|&(Postponed::Restore(p) | Postponed::Rewind(p))| !ids.contains(&p));
                 self.worker.handle_revoked(&ids);
                 for id in &ids {
                     self.stop_restoring(*id);
@@ -301,7 +347,9 @@ impl Daemon {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "changelog consumer error"),
+            Err(e) => self
+                .log
+                .error("changelog reader", &e, "reading a changelog"),
         }
     }
 
@@ -381,7 +429,7 @@ impl Daemon {
         let m = match message {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, "consumer error");
+                self.log.error("consumer", &e, "reading the input");
                 return Ok(());
             }
         };
@@ -513,15 +561,52 @@ impl Daemon {
         }
     }
 
+    /// A restore or a rewind that the broker did not answer in time (a broker restart, a
+    /// stalled process): the partition stays paused and it is tried again each second.
+    fn postpone(&mut self, what: Postponed, error: &anyhow::Error) {
+        let id = match what {
+            Postponed::Restore(id) | Postponed::Rewind(id) => id,
+        };
+        self.log.problem(
+            "postponed",
+            &format!(
+                "{error:#}; partition {} of {} stays paused and is tried again",
+                id.partition, self.inputs[id.topic as usize]
+            ),
+        );
+        self.postponed.push(what);
+    }
+
+    /// Tries the postponed restores and rewinds again.
+    fn retry_postponed(&mut self) {
+        for what in std::mem::take(&mut self.postponed) {
+            let outcome = match what {
+                Postponed::Restore(id) => self.start_restore(id),
+                Postponed::Rewind(id) => self.seek_to_committed(id).map(|()| self.pause(id, false)),
+            };
+            if let Err(e) = outcome {
+                self.postpone(what, &e);
+            }
+        }
+    }
+
     /// Carries out what the worker asks for, in order.
     fn carry_out(&mut self) -> Result<()> {
         while let Some(action) = self.worker.poll_action() {
             match action {
                 Action::Pause(id) => self.pause(id, true),
-                Action::Restore(id) => self.start_restore(id)?,
+                Action::Restore(id) => {
+                    if let Err(e) = self.start_restore(id) {
+                        self.postpone(Postponed::Restore(id), &e);
+                    }
+                }
                 Action::Resume { partition, rewind } => {
                     if rewind {
-                        self.seek_to_committed(partition)?;
+                        if let Err(e) = self.seek_to_committed(partition) {
+                            // Paused it stays, until the rewind succeeds.
+                            self.postpone(Postponed::Rewind(partition), &e);
+                            continue;
+                        }
                     }
                     self.pause(partition, false);
                 }
@@ -692,6 +777,7 @@ impl Daemon {
         let health = self.health.clone();
         let producer = self.sender.producer().clone();
         tokio::spawn(async move {
+            let mut reported_down = false;
             loop {
                 let p = producer.clone();
                 let ok = tokio::task::spawn_blocking(move || {
@@ -705,6 +791,14 @@ impl Daemon {
                 health
                     .broker_reachable
                     .store(ok, std::sync::atomic::Ordering::Relaxed);
+                if ok == reported_down {
+                    reported_down = !ok;
+                    if ok {
+                        tracing::info!("the Kafka cluster answers again");
+                    } else {
+                        tracing::warn!("the Kafka cluster does not answer; /readyz says not ready until it does");
+                    }
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                     _ = shutdown.changed() => return,

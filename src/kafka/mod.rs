@@ -1,18 +1,19 @@
 //! The live daemon's Kafka shell: client configuration, the consume-fire-produce loop,
-//! offsets, rebalances.
+//! the changelog topics, rebalances.
 //!
 //! # Ground rules
 //!
-//! * At least once: an offset is committed only once every alert and dead letter caused
-//!   by the records before it is acknowledged by the broker, and never past the record
-//!   that opened an instance still open ([`offsets`]). After a crash or a rebalance,
-//!   re-reading from the commit rebuilds the state; alerts produced again carry the same
-//!   ids, and are counted (`sla_alerts_reemitted_total`).
+//! * The bookkeeping is [`crate::worker::Worker`]'s, a pure state machine; this module
+//!   only carries out its actions (see [`daemon`]).
+//! * Under exactly once, alerts, dead letters, changelog records and input offsets go in
+//!   one transaction; under at least once, offsets are committed once the alerts and the
+//!   changelog records before them are acknowledged.
 //! * The producer is idempotent and uses `murmur2_random`, so keys land on the
 //!   partitions Java clients would choose.
 //! * Per partition, points fire on event time while the partition lags and on the wall
 //!   clock once it is caught up (contract section 7).
 
+pub mod client_log;
 pub mod context;
 pub mod daemon;
 pub mod produce;
@@ -67,21 +68,48 @@ pub fn restore_config(settings: &KafkaSettings) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed");
+        .set("isolation.level", "read_committed")
+        // The end is known only from the partition-EOF event (the last offset is often a
+        // transaction marker, never delivered), which comes with the first fetch that
+        // returns nothing: ask the broker not to hold such a fetch for the default 500 ms.
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.error.backoff.ms", "10");
     c.remove("group.instance.id");
     c.remove("partition.assignment.strategy");
     c.remove("group.protocol");
     c
 }
 
-/// The transactional id of a worker: stable across restarts of the same member, so a
-/// restarted member fences its predecessor and aborts what it left open at once.
+/// The transactional id of a worker.
+///
+/// A static member (`group.instance.id`) gets one that is stable across restarts, so a
+/// restarted member fences its predecessor and aborts what it left open at once. A
+/// dynamic member gets one of its own host and process: two members must never share a
+/// transactional id (each would fence the other at every start), and since zombies are
+/// fenced by the group generation (KIP-447), being unique is all that is needed. The
+/// price is that a crashed dynamic member's open transaction holds read_committed readers
+/// back until `transaction.timeout.ms` expires it.
 pub fn transactional_id(settings: &KafkaSettings) -> String {
-    let member = settings
-        .properties
-        .get("group.instance.id")
-        .unwrap_or(&settings.client_id);
-    format!("{}-{member}", settings.group_id)
+    match settings.properties.get("group.instance.id") {
+        Some(member) => format!("{}-{member}", settings.group_id),
+        None => format!(
+            "{}-{}-{}-{}",
+            settings.group_id,
+            settings.client_id,
+            host_name(),
+            std::process::id()
+        ),
+    }
+}
+
+/// This machine's name (a pod's name on Kubernetes), or `host` when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_string())
 }
 
 /// The producer's configuration: idempotent, Java-compatible partitioning, and under

@@ -21,22 +21,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, TopicPartitionList};
 
+use super::client_log::ClientLog;
 use crate::metrics::Metrics;
 
 /// Counts failed deliveries; the delivery callback runs on the producer's thread.
 pub struct SenderContext {
     failures: AtomicU64,
     metrics: Arc<Metrics>,
+    log: Arc<ClientLog>,
 }
 
-impl ClientContext for SenderContext {}
+impl ClientContext for SenderContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log("producer", level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error("producer", &error, reason);
+    }
+}
 
 impl ProducerContext for SenderContext {
     type DeliveryOpaque = ();
@@ -75,6 +85,7 @@ pub struct Sender {
     failures_seen: u64,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    log: Arc<ClientLog>,
 }
 
 impl Sender {
@@ -85,8 +96,9 @@ impl Sender {
         transactional: bool,
         timeout: Duration,
         metrics: Arc<Metrics>,
+        log: Arc<ClientLog>,
     ) -> Result<Sender> {
-        let producer = create(&config, transactional, timeout, &metrics)?;
+        let producer = create(&config, transactional, timeout, &metrics, &log)?;
         Ok(Sender {
             producer,
             config,
@@ -95,6 +107,7 @@ impl Sender {
             failures_seen: 0,
             timeout,
             metrics,
+            log,
         })
     }
 
@@ -220,6 +233,7 @@ impl Sender {
             self.transactional,
             self.timeout,
             &self.metrics,
+            &self.log,
         )?;
         self.in_transaction = false;
         Ok(())
@@ -245,10 +259,12 @@ fn create(
     transactional: bool,
     timeout: Duration,
     metrics: &Arc<Metrics>,
+    log: &Arc<ClientLog>,
 ) -> Result<Arc<KafkaProducer>> {
     let context = SenderContext {
         failures: AtomicU64::new(0),
         metrics: metrics.clone(),
+        log: log.clone(),
     };
     let producer: KafkaProducer = config
         .create_with_context(context)

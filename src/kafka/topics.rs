@@ -12,12 +12,15 @@
 //!   Where the daemon may not create topics, start-up fails naming the topics to create
 //!   and their settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+
+use super::client_log::ClientLog;
+use super::context::LoggedContext;
 
 /// The changelog topic of an input topic.
 pub fn changelog_topic(group_id: &str, input: &str) -> String {
@@ -29,9 +32,13 @@ pub async fn ensure_changelogs(
     config: &ClientConfig,
     group_id: &str,
     inputs: &[&str],
+    log: Arc<ClientLog>,
 ) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = config
-        .create()
+    let admin: AdminClient<LoggedContext> = config
+        .create_with_context(LoggedContext {
+            client: "admin",
+            log,
+        })
         .context("cannot create the Kafka admin client")?;
     let timeout = Duration::from_secs(30);
     let metadata = admin
@@ -105,7 +112,7 @@ pub async fn ensure_changelogs(
     Ok(())
 }
 
-async fn check_compacted(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<()> {
+async fn check_compacted(admin: &AdminClient<LoggedContext>, topic: &str) -> Result<()> {
     let configs = admin
         .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
         .await;

@@ -1,14 +1,13 @@
 //! `sla-timerd run` against a real Kafka broker: end to end, bad input, catch-up,
 //! restarts (graceful and kill -9), metrics.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use sla_timerd::clock::{Clock, SystemClock};
 use sla_timerd::config::Settings;
-use sla_timerd::core::time::{Millis, Span};
+use sla_timerd::core::time::Span;
 use sla_timerd::service::Service;
 use tokio::sync::watch;
 
@@ -245,13 +244,6 @@ async fn bad_records_are_dead_lettered_with_reason_and_bytes_and_every_record_is
     handle.await.unwrap().expect("a clean shutdown");
 }
 
-fn event(id: &str, event_type: &str, time: Millis, thread: &str) -> String {
-    format!(
-        r#"{{"specversion":"1.0","id":"{id}","source":"helpdesk","type":"{event_type}","time":"{}","data":{{"thread_id":"{thread}"}}}}"#,
-        time.to_rfc3339()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_whose_deadlines_were_met_raises_no_breach_on_catch_up() {
     let Some(broker) = broker() else { return };
@@ -294,184 +286,4 @@ async fn a_backlog_whose_deadlines_were_met_raises_no_breach_on_catch_up() {
         ],
         "no breach for T-1, nothing yet for T-2"
     );
-}
-
-/// A customer-message stream on one topic: live mode then equals replay exactly.
-fn thread_stream(threads: usize, start: Millis) -> String {
-    let mut lines = Vec::new();
-    for t in 0..threads {
-        let at = start.plus(Span::from_secs(t as i64 * 60));
-        lines.push(event(
-            &format!("m-{t}"),
-            "customer_message.received",
-            at,
-            &format!("T-{t}"),
-        ));
-        if t % 3 != 0 {
-            let delay = Span::from_secs(3600 * [2, 30, 50][t % 3]);
-            lines.push(event(
-                &format!("r-{t}"),
-                "customer_message.replied",
-                at.plus(delay),
-                &format!("T-{t}"),
-            ));
-        }
-    }
-    lines.sort_by_key(|l| {
-        serde_json::from_str::<Value>(l).unwrap()["time"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    });
-    lines.join("\n")
-}
-
-fn spawn_daemon(broker: &str, names: &Names) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
-        .arg("run")
-        .envs(names.env(broker))
-        .env("SLA_TIMERD__KAFKA__COMMIT_INTERVAL", "100ms")
-        // A static member: a restarted daemon takes its partitions back at once, without
-        // waiting out the session of the one it replaces.
-        .env(
-            "SLA_TIMERD__KAFKA__PROPERTIES__GROUP.INSTANCE.ID",
-            format!("{}-member", names.group),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the daemon starts")
-}
-
-fn restart_delivers_every_alert(test: &str, stop: impl Fn(&mut Child)) {
-    let Some(broker) = broker() else { return };
-    let names = Names::new(test);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(create_topics(&broker, &names, 1));
-    let start = SystemClock.now().minus(Span::from_secs(10 * 86400));
-    let text = thread_stream(600, start);
-    runtime.block_on(produce_lines(&broker, &names, &text));
-    let expected = replay_alerts(&text, &now_text());
-    let mut first = spawn_daemon(&broker, &names);
-    let early = alerts(&broker, &names, expected.len() / 3, Duration::from_secs(60));
-    assert!(
-        !early.is_empty(),
-        "the first run produced alerts before it was stopped"
-    );
-    stop(&mut first);
-    let mut second = spawn_daemon(&broker, &names);
-    let unique = |got: &[Consumed]| {
-        got.iter()
-            .map(|c| c.value.clone())
-            .collect::<std::collections::HashSet<_>>()
-            .len()
-    };
-    let all = consume(&broker, &names.alerts, Duration::from_secs(120), |got| {
-        let ids: std::collections::HashSet<String> = got
-            .iter()
-            .map(|c| {
-                serde_json::from_str::<Value>(&c.value).unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        ids.len() >= expected.len()
-    });
-    terminate(&mut second);
-    let values: Vec<Value> = all
-        .iter()
-        .map(|c| serde_json::from_str(&c.value).unwrap())
-        .collect();
-    let mut seen = std::collections::HashMap::new();
-    for v in &values {
-        seen.entry(v["id"].as_str().unwrap().to_string())
-            .or_insert_with(|| v.clone());
-    }
-    let deduplicated: Vec<Value> = seen.into_values().collect();
-    eprintln!(
-        "{test}: {} alerts expected, {} received, {} duplicates (same id re-emitted after the restart), {} distinct values",
-        expected.len(), values.len(), values.len() - deduplicated.len(), unique(&all)
-    );
-    assert_same_alerts(&expected, &deduplicated);
-    assert_eq!(
-        values.len(),
-        deduplicated.len(),
-        "read_committed, every alert id arrives exactly once"
-    );
-}
-
-/// Exactly once under repeated crashes: the daemon is killed with SIGKILL at ten random
-/// moments while it catches up on a backlog, then runs to the end; a read_committed
-/// reader sees every alert of the per-partition replay once, and nothing else.
-#[test]
-fn kill_9_ten_times_during_catch_up_leaves_each_alert_exactly_once() {
-    let Some(broker) = broker() else { return };
-    let names = Names::new("kill9x10");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(create_topics(&broker, &names, 3));
-    let start = SystemClock.now().minus(Span::from_secs(20 * 86400));
-    let text = thread_stream(20_000, start);
-    runtime.block_on(produce_lines(&broker, &names, &text));
-    let expected = replay_alerts(&text, &now_text());
-    let mut seed = SystemClock.now().0 as u64 | 1;
-    eprintln!("kill9x10: seed {seed}");
-    for round in 0..10 {
-        let mut child = spawn_daemon(&broker, &names);
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let pause = Duration::from_millis(1_500 + seed % 2_500);
-        std::thread::sleep(pause);
-        child.kill().expect("SIGKILL");
-        let _ = child.wait();
-        eprintln!("kill9x10: round {round} killed after {pause:?}");
-    }
-    let mut last = spawn_daemon(&broker, &names);
-    let all = consume(&broker, &names.alerts, Duration::from_secs(180), |got| {
-        got.len() >= expected.len()
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    let more = consume(&broker, &names.alerts, Duration::from_secs(5), |got| {
-        got.len() > all.len()
-    });
-    terminate(&mut last);
-    let values: Vec<Value> = more
-        .iter()
-        .map(|c| serde_json::from_str(&c.value).unwrap())
-        .collect();
-    let ids: std::collections::HashSet<&str> =
-        values.iter().map(|v| v["id"].as_str().unwrap()).collect();
-    eprintln!(
-        "kill9x10: {} alerts expected, {} read, {} distinct ids",
-        expected.len(),
-        values.len(),
-        ids.len()
-    );
-    assert_eq!(values.len(), ids.len(), "no alert id arrives twice");
-    assert_same_alerts(&expected, &values);
-}
-
-fn terminate(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("the daemon exits");
-    assert!(
-        status.success(),
-        "graceful shutdown exits 0, got {status:?}"
-    );
-}
-
-#[test]
-fn after_a_graceful_restart_every_alert_still_arrives() {
-    restart_delivers_every_alert("graceful", terminate);
-}
-
-#[test]
-fn after_kill_9_every_alert_still_arrives() {
-    restart_delivers_every_alert("kill9", |child| {
-        child.kill().expect("SIGKILL");
-        let _ = child.wait();
-    });
 }

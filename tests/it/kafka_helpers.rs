@@ -14,6 +14,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::Value;
 use sla_timerd::config::{parse, Settings, DEFAULT_CONFIG};
+use sla_timerd::core::time::{Millis, Span};
 
 /// The broker to use, or `None` (the test is skipped) when none is configured and
 /// `SLA_REQUIRE_KAFKA` is not set.
@@ -130,6 +131,7 @@ pub fn producer(broker: &str) -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", broker)
         .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
         .create()
         .expect("a producer")
 }
@@ -138,30 +140,38 @@ pub fn producer(broker: &str) -> FutureProducer {
 /// that are not events (dead letters) go to the shipment topic unkeyed.
 pub async fn produce_lines(broker: &str, names: &Names, text: &str) -> usize {
     let p = producer(broker);
-    let mut n = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Option<Value> = serde_json::from_str(line).ok();
-        let event_type = v
-            .as_ref()
-            .and_then(|v| v["type"].as_str())
-            .unwrap_or("shipment.unknown");
-        let key = v.as_ref().and_then(|v| {
-            let d = &v["data"];
-            d["thread_id"]
-                .as_str()
-                .or(d["order_id"].as_str())
-                .map(str::to_string)
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    // A thousand in flight at a time, enqueued in order (join_all polls them in order);
+    // the producer is idempotent, so a retry cannot reorder a partition's records.
+    for chunk in lines.chunks(1000) {
+        let sends = chunk.iter().map(|line| {
+            let v: Option<Value> = serde_json::from_str(line).ok();
+            let event_type = v
+                .as_ref()
+                .and_then(|v| v["type"].as_str())
+                .unwrap_or("shipment.unknown");
+            let key = v.as_ref().and_then(|v| {
+                let d = &v["data"];
+                d["thread_id"]
+                    .as_str()
+                    .or(d["order_id"].as_str())
+                    .map(str::to_string)
+            });
+            let topic = names.topic_for(event_type);
+            let p = &p;
+            async move {
+                let mut record = FutureRecord::to(topic).payload(*line);
+                if let Some(k) = &key {
+                    record = record.key(k);
+                }
+                p.send(record, Duration::from_secs(10))
+                    .await
+                    .expect("the broker accepts the record");
+            }
         });
-        let mut record = FutureRecord::to(names.topic_for(event_type)).payload(line);
-        if let Some(k) = &key {
-            record = record.key(k);
-        }
-        p.send(record, Duration::from_secs(10))
-            .await
-            .expect("the broker accepts the record");
-        n += 1;
+        futures_util::future::join_all(sends).await;
     }
-    n
+    lines.len()
 }
 
 /// Produces one record in CloudEvents binary mode.
@@ -284,4 +294,43 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A `customer-message` event of a thread, as a JSON line.
+pub fn event(id: &str, event_type: &str, time: Millis, thread: &str) -> String {
+    format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"helpdesk","type":"{event_type}","time":"{}","data":{{"thread_id":"{thread}"}}}}"#,
+        time.to_rfc3339()
+    )
+}
+
+/// A customer-message stream on one topic, `threads` threads a minute apart from
+/// `start`: a third unanswered, a third answered in 2 hours, a third in 30 or 50.
+pub fn thread_stream(threads: usize, start: Millis) -> String {
+    let mut lines = Vec::new();
+    for t in 0..threads {
+        let at = start.plus(Span::from_secs(t as i64 * 60));
+        lines.push(event(
+            &format!("m-{t}"),
+            "customer_message.received",
+            at,
+            &format!("T-{t}"),
+        ));
+        if t % 3 != 0 {
+            let delay = Span::from_secs(3600 * [2, 30, 50][t % 3]);
+            lines.push(event(
+                &format!("r-{t}"),
+                "customer_message.replied",
+                at.plus(delay),
+                &format!("T-{t}"),
+            ));
+        }
+    }
+    lines.sort_by_key(|l| {
+        serde_json::from_str::<Value>(l).unwrap()["time"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    lines.join("\n")
 }

@@ -10,6 +10,7 @@
 
 mod config_cli;
 mod engine_model;
+mod faults;
 mod helpers;
 mod kafka;
 mod kafka_helpers;

@@ -1,0 +1,445 @@
+//! The fault suite of contract section 9.1, against the real broker: a seeded backlog
+//! whose expected alerts are its per-partition replay, a fault while the daemon catches
+//! up on it, and then a read_committed reader must see every expected alert id exactly
+//! once and nothing else.
+//!
+//! Each daemon's log goes to a file under the cargo target's tmp directory, named in
+//! the test's output, for when a run fails.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::Value;
+use sla_timerd::clock::{Clock, SystemClock};
+use sla_timerd::core::time::Span;
+
+use crate::helpers::assert_same_alerts;
+use crate::kafka_helpers::*;
+
+/// Input records already in the topics before any daemon starts, and the alerts their
+/// replay gives.
+struct Backlog {
+    test: &'static str,
+    broker: String,
+    names: Names,
+    text: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Backlog {
+    /// `threads` customer-message threads (about 1.7 records each) spread over
+    /// `partitions` partitions, all of whose deadlines are in the past.
+    fn seed(test: &'static str, broker: &str, partitions: i32, threads: usize) -> Backlog {
+        let names = Names::new(test);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(create_topics(broker, &names, partitions));
+        let start = SystemClock.now().minus(Span::from_secs(20 * 86400));
+        let text = thread_stream(threads, start);
+        runtime.block_on(produce_lines(broker, &names, &text));
+        Backlog {
+            test,
+            broker: broker.to_string(),
+            names,
+            text,
+            runtime,
+        }
+    }
+
+    fn expected(&self) -> Vec<Value> {
+        replay_alerts(&self.text, &SystemClock.now().to_rfc3339())
+    }
+
+    /// Starts a daemon. A static member keeps its `group.instance.id` (and so its
+    /// transactional id) across restarts; a dynamic one joins and leaves with rebalances.
+    fn spawn(&self, member: &str, membership: Membership, extra: &[(&str, &str)]) -> Member {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(format!("{}-{member}.log", self.names.group));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sla-timerd"));
+        command
+            .arg("run")
+            .envs(self.names.env(&self.broker))
+            .env("SLA_TIMERD__KAFKA__COMMIT_INTERVAL", "100ms")
+            .stdout(Stdio::null())
+            .stderr(file);
+        if membership == Membership::Static {
+            command.env(
+                "SLA_TIMERD__KAFKA__PROPERTIES__GROUP.INSTANCE.ID",
+                format!("{}-{member}", self.names.group),
+            );
+        }
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        eprintln!("{}: {member} logs to {}", self.test, log.display());
+        Member {
+            child: command.spawn().expect("the daemon starts"),
+        }
+    }
+
+    /// Reads the alert topic (read_committed) until the expected number arrived, then a
+    /// little longer for any extra; asserts each expected id arrived once and nothing
+    /// else did.
+    fn assert_exactly_once(&self, started: Instant) {
+        let expected = self.expected();
+        let first = consume(
+            &self.broker,
+            &self.names.alerts,
+            Duration::from_secs(180),
+            |got| got.len() >= expected.len(),
+        );
+        let complete = started.elapsed();
+        std::thread::sleep(Duration::from_secs(2));
+        let all = consume(
+            &self.broker,
+            &self.names.alerts,
+            Duration::from_secs(5),
+            |got| got.len() > first.len(),
+        );
+        let values: Vec<Value> = all
+            .iter()
+            .map(|c| serde_json::from_str(&c.value).unwrap())
+            .collect();
+        let ids: HashSet<&str> = values.iter().map(|v| v["id"].as_str().unwrap()).collect();
+        eprintln!(
+            "{}: {} input records, {} alerts expected, {} read after {:.1} s, {} distinct ids",
+            self.test,
+            self.text.lines().count(),
+            expected.len(),
+            values.len(),
+            complete.as_secs_f64(),
+            ids.len()
+        );
+        assert_eq!(values.len(), ids.len(), "no alert id arrives twice");
+        assert_same_alerts(&expected, &values);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    Static,
+    Dynamic,
+}
+
+/// A daemon process; killed if a failing test leaves it running.
+struct Member {
+    child: Child,
+}
+
+impl Member {
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} succeeds");
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and a clean exit.
+    fn terminate(mut self) {
+        self.signal("-TERM");
+        let status = self.child.wait().expect("the daemon exits");
+        assert!(
+            status.success(),
+            "graceful shutdown exits 0, got {status:?}"
+        );
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A pseudo-random pause of 1.5 to 4 s, from a seed printed by the test.
+fn pause(seed: &mut u64) -> Duration {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    Duration::from_millis(1_500 + *seed % 2_500)
+}
+
+/// The daemon killed with SIGKILL at ten random moments while it catches up on a
+/// backlog, then run to the end.
+#[test]
+fn kill_9_ten_times_during_catch_up_leaves_each_alert_exactly_once() {
+    let Some(broker) = broker() else { return };
+    let backlog = Backlog::seed("kill9x10", &broker, 3, 20_000);
+    let started = Instant::now();
+    let mut seed = SystemClock.now().0 as u64 | 1;
+    eprintln!("kill9x10: seed {seed}");
+    for round in 0..10 {
+        let member = backlog.spawn("a", Membership::Static, &[]);
+        let pause = pause(&mut seed);
+        std::thread::sleep(pause);
+        member.kill_9();
+        eprintln!("kill9x10: round {round} killed after {pause:?}");
+    }
+    let last = backlog.spawn("a", Membership::Static, &[]);
+    backlog.assert_exactly_once(started);
+    last.terminate();
+}
+
+/// A graceful restart and a kill -9 of a static member, once each, mid-backlog.
+#[test]
+fn after_a_graceful_restart_and_a_kill_9_each_alert_arrives_once() {
+    let Some(broker) = broker() else { return };
+    let backlog = Backlog::seed("restarts", &broker, 1, 6_000);
+    let started = Instant::now();
+    let first = backlog.spawn("a", Membership::Static, &[]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    first.terminate();
+    let second = backlog.spawn("a", Membership::Static, &[]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    second.kill_9();
+    let third = backlog.spawn("a", Membership::Static, &[]);
+    backlog.assert_exactly_once(started);
+    third.terminate();
+}
+
+/// Dynamic members: a second joins mid-backlog (the partitions are split, each moves
+/// with its state), then the first leaves (its partitions move to the second), then a
+/// third joins.
+#[test]
+fn members_joining_and_leaving_mid_backlog_leave_each_alert_exactly_once() {
+    let Some(broker) = broker() else { return };
+    let backlog = Backlog::seed("membership", &broker, 4, 20_000);
+    let started = Instant::now();
+    let a = backlog.spawn("a", Membership::Dynamic, &[]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let b = backlog.spawn("b", Membership::Dynamic, &[]);
+    std::thread::sleep(Duration::from_millis(2_500));
+    a.terminate();
+    eprintln!("membership: a left after {:?}", started.elapsed());
+    std::thread::sleep(Duration::from_millis(1_000));
+    let c = backlog.spawn("c", Membership::Dynamic, &[]);
+    backlog.assert_exactly_once(started);
+    b.terminate();
+    c.terminate();
+}
+
+/// A member stalled (SIGSTOP) past its session timeout while its partitions move to
+/// another, then resumed: what it had not committed is never visible, and it goes on.
+#[test]
+fn a_member_stalled_past_its_session_timeout_is_fenced() {
+    let Some(broker) = broker() else { return };
+    let backlog = Backlog::seed("stalled", &broker, 4, 20_000);
+    let started = Instant::now();
+    let mut a = backlog.spawn("a", Membership::Dynamic, &[]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let b = backlog.spawn("b", Membership::Dynamic, &[]);
+    std::thread::sleep(Duration::from_millis(2_000));
+    a.signal("-STOP");
+    // Past the 6 s session timeout and the 10 s transaction timeout.
+    std::thread::sleep(Duration::from_secs(14));
+    a.signal("-CONT");
+    eprintln!("stalled: a resumed after {:?}", started.elapsed());
+    backlog.assert_exactly_once(started);
+    assert!(a.is_running(), "the fenced member goes on");
+    b.terminate();
+    a.terminate();
+}
+
+/// A single-node broker of its own for the test that restarts it, on other ports and
+/// with its own state directory; stopped (its state deleted) when dropped.
+struct OwnBroker {
+    env: Vec<(&'static str, String)>,
+    bootstrap: String,
+}
+
+impl OwnBroker {
+    fn script(&self, command: &str) {
+        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
+            .arg(command)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .status()
+            .expect("kafka.sh runs");
+        assert!(status.success(), "kafka.sh {command} succeeds");
+    }
+
+    fn start(port: u16) -> OwnBroker {
+        let broker = OwnBroker {
+            env: vec![
+                ("KAFKA_PORT", port.to_string()),
+                ("KAFKA_CONTROLLER_PORT", (port + 1).to_string()),
+                (
+                    "SLA_KAFKA_STATE",
+                    format!("/tmp/sla-timerd-kafka-{port}-{}", std::process::id()),
+                ),
+                ("KAFKA_HEAP_OPTS", "-Xms512m -Xmx512m".to_string()),
+            ],
+            bootstrap: format!("127.0.0.1:{port}"),
+        };
+        broker.script("start");
+        broker
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
+
+/// The broker stopped and started again on its data, twice, while the daemon catches
+/// up: the daemon rides it out (its transactions in flight abort and are redone).
+#[test]
+fn a_broker_restart_mid_backlog_leaves_each_alert_exactly_once() {
+    if broker().is_none() {
+        return;
+    }
+    let own = OwnBroker::start(19392);
+    let backlog = Backlog::seed("broker-restart", &own.bootstrap, 3, 20_000);
+    let started = Instant::now();
+    let daemon = backlog.spawn("a", Membership::Static, &[]);
+    for round in 0..2 {
+        std::thread::sleep(Duration::from_millis(1_500));
+        let t = Instant::now();
+        own.script("restart");
+        eprintln!(
+            "broker-restart: restart {round} took {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    backlog.assert_exactly_once(started);
+    daemon.terminate();
+}
+
+/// The input topic's retention deletes the records that opened instances still open
+/// (here DeleteRecords, as retention would): after a restart the instances are still
+/// there, a reply resolves one, and nothing is lost or repeated.
+#[test]
+fn open_instances_survive_the_deletion_of_their_opening_records() {
+    let Some(broker) = broker() else { return };
+    let names = Names::new("retention");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(create_topics(&broker, &names, 1));
+    // Received 30 hours ago: the 24 h warning has fired, the breach is 18 hours away.
+    let received = SystemClock.now().minus(Span::from_secs(30 * 3600));
+    let opening: Vec<String> = (0..50)
+        .map(|t| {
+            let at = received.plus(Span::from_secs(t * 10));
+            event(
+                &format!("m-{t}"),
+                "customer_message.received",
+                at,
+                &format!("T-{t}"),
+            )
+        })
+        .collect();
+    let opening = opening.join("\n");
+    runtime.block_on(produce_lines(&broker, &names, &opening));
+    let backlog = Backlog {
+        test: "retention",
+        broker: broker.clone(),
+        names,
+        text: opening.clone(),
+        runtime,
+    };
+    let first = backlog.spawn("a", Membership::Static, &[]);
+    wait_committed(&broker, &backlog.names, 50, Duration::from_secs(60));
+    first.terminate();
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker)
+        .create()
+        .unwrap();
+    let mut everything = TopicPartitionList::new();
+    everything
+        .add_partition_offset(&backlog.names.customer_message, 0, Offset::End)
+        .unwrap();
+    let deleted = backlog
+        .runtime
+        .block_on(admin.delete_records(&everything, &AdminOptions::new()))
+        .expect("the opening records are deleted");
+    eprintln!("retention: low watermark now {deleted:?}");
+
+    let now = SystemClock.now();
+    let replies: Vec<String> = (0..25)
+        .map(|t| {
+            event(
+                &format!("r-{t}"),
+                "customer_message.replied",
+                now.minus(Span::from_secs(60)),
+                &format!("T-{t}"),
+            )
+        })
+        .collect();
+    let replies = replies.join("\n");
+    backlog
+        .runtime
+        .block_on(produce_lines(&broker, &backlog.names, &replies));
+    let backlog = Backlog {
+        text: format!("{opening}\n{replies}"),
+        ..backlog
+    };
+    let started = Instant::now();
+    let second = backlog.spawn("a", Membership::Static, &[]);
+    backlog.assert_exactly_once(started);
+    let resolved = backlog
+        .expected()
+        .iter()
+        .filter(|a| a["type"] == "sla.resolved")
+        .count();
+    assert_eq!(
+        resolved, 25,
+        "each reply resolves an instance opened before"
+    );
+    second.terminate();
+}
+
+/// Waits until the group's committed offset of customer-message partition 0 reaches
+/// `offset`.
+fn wait_committed(broker: &str, names: &Names, offset: i64, timeout: Duration) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", &names.group)
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&names.customer_message, 0);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let committed = consumer
+            .committed_offsets(tpl.clone(), Duration::from_secs(5))
+            .ok()
+            .and_then(|t| {
+                t.find_partition(&names.customer_message, 0)
+                    .map(|p| p.offset())
+            });
+        if committed == Some(Offset::Offset(offset)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "offset {offset} not committed within {timeout:?} (committed: {committed:?})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
