@@ -209,6 +209,9 @@ async fn restart(broker: &str, names: &Names, instances: usize) -> Result<()> {
         );
         tokio::time::sleep(METRICS_POLL).await;
     }
+    // Until the changelog records in flight are acknowledged and freed, and the
+    // allocator has handed freed pages back (jemalloc's dirty decay is 10 s).
+    tokio::time::sleep(Duration::from_secs(12)).await;
     let rss_held = rss_bytes();
     println!(
         "   first run: {} instances open after {:.1} s; RSS {:.0} MB before, {:.0} MB holding them = {:.0} bytes per open instance (whole process)",

@@ -21,7 +21,7 @@ pub struct Metrics {
     pending_points: IntGauge,
     consumer_lag: IntGaugeVec,
     clock_behind: prometheus::GaugeVec,
-    firing_lateness: Histogram,
+    firing_lateness: prometheus::HistogramVec,
     produce_errors: IntCounterVec,
     processing_latency: Histogram,
     assigned_partitions: IntGauge,
@@ -94,7 +94,22 @@ impl Metrics {
             pending_points: IntGauge::new("sla_pending_timer_points", "Warning and breach points waiting to fire.").expect("valid"),
             consumer_lag: gauge(&r, "sla_consumer_lag_records", "Records between the consumer position and the high watermark.", &["topic", "partition"]),
             clock_behind,
-            firing_lateness: histogram(&r, "sla_alert_firing_lateness_seconds", "How long after its due time a point fired on the wall clock.", latency_buckets()),
+            firing_lateness: {
+                let h = prometheus::HistogramVec::new(
+                    HistogramOpts::new(
+                        "sla_alert_firing_lateness_seconds",
+                        "How long after its due time an alert was sent: mode=\"live\" for a caught-up partition (timer precision; a point already past when its instance opened counts here too), mode=\"catch_up\" while it reads a backlog on event time.",
+                    )
+                    .buckets(latency_buckets()),
+                    &["mode"],
+                )
+                .expect("a valid histogram");
+                r.register(Box::new(h.clone())).expect("metric names are unique");
+                for mode in ["live", "catch_up"] {
+                    h.with_label_values(&[mode]);
+                }
+                h
+            },
             produce_errors: counter(&r, "sla_produce_errors_total", "Failed produce attempts by topic and kind (retriable, fatal).", &["topic", "kind"]),
             processing_latency: histogram(&r, "sla_processing_latency_seconds", "From a record's broker timestamp to the broker acknowledging everything it caused.", latency_buckets()),
             assigned_partitions: IntGauge::new("sla_assigned_partitions", "Input partitions assigned to this instance.").expect("valid"),
@@ -183,8 +198,12 @@ impl Metrics {
         let _ = self.clock_behind.remove_label_values(&[topic, &p]);
     }
 
-    pub fn fired_late_by(&self, seconds: f64) {
-        self.firing_lateness.observe(seconds.max(0.0));
+    /// An alert sent `seconds` after its due time, by a partition caught up (`live`) or
+    /// not.
+    pub fn fired_late_by(&self, live: bool, seconds: f64) {
+        self.firing_lateness
+            .with_label_values(&[if live { "live" } else { "catch_up" }])
+            .observe(seconds.max(0.0));
     }
 
     pub fn produce_error(&self, topic: &str, kind: &str) {
@@ -269,7 +288,7 @@ mod tests {
         let m = Metrics::new();
         m.record_counter("shipment", "applied").inc();
         m.alert_produced("ship_by", "sla.breach");
-        m.fired_late_by(0.002);
+        m.fired_late_by(true, 0.002);
         let text = m.render();
         for family in [
             "sla_records_consumed_total{outcome=\"applied\",topic=\"shipment\"} 1",

@@ -23,12 +23,18 @@ pub struct Service {
     http: HttpServer,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// How long a graceful shutdown may take (`kafka.shutdown_timeout`).
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Service {
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Service> {
         let metrics = Arc::new(Metrics::new());
-        let health = Arc::new(Health::default());
+        let health = Arc::new(Health::new(
+            settings.kafka.workers,
+            settings.http.liveness_timeout,
+            clock.clone(),
+        ));
         let listen = settings.http.listen;
         let http = HttpServer::bind(listen)
             .await
@@ -61,6 +67,9 @@ impl Service {
             http,
             metrics,
             health,
+            shutdown_timeout: std::time::Duration::from_millis(
+                settings.kafka.shutdown_timeout.as_millis().max(1) as u64,
+            ),
         })
     }
 
@@ -82,6 +91,7 @@ impl Service {
         let http = tokio::spawn(self.http.serve(self.metrics, self.health, shutdown.clone()));
         let (stop, stop_requested) = watch::channel(false);
         let (finished, mut running) = tokio::sync::mpsc::unbounded_channel();
+        let workers_started = self.workers.len();
         for (w, daemon) in self.workers.into_iter().enumerate() {
             let (stop_requested, done) = (stop_requested.clone(), finished.clone());
             let thread = std::thread::Builder::new()
@@ -99,6 +109,9 @@ impl Service {
         drop(finished);
         let mut first_error = None;
         let mut signalled = false;
+        let mut left = workers_started;
+        let deadline = tokio::time::sleep(std::time::Duration::MAX / 4);
+        tokio::pin!(deadline);
         loop {
             tokio::select! {
                 // A closed channel (its sender gone) asks for shutdown too; either way
@@ -106,9 +119,19 @@ impl Service {
                 _ = shutdown.changed(), if !signalled => {
                     signalled = true;
                     let _ = stop.send(true);
+                    deadline.as_mut().reset(tokio::time::Instant::now() + self.shutdown_timeout);
+                }
+                _ = &mut deadline => {
+                    http.abort();
+                    anyhow::bail!(
+                        "shutdown took longer than kafka.shutdown_timeout ({} s): {left} worker(s) had not finished \
+                         (is the broker reachable?); what they had not committed is aborted, and the partitions' next owner does it again",
+                        self.shutdown_timeout.as_secs()
+                    );
                 }
                 done = running.recv() => {
                     let Some(result) = done else { break };
+                    left = left.saturating_sub(1);
                     if let Err(e) = result {
                         tracing::error!(error = format!("{e:#}"), "a worker failed; stopping the others");
                         first_error.get_or_insert(e);

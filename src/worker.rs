@@ -106,6 +106,8 @@ pub enum Outcome {
     Duplicate,
     /// The shell writes the dead letter.
     DeadLettered(DeadLetter),
+    /// A record without a value: skipped and counted, not dead-lettered.
+    Tombstone,
     /// The partition is not held, still restoring, or the record was taken before.
     Ignored,
 }
@@ -339,15 +341,10 @@ impl Worker {
         decoded: Result<Input<'_>, DeadLetter>,
         now: Millis,
     ) -> Outcome {
-        let Some(task) = self.tasks.get_mut(&id) else {
-            return Outcome::Ignored;
-        };
-        if task.is_restoring() || task.next_offset.is_some_and(|next| offset < next) {
+        if !self.accept(id, offset) {
             return Outcome::Ignored;
         }
-        task.next_offset = Some(offset + 1);
-        task.uncommitted = true;
-        self.dirty = true;
+        let task = self.tasks.get_mut(&id).expect("accepted");
         let skew = self.config.max_clock_skew;
         let input = decoded.and_then(|input| {
             let ahead = input.time().0.saturating_sub(now.0);
@@ -382,6 +379,29 @@ impl Worker {
             Taken::Skipped => Outcome::Skipped,
             Taken::Duplicate => Outcome::Duplicate,
         }
+    }
+
+    /// Takes a record without a value (a tombstone): its offset counts as done.
+    pub fn handle_tombstone(&mut self, id: PartitionId, offset: i64) -> Outcome {
+        if self.accept(id, offset) {
+            Outcome::Tombstone
+        } else {
+            Outcome::Ignored
+        }
+    }
+
+    /// Whether a record at `offset` of `id` is new work, and if so marks it taken.
+    fn accept(&mut self, id: PartitionId, offset: i64) -> bool {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return false;
+        };
+        if task.is_restoring() || task.next_offset.is_some_and(|next| offset < next) {
+            return false;
+        }
+        task.next_offset = Some(offset + 1);
+        task.uncommitted = true;
+        self.dirty = true;
+        true
     }
 
     /// How far the consumer has read the partition (`position`, the next offset it will

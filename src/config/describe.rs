@@ -150,10 +150,9 @@ fn kafka_lines(f: &mut Formatter<'_>, k: &KafkaSettings) -> fmt::Result {
     )?;
     writeln!(
         f,
-        "  commits every {}, stops within {}, pauses reading at {} unacknowledged sends",
+        "  commits every {}, stops within {}",
         words(k.commit_interval),
-        words(k.shutdown_timeout),
-        k.max_in_flight
+        words(k.shutdown_timeout)
     )?;
     let properties: Vec<String> = k
         .properties

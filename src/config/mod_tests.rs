@@ -81,9 +81,9 @@ fn a_bad_environment_value_names_the_variable_not_the_file() {
         ),
         ("SLA_TIMERD__ENGINE__RETENTION", "-1d", "engine.retention"),
         (
-            "SLA_TIMERD__KAFKA__MAX_IN_FLIGHT",
+            "SLA_TIMERD__KAFKA__SHUTDOWN_TIMEOUT",
             "abc",
-            "kafka.max_in_flight",
+            "kafka.shutdown_timeout",
         ),
         (
             "SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS",

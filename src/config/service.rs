@@ -36,8 +36,9 @@ pub(super) struct RawKafka {
     commit_interval: Option<String>,
     #[serde(default = "default_shutdown_timeout")]
     shutdown_timeout: String,
-    #[serde(default = "default_max_in_flight")]
-    max_in_flight: i64,
+    /// No longer a setting; refused with the way to say it now.
+    #[serde(default)]
+    max_in_flight: Option<serde::de::IgnoredAny>,
     #[serde(default = "default_workers")]
     workers: toml::Value,
     #[serde(default)]
@@ -76,14 +77,21 @@ impl Default for RawTopics {
 pub(super) struct RawHttp {
     #[serde(default = "default_listen")]
     listen: String,
+    #[serde(default = "default_liveness_timeout")]
+    liveness_timeout: String,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: default_listen(),
+            liveness_timeout: default_liveness_timeout(),
         }
     }
+}
+
+fn default_liveness_timeout() -> String {
+    "60s".into()
 }
 
 fn default_bootstrap() -> String {
@@ -103,9 +111,6 @@ fn default_guarantee() -> String {
 }
 fn default_shutdown_timeout() -> String {
     "30s".into()
-}
-fn default_max_in_flight() -> i64 {
-    20_000
 }
 fn default_workers() -> toml::Value {
     toml::Value::Integer(1)
@@ -162,8 +167,6 @@ pub struct KafkaSettings {
     pub commit_interval: Span,
     /// How long a graceful shutdown may take before the daemon gives up and exits.
     pub shutdown_timeout: Span,
-    /// Alerts and dead letters sent and not yet acknowledged before reading pauses.
-    pub max_in_flight: usize,
     /// Consumers in this process, each a member of the group with its own engine and
     /// producer (like Kafka Streams' `num.stream.threads`).
     pub workers: usize,
@@ -228,6 +231,8 @@ impl KafkaSettings {
 pub struct HttpSettings {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub listen: SocketAddr,
+    /// `/healthz` answers 503 once a worker's loop has not come round for this long.
+    pub liveness_timeout: Span,
 }
 
 pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
@@ -278,18 +283,14 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
         "kafka.commit_interval",
     )?;
     let shutdown_timeout = positive(&raw.shutdown_timeout, "kafka.shutdown_timeout")?;
-    let max_in_flight = usize::try_from(raw.max_in_flight)
-        .ok()
-        .filter(|&n| n >= 1)
-        .ok_or_else(|| {
-            (
-                "kafka.max_in_flight".to_string(),
-                format!(
-                    "is {}; it must be a whole number of at least 1",
-                    raw.max_in_flight
-                ),
-            )
-        })?;
+    if raw.max_in_flight.is_some() {
+        return Err((
+            "kafka.max_in_flight".to_string(),
+            "is no longer a setting: reading waits when the producer's queue is full; \
+             remove it (the queue's size is queue.buffering.max.messages under [kafka.properties])"
+                .to_string(),
+        ));
+    }
     let workers = workers(&raw.workers)?;
     Ok(KafkaSettings {
         bootstrap_servers,
@@ -300,7 +301,6 @@ pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
         guarantee,
         commit_interval,
         shutdown_timeout,
-        max_in_flight,
         workers,
         properties,
     })
@@ -371,7 +371,11 @@ pub(super) fn compile_http(raw: &RawHttp) -> Result<HttpSettings, Problem> {
             ),
         )
     })?;
-    Ok(HttpSettings { listen })
+    let liveness_timeout = positive(&raw.liveness_timeout, "http.liveness_timeout")?;
+    Ok(HttpSettings {
+        listen,
+        liveness_timeout,
+    })
 }
 
 fn non_empty(value: &str, place: &str, example: &str) -> Result<(), Problem> {
@@ -476,25 +480,18 @@ mod tests {
     }
 
     #[test]
-    fn max_in_flight_must_be_at_least_one() {
+    fn max_in_flight_is_refused_with_what_to_do_instead() {
         let env = [(
             "SLA_TIMERD__KAFKA__MAX_IN_FLIGHT".to_string(),
-            "0".to_string(),
+            "7".to_string(),
         )];
         let err = crate::config::parse(crate::config::DEFAULT_CONFIG, "test", env.into_iter())
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("kafka.max_in_flight") && err.contains("at least 1"),
+            err.contains("kafka.max_in_flight") && err.contains("queue.buffering.max.messages"),
             "{err}"
         );
-        let env = [(
-            "SLA_TIMERD__KAFKA__MAX_IN_FLIGHT".to_string(),
-            "7".to_string(),
-        )];
-        let settings =
-            crate::config::parse(crate::config::DEFAULT_CONFIG, "test", env.into_iter()).unwrap();
-        assert_eq!(settings.kafka.max_in_flight, 7);
     }
 
     #[test]

@@ -136,7 +136,11 @@ impl ClientLog {
             Verdict::Remind { held } => Some(held),
         };
         let message = self.redactor.redact(message);
+        // FAIL is a connection that failed: librdkafka reconnects by itself.
         match level {
+            _ if facility == "FAIL" => {
+                tracing::warn!(target: "librdkafka", client, facility, repeated = held, "{message}")
+            }
             RDKafkaLogLevel::Warning => {
                 tracing::warn!(target: "librdkafka", client, facility, repeated = held, "{message}")
             }

@@ -72,6 +72,8 @@ pub struct Daemon {
     scratch: Vec<u8>,
     /// Restores and rewinds to try again; dropped when their partition moves.
     postponed: Vec<Postponed>,
+    /// Whether the last commit succeeded.
+    last_commit_ok: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +189,7 @@ impl Daemon {
             gauges,
             scratch: Vec::new(),
             postponed: Vec::new(),
+            last_commit_ok: true,
         })
     }
 
@@ -205,6 +208,7 @@ impl Daemon {
         tokio::pin!(sleep);
         let mut armed_for = None;
         loop {
+            self.health.turned(self.worker_index, self.clock.now());
             let due = self.worker.poll_timeout();
             if due != armed_for {
                 if let Some(due) = due {
@@ -219,6 +223,18 @@ impl Daemon {
                 _ = shutdown.changed() => break,
                 Some(notice) = self.notices.recv() => self.on_notice(notice),
                 Some(message) = changelog.next(), if !self.restoring.is_empty() => self.on_changelog(message),
+                // Timers and the gauges before records: while catching up records are
+                // always ready, and neither commits nor gauges may wait for the end.
+                _ = &mut sleep, if armed_for.is_some() => {
+                    armed_for = None;
+                    self.worker.handle_timeout(self.clock.now());
+                }
+                _ = gauges_tick.tick() => {
+                    self.retry_postponed();
+                    let held: Vec<PartitionId> = self.worker.tasks().map(|(id, _)| *id).collect();
+                    self.refresh_positions(&held);
+                    self.update_gauges();
+                }
                 Some(message) = records.next() => {
                     let now = self.clock.now();
                     let mut touched = Vec::new();
@@ -232,16 +248,6 @@ impl Daemon {
                         self.on_message(message, now, &mut touched)?;
                     }
                     self.refresh_positions(&touched);
-                }
-                _ = &mut sleep, if armed_for.is_some() => {
-                    armed_for = None;
-                    self.worker.handle_timeout(self.clock.now());
-                }
-                _ = gauges_tick.tick() => {
-                    self.retry_postponed();
-                    let held: Vec<PartitionId> = self.worker.tasks().map(|(id, _)| *id).collect();
-                    self.refresh_positions(&held);
-                    self.update_gauges();
                 }
             }
             self.carry_out()?;
@@ -441,13 +447,7 @@ impl Daemon {
         }
         let Some(value) = m.payload() else {
             // A tombstone: nothing to decode. The worker still takes its offset.
-            let outcome = self.worker.handle_record(
-                id,
-                m.offset(),
-                Err(DeadLetter::NotJson("a tombstone".into())),
-                now,
-            );
-            if !matches!(outcome, Outcome::Ignored) {
+            if self.worker.handle_tombstone(id, m.offset()) == Outcome::Tombstone {
                 self.record_counters[id.topic as usize][4].inc();
             }
             return Ok(());
@@ -475,7 +475,7 @@ impl Daemon {
                 self.dead_letter(&m, &dead)?;
                 3
             }
-            Outcome::Ignored => return Ok(()),
+            Outcome::Ignored | Outcome::Tombstone => return Ok(()),
         };
         self.record_counters[id.topic as usize][index].inc();
         self.carry_out()
@@ -610,13 +610,17 @@ impl Daemon {
                     }
                     self.pause(partition, false);
                 }
-                Action::Alert { alert, .. } => {
+                Action::Alert { alert, partition } => {
+                    let live = self
+                        .worker
+                        .task(partition)
+                        .is_some_and(|t| t.is_caught_up());
                     self.scratch.clear();
                     alert.write_json(&mut self.scratch);
                     let topic = self.settings.kafka.topics.alerts.clone();
                     let now = self.clock.now();
                     self.metrics
-                        .fired_late_by((now.0 - alert.time.0).max(0) as f64 / 1000.0);
+                        .fired_late_by(live, (now.0 - alert.time.0).max(0) as f64 / 1000.0);
                     let scratch = std::mem::take(&mut self.scratch);
                     let sent = self.sender.send(
                         &topic,
@@ -638,6 +642,7 @@ impl Daemon {
                 }
                 Action::Commit(offsets) => {
                     let ok = self.commit(&offsets)?;
+                    self.last_commit_ok = ok;
                     self.metrics.commit(ok);
                     self.worker.handle_commit(ok);
                 }
@@ -776,18 +781,69 @@ impl Daemon {
     fn spawn_broker_probe(&self, mut shutdown: watch::Receiver<bool>) {
         let health = self.health.clone();
         let producer = self.sender.producer().clone();
+        let inputs = self.inputs.clone();
+        let admin = super::admin_config(&self.settings.kafka);
+        let group_id = self.settings.kafka.group_id.clone();
+        let log = self.log.clone();
         tokio::spawn(async move {
             let mut reported_down = false;
+            let mut reported_missing = Vec::new();
             loop {
                 let p = producer.clone();
-                let ok = tokio::task::spawn_blocking(move || {
+                let listed = tokio::task::spawn_blocking(move || {
                     use rdkafka::producer::Producer as _;
                     p.client()
                         .fetch_metadata(None, Duration::from_secs(5))
-                        .is_ok()
+                        .ok()
+                        .map(|m| {
+                            m.topics()
+                                .iter()
+                                .filter(|t| t.error().is_none())
+                                .map(|t| t.name().to_string())
+                                .collect::<std::collections::HashSet<_>>()
+                        })
                 })
                 .await
-                .unwrap_or(false);
+                .ok()
+                .flatten();
+                let ok = listed.is_some();
+                if let Some(listed) = listed {
+                    let missing: Vec<String> = inputs
+                        .iter()
+                        .filter(|t| !listed.contains(*t))
+                        .cloned()
+                        .collect();
+                    if missing != reported_missing {
+                        // Topics that appeared get their changelog before their
+                        // partitions are restored (a restore retries until it exists).
+                        let appeared: Vec<&str> = reported_missing
+                            .iter()
+                            .filter(|t| !missing.contains(t))
+                            .map(String::as_str)
+                            .collect();
+                        if !appeared.is_empty() {
+                            if let Err(e) = super::topics::ensure_changelogs(
+                                &admin,
+                                &group_id,
+                                &appeared,
+                                log.clone(),
+                            )
+                            .await
+                            {
+                                log.problem("new changelog", &format!("cannot create the changelog topics of new input topics: {e:#}"));
+                            }
+                        }
+                        if missing.is_empty() {
+                            tracing::info!("every input topic exists");
+                        } else {
+                            tracing::warn!(topics = ?missing, "input topics missing; /readyz says not ready until they exist");
+                        }
+                        reported_missing = missing.clone();
+                    }
+                    if let Ok(mut m) = health.missing_topics.lock() {
+                        *m = missing;
+                    }
+                }
                 health
                     .broker_reachable
                     .store(ok, std::sync::atomic::Ordering::Relaxed);
@@ -811,10 +867,16 @@ impl Daemon {
     /// bounded by it). Work that cannot be committed is aborted: the next owner does it.
     fn shut_down(mut self) -> Result<()> {
         tracing::info!("shutting down: committing what was done");
+        self.last_commit_ok = true;
         if self.worker.commit_now(self.clock.now()) {
             self.carry_out()?;
         }
         self.sender.abort()?;
+        anyhow::ensure!(
+            self.last_commit_ok,
+            "shutdown: the work since the last commit could not be committed (is the broker reachable?); \
+             it is aborted, and the partitions' next owner does it again"
+        );
         tracing::info!("committed; bye");
         Ok(())
     }

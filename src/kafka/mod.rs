@@ -41,6 +41,14 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
     if !settings.properties.contains_key("fetch.queue.backoff.ms") {
         c.set("fetch.queue.backoff.ms", "20");
     }
+    // An input topic created after start-up (or given more partitions) joins the
+    // assignment within seconds, not after librdkafka's default 5 minutes.
+    if !settings
+        .properties
+        .contains_key("topic.metadata.refresh.interval.ms")
+    {
+        c.set("topic.metadata.refresh.interval.ms", "5000");
+    }
     // Each input partition is an engine state of its own (no state joins topics), so
     // partitions need not be co-assigned by number as `range` does; `roundrobin` spreads
     // 3 topics x 3 partitions over 2 workers as 5 + 4 rather than 6 + 3.

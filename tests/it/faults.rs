@@ -443,3 +443,57 @@ fn wait_committed(broker: &str, names: &Names, offset: i64, timeout: Duration) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Contract section 9.3: with the broker gone (and a breach falling due meanwhile),
+/// SIGTERM ends the daemon within `kafka.shutdown_timeout`, with a non-zero status: it
+/// could not say its work was committed.
+#[test]
+fn shutdown_with_the_broker_gone_ends_in_time_and_says_work_was_left() {
+    if broker().is_none() {
+        return;
+    }
+    let own = OwnBroker::start(19492);
+    let names = Names::new("gone");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(create_topics(&own.bootstrap, &names, 1));
+    // The breach (48 h) falls 25 s from now; both warnings are already due.
+    let breach_at = SystemClock.now().plus(Span::from_secs(25));
+    let received = breach_at.minus(Span::from_secs(48 * 3600));
+    let line = event("g-1", "customer_message.received", received, "T-g");
+    runtime.block_on(produce_lines(&own.bootstrap, &names, &line));
+    let backlog = Backlog {
+        test: "gone",
+        broker: own.bootstrap.clone(),
+        names,
+        text: line,
+        runtime,
+    };
+    let mut daemon = backlog.spawn(
+        "a",
+        Membership::Static,
+        &[
+            ("SLA_TIMERD__KAFKA__SHUTDOWN_TIMEOUT", "5s"),
+            // The partition stays this member's while the broker is gone, so the breach
+            // fires into a transaction that cannot commit.
+            ("SLA_TIMERD__KAFKA__PROPERTIES__session.timeout.ms", "45000"),
+        ],
+    );
+    let warnings = alerts(&own.bootstrap, &backlog.names, 2, Duration::from_secs(60));
+    assert_eq!(warnings.len(), 2, "both warnings are committed");
+    own.script("stop");
+    let wait = Duration::from_millis((breach_at.0 - SystemClock.now().0 + 2_000).max(0) as u64);
+    std::thread::sleep(wait);
+    let asked = Instant::now();
+    daemon.signal("-TERM");
+    let status = daemon.child.wait().expect("the daemon exits");
+    let took = asked.elapsed();
+    eprintln!(
+        "gone: exited {status:?} {:.1} s after SIGTERM",
+        took.as_secs_f64()
+    );
+    assert!(
+        took < Duration::from_secs(9),
+        "within the 5 s shutdown timeout (and a little), took {took:?}"
+    );
+    assert!(!status.success(), "work was left undone: non-zero status");
+}

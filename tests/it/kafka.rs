@@ -59,13 +59,9 @@ async fn basic_backlog(broker: &str, prefix: &str) -> (Names, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_basic_example_through_kafka_gives_the_replay_alerts() {
     let Some(broker) = broker() else { return };
-    // The records are all there before the daemon starts, so it reads them in batches,
-    // with one record in flight at a time: reading pauses after every record that sends
-    // something, the tightest back-pressure there is, and no record may be lost to it.
+    // The records are all there before the daemon starts, so it reads them in batches.
     let (names, text) = basic_backlog(&broker, "e2e").await;
-    let mut settings = names.settings(&broker);
-    settings.kafka.max_in_flight = 1;
-    let (stop, _, handle) = start_with(settings).await;
+    let (stop, _, handle) = start_with(names.settings(&broker)).await;
     let expected = replay_alerts(&text, &now_text());
     let got = alerts(&broker, &names, expected.len(), Duration::from_secs(60));
     stop.send(true).unwrap();
@@ -286,4 +282,93 @@ async fn a_backlog_whose_deadlines_were_met_raises_no_breach_on_catch_up() {
         ],
         "no breach for T-1, nothing yet for T-2"
     );
+}
+
+/// Contract section 5 on Kafka: a bad record too large to dead-letter whole goes by
+/// reference and the daemon goes on; a dead letter keeps the record's key and every
+/// header (a binary-mode record's `ce_` attributes too); a tombstone is skipped and
+/// counted, not dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_bad_record_a_binary_one_and_a_tombstone_leave_the_daemon_running() {
+    let Some(broker) = broker() else { return };
+    let names = Names::new("oversized");
+    create_topics(&broker, &names, 1).await;
+    let topic = &names.customer_message;
+    let big = format!(r#"{{"data":"{}"}}"#, "x".repeat(999_989));
+    assert_eq!(big.len(), 1_000_000);
+    produce_raw(
+        &broker,
+        topic,
+        Some("T-big"),
+        Some(big.as_bytes()),
+        &[("trace-id", "t-1")],
+    )
+    .await;
+    let now = SystemClock.now().to_rfc3339();
+    produce_raw(
+        &broker,
+        topic,
+        Some("T-b"),
+        Some(br#"{"thread_id":"T-b"}"#),
+        &[
+            ("ce_specversion", "0.3"),
+            ("ce_id", "b-1"),
+            ("ce_source", "helpdesk"),
+            ("ce_type", "customer_message.received"),
+            ("ce_time", &now),
+            ("trace-id", "t-2"),
+        ],
+    )
+    .await;
+    produce_raw(&broker, topic, Some("T-t"), None, &[]).await;
+    let due = SystemClock.now().minus(Span::from_secs(49 * 3600));
+    let good = event("g-1", "customer_message.received", due, "T-g");
+    produce_lines(&broker, &names, &good).await;
+
+    let (stop, addr, handle) = start(&broker, &names).await;
+    let got = alerts(&broker, &names, 3, Duration::from_secs(60));
+    assert_eq!(
+        got.len(),
+        3,
+        "the event after the bad records gives its two warnings and its breach: {got:?}"
+    );
+    let letters = consume(
+        &broker,
+        &names.dead_letter,
+        Duration::from_secs(10),
+        |got| got.len() >= 3,
+    );
+    assert_eq!(letters.len(), 2, "two dead letters, none for the tombstone");
+    let by_reference = letters
+        .iter()
+        .find(|l| l.headers.get("trace-id").map(String::as_str) == Some("t-1"))
+        .expect("the oversized record is dead-lettered");
+    assert_eq!(by_reference.value, "", "by reference: no value");
+    assert_eq!(
+        by_reference.headers["sla_dead_letter_value_omitted_bytes"],
+        "1000000"
+    );
+    assert_eq!(by_reference.headers["sla_source_offset"], "0");
+    let binary = letters
+        .iter()
+        .find(|l| l.headers.get("trace-id").map(String::as_str) == Some("t-2"))
+        .expect("the binary-mode record is dead-lettered");
+    for (k, v) in [
+        ("ce_specversion", "0.3"),
+        ("ce_id", "b-1"),
+        ("ce_source", "helpdesk"),
+        ("ce_type", "customer_message.received"),
+        ("ce_time", now.as_str()),
+    ] {
+        assert_eq!(binary.headers.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    assert_eq!(binary.value, r#"{"thread_id":"T-b"}"#);
+    let (_, metrics) = http_get(addr, "/metrics").await;
+    let tombstones = metrics
+        .lines()
+        .find(|l| l.starts_with("sla_records_consumed_total{") && l.contains("tombstone"))
+        .unwrap_or_else(|| panic!("tombstones are counted:\n{metrics}"));
+    assert!(tombstones.ends_with(" 1"), "{tombstones}");
+    stop.send(true).unwrap();
+    handle.await.unwrap().expect("a clean shutdown");
 }

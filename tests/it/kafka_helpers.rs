@@ -334,3 +334,36 @@ pub fn thread_stream(threads: usize, start: Millis) -> String {
     });
     lines.join("\n")
 }
+
+/// Produces one record as given: any key, value (`None`: a tombstone) and headers.
+pub async fn produce_raw(
+    broker: &str,
+    topic: &str,
+    key: Option<&str>,
+    value: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) {
+    let mut owned = OwnedHeaders::new();
+    for (k, v) in headers {
+        owned = owned.insert(Header {
+            key: k,
+            value: Some(*v),
+        });
+    }
+    let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).headers(owned);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(v) = value {
+        record = record.payload(v);
+    }
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("message.max.bytes", "2000000")
+        .create()
+        .expect("a producer");
+    producer
+        .send(record, Duration::from_secs(10))
+        .await
+        .expect("the broker accepts the record");
+}
