@@ -197,6 +197,8 @@ pub struct Restorer {
     writer: ChangelogWriter,
     stats: RestoreStats,
     clock: Option<Millis>,
+    /// An instance record's warning leads, read into one buffer for all.
+    leads: Vec<Span>,
 }
 
 impl Restorer {
@@ -206,6 +208,7 @@ impl Restorer {
             state: PartitionState::new(),
             writer: ChangelogWriter::default(),
             stats: Default::default(),
+            leads: Vec::new(),
             clock: None,
         }
     }
@@ -294,7 +297,8 @@ impl Restorer {
         let mut r = Reader(value);
         let (started, deadline) = (Millis(r.i64()?), Millis(r.i64()?));
         let count = r.u8()? as usize;
-        let mut leads = Vec::with_capacity(count);
+        let mut leads = std::mem::take(&mut self.leads);
+        leads.clear();
         for _ in 0..count {
             leads.push(Span(r.i64()?));
         }
@@ -312,8 +316,12 @@ impl Restorer {
             leads: &leads,
             first_point: 0,
         };
-        self.state.restore_close(rule, instance_key);
-        self.state.restore_instance(&self.rules, o);
+        // Usually new; a later record of a key already restored replaces it.
+        if !self.state.restore_instance(&self.rules, o) {
+            self.state.restore_close(rule, instance_key);
+            self.state.restore_instance(&self.rules, o);
+        }
+        self.leads = leads;
         Ok(())
     }
 

@@ -252,3 +252,42 @@ proptest! {
         prop_assert_eq!(first_difference(&run_with_restores(&rules, &lines, &cuts, compacted), &reference), None);
     }
 }
+
+/// How long restoring a million open instances takes in process, without Kafka:
+/// `cargo test --release --lib restore_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_methods)] // a stopwatch, not the daemon's clock
+fn restore_speed() {
+    let rules = load_rules(None).unwrap();
+    let mut state = PartitionState::new();
+    let mut writer = ChangelogWriter::default();
+    let n = 1_000_000;
+    for i in 0..n {
+        let line = format!(
+            r#"{{"specversion":"1.0","id":"open-{i:07}","source":"bench","type":"customer_message.received","time":"2026-11-30T10:00:00Z","data":{{"thread_id":"OPEN-T-{i:07}","seller_id":"A1","marketplace":"DE"}}}}"#
+        );
+        let input = decode(line.as_bytes()).into_input().unwrap();
+        let mut journal = Journal {
+            rules: &rules,
+            alerts: Vec::new(),
+            writer: &mut writer,
+        };
+        state.take(&rules, &input, &mut journal);
+    }
+    let log = writer.flush(state.clock(), rules.retention);
+    let bytes: usize = log
+        .iter()
+        .map(|r| r.key.len() + r.value.as_ref().map_or(0, Vec::len))
+        .sum();
+    let t = std::time::Instant::now();
+    let (restored, _, stats) = restore(&rules, &log);
+    let took = t.elapsed();
+    eprintln!(
+        "{} records, {bytes} bytes, {} instances restored in {took:?} ({:.2} us per record)",
+        log.len(),
+        stats.instances,
+        took.as_secs_f64() * 1e6 / log.len() as f64
+    );
+    assert_eq!(restored.open_by_rule().iter().sum::<u64>(), n as u64);
+}

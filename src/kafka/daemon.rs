@@ -222,7 +222,18 @@ impl Daemon {
                 biased;
                 _ = shutdown.changed() => break,
                 Some(notice) = self.notices.recv() => self.on_notice(notice),
-                Some(message) = changelog.next(), if !self.restoring.is_empty() => self.on_changelog(message),
+                Some(message) = changelog.next(), if !self.restoring.is_empty() => {
+                    // A batch at a time, as records: one turn of the loop per record
+                    // costs more than applying it.
+                    self.on_changelog(message);
+                    for _ in 1..BATCH {
+                        if self.restoring.is_empty() {
+                            break;
+                        }
+                        let Some(Some(message)) = changelog.next().now_or_never() else { break };
+                        self.on_changelog(message);
+                    }
+                }
                 // Timers and the gauges before records: while catching up records are
                 // always ready, and neither commits nor gauges may wait for the end.
                 _ = &mut sleep, if armed_for.is_some() => {
