@@ -190,3 +190,69 @@ fn an_unknown_key_in_a_calendar_or_override_is_refused() {
         .problem
         .contains("warn"));
 }
+
+const PACK: &str = include_str!("../../config/amazon-marketplaces.toml");
+
+#[test]
+fn the_amazon_pack_is_the_shipped_rules_plus_overrides() {
+    let pack = parse_rules(PACK, "amazon-marketplaces.toml").unwrap();
+    let default = crate::config::load_rules(None).unwrap();
+    assert_eq!(pack.checks, default.checks);
+    assert_eq!(pack.rules.len(), default.rules.len());
+    for (p, d) in pack.rules.iter().zip(&default.rules) {
+        let without = crate::core::rules::Rule {
+            overrides: Vec::new(),
+            ..p.clone()
+        };
+        assert_eq!(&without, d, "rule {}", p.name);
+    }
+    let refund = pack.rules.iter().find(|r| &*r.name == "refund").unwrap();
+    assert_eq!(refund.overrides.len(), 5);
+}
+
+#[test]
+fn every_amazon_calendar_lists_holidays_of_2026_and_2027_on_weekdays_it_counts() {
+    let pack = parse_rules(PACK, "amazon-marketplaces.toml").unwrap();
+    let names: Vec<&str> = pack.calendars.iter().map(|c| &*c.name).collect();
+    assert_eq!(names, ["DE", "FR", "NL", "UK", "US"]);
+    for c in &pack.calendars {
+        for year in [2026, 2027] {
+            let n = c.holidays().filter(|d| d.year() == year).count();
+            assert!(n >= 7, "calendar {} has {n} holidays in {year}", c.name);
+            // New Year's Day is a holiday everywhere (observed on 2027-12-31 in the US).
+            let jan1 = jiff::civil::date(year, 1, 1);
+            assert!(!c.is_business_day(jan1), "{} {jan1}", c.name);
+        }
+        // Christmas is not a business day anywhere (a Saturday in 2027).
+        assert!(
+            !c.is_business_day(jiff::civil::date(2026, 12, 25)),
+            "{}",
+            c.name
+        );
+    }
+}
+
+#[test]
+fn the_pack_dates_refunds_in_business_days_of_each_marketplace() {
+    use crate::core::time::Millis;
+    let pack = parse_rules(PACK, "amazon-marketplaces.toml").unwrap();
+    let refund = pack.rules.iter().find(|r| &*r.name == "refund").unwrap();
+    let deadline = |i: usize, s: &str| {
+        refund.overrides[i]
+            .deadline
+            .at(Millis::parse_rfc3339(s).unwrap(), &Default::default())
+            .unwrap()
+            .to_rfc3339()
+    };
+    // Wednesday 2026-12-23 noon in the Netherlands: Thursday 24, (25, 26 holidays,
+    // weekend), Monday 28: due at the start of Tuesday 2026-12-29.
+    assert_eq!(
+        deadline(0, "2026-12-23T12:00:00+01:00"),
+        "2026-12-28T23:00:00.000Z"
+    );
+    // Wednesday before Thanksgiving in the US: Friday 27, Monday 30: due Tuesday 00:00.
+    assert_eq!(
+        deadline(4, "2026-11-25T12:00:00-08:00"),
+        "2026-12-01T08:00:00.000Z"
+    );
+}

@@ -23,7 +23,10 @@ pub(super) fn calendar_lines(f: &mut Formatter<'_>, c: &Calendar) -> fmt::Result
         )?,
         None => writeln!(f, "  no working hours (business-day deadlines only)")?,
     }
-    let holidays: Vec<String> = c.holidays().map(|d| d.to_string()).collect();
+    let holidays: Vec<String> = c
+        .holidays()
+        .map(|d| format!("{d} {}", &format!("{:?}", d.weekday())[..3]))
+        .collect();
     match holidays.as_slice() {
         [] => writeln!(f, "  no holidays"),
         h => writeln!(f, "  {} holidays: {}", h.len(), h.join(", ")),
