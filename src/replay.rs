@@ -121,7 +121,8 @@ pub fn replay<A: Write, D: Write>(
     Ok(summary)
 }
 
-fn trim_line_end(line: &[u8]) -> &[u8] {
+/// A line without its `\n` or `\r\n`.
+pub(crate) fn trim_line_end(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }

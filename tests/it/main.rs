@@ -14,3 +14,4 @@ mod helpers;
 mod kafka;
 mod kafka_helpers;
 mod replay_cli;
+mod report_cli;
