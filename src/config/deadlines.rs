@@ -80,6 +80,10 @@ fn non_empty(text: &str, place: &str) -> Result<Arc<str>, Problem> {
     Ok(Arc::from(text.trim()))
 }
 
+/// Bounds that keep the calendar walk at opening short (about three years of days).
+const MAX_BUSINESS_DAYS: u32 = 1000;
+const MAX_BUSINESS_HOURS: Span = Span(10_000 * 3_600_000);
+
 pub(super) fn compile_deadline(
     d: &RawDeadline,
     calendars: &Calendars,
@@ -137,11 +141,13 @@ pub(super) fn compile_deadline(
     if let Some(days) = d.business_days {
         let days = u32::try_from(days)
             .ok()
-            .filter(|n| *n >= 1)
+            .filter(|n| (1..=MAX_BUSINESS_DAYS).contains(n))
             .ok_or_else(|| {
                 (
                     format!("{place}.business_days"),
-                    format!("`{days}` business days: give a whole number of at least 1"),
+                    format!(
+                        "`{days}` business days: give a whole number from 1 to {MAX_BUSINESS_DAYS}"
+                    ),
                 )
             })?;
         return Ok(Deadline::BusinessDays { days, calendar });
@@ -149,8 +155,11 @@ pub(super) fn compile_deadline(
     let text = d.business_hours.as_deref().unwrap_or_default();
     let at = format!("{place}.business_hours");
     let hours = span(text, &at)?;
-    if hours == Span::ZERO {
-        return Err((at, "must be positive, e.g. \"8h\"".into()));
+    if hours == Span::ZERO || hours > MAX_BUSINESS_HOURS {
+        return Err((
+            at,
+            "must be positive and at most 10000h, e.g. \"8h\"".into(),
+        ));
     }
     if calendar.working_hours().is_none() {
         return Err((

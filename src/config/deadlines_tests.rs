@@ -105,7 +105,14 @@ fn zero_business_days_are_refused() {
         CALENDARS,
         over,
         "rules[refund].overrides[0].deadline.business_days",
-        "at least 1",
+        "from 1 to 1000",
+    );
+    let over = r#"deadline = { business_days = 5000, calendar = "NL" }"#;
+    refused(
+        CALENDARS,
+        over,
+        "rules[refund].overrides[0].deadline.business_days",
+        "from 1 to 1000",
     );
 }
 
