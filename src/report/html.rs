@@ -80,7 +80,7 @@ fn group_section(out: &mut String, r: &Report, g: &GroupReport) {
             esc(name), esc(name), c.opened, c.met, c.late, c.overdue, c.pending, percent(c.on_time_rate())
         );
     }
-    out.push_str("</table>\n<table class=\"metrics\"><tr><th>metric</th><th>value</th><th>target</th><th></th><th>count</th></tr>\n");
+    out.push_str("</table>\n<table class=\"metrics\"><tr><th>metric</th><th>value</th><th>target</th><th>status</th><th>count</th></tr>\n");
     for (m, ratio) in Metric::ALL.iter().zip(&g.metrics) {
         metric_row(out, *m, *ratio);
     }
@@ -127,10 +127,29 @@ fn target_value(t: Target) -> f64 {
 
 /// One metric's daily value (dots joined where consecutive days have one) and its
 /// target as a dashed line; y from 0 to 100 %.
+/// The top of a chart's y axis: 100 % for the rates that should be high; for the rates
+/// that should stay below a small target, the smallest of 5, 10, 20, 50 and 100 % that
+/// holds twice the target and every daily value, so a 4 % target is not a hair above 0.
+fn y_top(g: &GroupReport, m: Metric) -> f64 {
+    let Some(Target::Below(n, d)) = m.target() else {
+        return 1.0;
+    };
+    let highest = g
+        .daily
+        .iter()
+        .filter_map(|day| day[m as usize].value())
+        .fold(2.0 * n as f64 / d as f64, f64::max);
+    [0.05, 0.1, 0.2, 0.5, 1.0]
+        .into_iter()
+        .find(|top| highest <= *top)
+        .unwrap_or(1.0)
+}
+
 fn chart(out: &mut String, r: &Report, g: &GroupReport, m: Metric) {
     let days = r.days.len().max(1);
+    let top = y_top(g, m);
     let x = |i: usize| LEFT + (W - LEFT - 6.0) * (i as f64 + 0.5) / days as f64;
-    let y = |v: f64| TOP + (H - TOP - BOTTOM) * (1.0 - v.clamp(0.0, 1.0));
+    let y = |v: f64| TOP + (H - TOP - BOTTOM) * (1.0 - (v / top).clamp(0.0, 1.0));
     let _ = write!(
         out,
         "<figure data-metric=\"{}\"><figcaption>{} (daily)</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{} per day\">",
@@ -138,8 +157,8 @@ fn chart(out: &mut String, r: &Report, g: &GroupReport, m: Metric) {
         m.name(),
         m.name()
     );
-    for v in [0.0, 0.5, 1.0] {
-        let (right, gy, pct) = (W - 4.0, y(v), (v * 100.0) as u32);
+    for v in [0.0, top / 2.0, top] {
+        let (right, gy, pct) = (W - 4.0, y(v), v * 100.0);
         let _ = write!(
             out,
             "<line x1=\"{LEFT}\" x2=\"{right}\" y1=\"{gy:.1}\" y2=\"{gy:.1}\" stroke=\"#e4e7ec\"/><text x=\"2\" y=\"{:.1}\">{pct}%</text>",
@@ -210,7 +229,7 @@ fn chart(out: &mut String, r: &Report, g: &GroupReport, m: Metric) {
             out,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">no data in the window</text>",
             (W + LEFT) / 2.0,
-            H / 2.0
+            H - BOTTOM - 12.0
         );
     }
     out.push_str("</svg></figure>\n");
