@@ -11,6 +11,7 @@
 
 mod facts;
 pub mod html;
+mod measures;
 pub mod render;
 pub mod tally;
 
