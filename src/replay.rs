@@ -17,6 +17,7 @@ use std::fmt;
 use std::io::{self, BufRead, Write};
 
 use crate::core::alert::Alert;
+use crate::core::effect::{Effect, Sink};
 use crate::core::engine::{Engine, PartitionId};
 use crate::core::partition::Taken;
 use crate::core::time::Millis;
@@ -81,9 +82,7 @@ pub fn replay<A: Write, D: Write>(
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
     let mut line = Vec::with_capacity(4096);
-    let mut alerts = Vec::new();
-    let mut written = Vec::with_capacity(OUTPUT_CHUNK + 4096);
-    let mut by_type = AlertTally::default();
+    let mut alerts = AlertLines::default();
     let mut number = 0u64;
     loop {
         line.clear();
@@ -109,16 +108,19 @@ pub fn replay<A: Write, D: Write>(
                 }
             }
         }
-        write_alerts(&mut written, &mut alerts, &mut by_type);
-        if written.len() >= OUTPUT_CHUNK {
-            sinks.alerts.write_all(&written)?;
-            written.clear();
+        if alerts.lines.len() >= OUTPUT_CHUNK {
+            sinks.alerts.write_all(&alerts.lines)?;
+            alerts.lines.clear();
         }
     }
     engine.finish(PartitionId::REPLAY, until, &mut alerts);
-    write_alerts(&mut written, &mut alerts, &mut by_type);
-    sinks.alerts.write_all(&written)?;
-    summary.alerts_by_type = by_type.0.into_iter().filter(|(_, n)| *n > 0).collect();
+    sinks.alerts.write_all(&alerts.lines)?;
+    summary.alerts_by_type = alerts
+        .by_type
+        .0
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
     if let Some(state) = engine.partition(PartitionId::REPLAY) {
         summary.alert_ids_suppressed = state.tally().alert_ids_suppressed;
     }
@@ -171,11 +173,22 @@ impl AlertTally {
     }
 }
 
-fn write_alerts(out: &mut Vec<u8>, alerts: &mut Vec<Alert>, by_type: &mut AlertTally) {
-    for alert in alerts.drain(..) {
-        by_type.count(&alert);
-        alert.write_json(out);
-        out.push(b'\n');
+/// The replay's sink: each alert written as a JSON line as the engine emits it, into
+/// a chunk the caller hands to the output.
+#[derive(Default)]
+struct AlertLines {
+    lines: Vec<u8>,
+    by_type: AlertTally,
+}
+
+impl Sink for AlertLines {
+    #[inline]
+    fn emit(&mut self, effect: Effect<'_>) {
+        if let Effect::Alert(alert) = effect {
+            self.by_type.count(&alert);
+            alert.write_json(&mut self.lines);
+            self.lines.push(b'\n');
+        }
     }
 }
 
