@@ -8,6 +8,7 @@
 // for the product.
 #![allow(clippy::disallowed_methods)]
 
+mod business_time;
 mod config_cli;
 mod engine_model;
 mod helpers;
