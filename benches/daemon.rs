@@ -643,7 +643,7 @@ fn customer_reply_deadline(settings: &Settings) -> Result<Span> {
         .context("no customer_reply rule")?;
     match &rule.deadline {
         Deadline::After(span) => Ok(*span),
-        Deadline::Field(_) => bail!("customer_reply's deadline is not a duration"),
+        _ => bail!("customer_reply's deadline is not a duration"),
     }
 }
 

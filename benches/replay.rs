@@ -22,10 +22,22 @@
 //! report, the ratio is measured again in the same process (median of a few timed
 //! repetitions of each) and printed on one line.
 //!
+//! # Stream profiles
+//!
+//! * `sample`: the realistic mix of [`sla_timerd::sample`] (about 0.45 alerts per event).
+//! * `many_keys`: customer-message threads with a distinct key each, 40% never answered
+//!   (two warnings and a breach), 30% answered late (the same and a resolution), 30%
+//!   answered within the hour: about 1.5 alerts per input event, the alerts about three
+//!   times the input's size, tens of thousands of instances open at once. This is the
+//!   shape on which alert writing and the retained-id sets dominate.
+//!
+//! Both are measured, and the ratio printed for each.
+//!
 //! # Size
 //!
-//! `SLA_BENCH_EVENTS` sets `N` (default 1,000,000; 20,000 under `--test`). The default
-//! run takes about two minutes on two cores.
+//! `SLA_BENCH_EVENTS` sets `N` (default 1,000,000; 20,000 under `--test`), per profile;
+//! `SLA_BENCH_PROFILE=sample` or `many_keys` runs one. The default run takes about four
+//! minutes on two cores.
 
 // `Instant::now` is this bench's stopwatch, not a reading of the clock the engine runs on
 // (src/clock.rs is the only place that reads wall time for the daemon).
@@ -43,6 +55,7 @@ use serde::Deserialize;
 use sla_timerd::config::load_rules;
 use sla_timerd::core::engine::Engine;
 use sla_timerd::core::rules::RuleSet;
+use sla_timerd::core::time::Millis;
 use sla_timerd::decode::{decode, Decoded};
 use sla_timerd::replay::{replay, Sinks};
 use sla_timerd::sample::{generate, SampleConfig};
@@ -71,16 +84,89 @@ struct Input {
     rules: Arc<RuleSet>,
 }
 
+/// The `many_keys` profile: about `events` lines, in time order.
+fn many_keys(events: usize) -> impl Iterator<Item = String> {
+    const START: i64 = 1_793_577_600_000; // 2026-11-02T00:00:00Z
+    const HOUR: i64 = 3_600_000;
+    let threads = events * 10 / 16;
+    let mut timed: Vec<(i64, String)> = Vec::with_capacity(events + 16);
+    let line = |id: String, ty: &str, t: i64, thread: usize| {
+        format!(
+            r#"{{"specversion":"1.0","id":"{id}","source":"helpdesk","type":"{ty}","time":"{}","datacontenttype":"application/json","data":{{"thread_id":"T{thread:09}","message_id":"M{thread:09}","order_id":"{:03}-{:07}-{:07}","seller_id":"A{:012}","marketplace":"{}"}}}}"#,
+            Millis(t),
+            thread % 1000,
+            thread % 9_999_991,
+            thread.wrapping_mul(2_654_435_761) % 10_000_000,
+            thread % 97,
+            ["NL", "DE", "FR", "UK", "US"][thread % 5]
+        )
+    };
+    for thread in 0..threads {
+        let t = START + thread as i64 * 7_000;
+        timed.push((
+            t,
+            line(
+                format!("rcv-{thread}"),
+                "customer_message.received",
+                t,
+                thread,
+            ),
+        ));
+        let answer = match thread % 10 {
+            0..=3 => None,
+            4..=6 => Some(t + 50 * HOUR),
+            _ => Some(t + HOUR),
+        };
+        if let Some(at) = answer {
+            timed.push((
+                at,
+                line(
+                    format!("rpl-{thread}"),
+                    "customer_message.replied",
+                    at,
+                    thread,
+                ),
+            ));
+        }
+    }
+    timed.sort_by_key(|(t, _)| *t);
+    timed.into_iter().map(|(_, l)| l)
+}
+
+/// Which stream a run reads.
+#[derive(Clone, Copy, Debug)]
+enum Profile {
+    Sample,
+    ManyKeys,
+}
+
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Profile::Sample => "sample",
+            Profile::ManyKeys => "many_keys",
+        }
+    }
+}
+
 impl Input {
-    fn generate(events: usize) -> Input {
+    fn generate(events: usize, profile: Profile) -> Input {
         let started = Instant::now();
         let mut buf = Vec::with_capacity(events * 320);
-        for line in generate(&SampleConfig::sized(events)).take(events) {
+        let lines: Box<dyn Iterator<Item = String>> = match profile {
+            Profile::Sample => Box::new(generate(&SampleConfig::sized(events)).take(events)),
+            Profile::ManyKeys => Box::new(many_keys(events)),
+        };
+        let mut count = 0;
+        for line in lines {
             buf.extend_from_slice(line.as_bytes());
             buf.push(b'\n');
+            count += 1;
         }
+        let events = count;
         eprintln!(
-            "generated {events} lines ({:.1} MiB) in {:.2?}",
+            "{}: generated {events} lines ({:.1} MiB) in {:.2?}",
+            profile.name(),
             buf.len() as f64 / (1 << 20) as f64,
             started.elapsed()
         );
@@ -139,8 +225,8 @@ fn replay_all(engine: &mut Engine, buf: &[u8]) -> u64 {
     summary.alerts()
 }
 
-fn bench_throughput(c: &mut Criterion, input: &Input) {
-    let mut group = c.benchmark_group("throughput");
+fn bench_throughput(c: &mut Criterion, input: &Input, profile: Profile) {
+    let mut group = c.benchmark_group(format!("throughput/{}", profile.name()));
     group.throughput(Throughput::Elements(input.events));
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
     group
@@ -177,7 +263,7 @@ fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
 }
 
 /// The goal's figure, measured in this process: replay time over decode-only time.
-fn print_ratio(input: &Input, reps: usize) {
+fn print_ratio(input: &Input, reps: usize, profile: Profile) {
     let serde = median_time(reps, || {
         black_box(serde_envelope(&input.buf));
     });
@@ -195,19 +281,29 @@ fn print_ratio(input: &Input, reps: usize) {
     });
     drop(spent);
     let rate = |d: Duration| input.events as f64 / d.as_secs_f64();
+    let mut probe = Engine::new(Arc::clone(&input.rules));
+    let alerts = replay_all(&mut probe, &input.buf);
     println!(
-        "median of {reps} runs over {} events: serde_envelope {:.0} events/s, decode {:.0} events/s, replay {:.0} events/s",
+        "{}: {} alerts per input event",
+        profile.name(),
+        alerts as f64 / input.events as f64
+    );
+    println!(
+        "{}: median of {reps} runs over {} events: serde_envelope {:.0} events/s, decode {:.0} events/s, replay {:.0} events/s",
+        profile.name(),
         input.events,
         rate(serde),
         rate(ours),
         rate(replayed)
     );
     println!(
-        "replay/decode-only time ratio: {:.2} (goal <= 2.0)",
+        "{}: replay/decode-only time ratio: {:.2} (goal <= 2.0)",
+        profile.name(),
         replayed.as_secs_f64() / serde.as_secs_f64()
     );
     println!(
-        "decode/decode-only time ratio: {:.2}",
+        "{}: decode/decode-only time ratio: {:.2}",
+        profile.name(),
         ours.as_secs_f64() / serde.as_secs_f64()
     );
 }
@@ -222,11 +318,17 @@ fn main() {
                 .expect("SLA_BENCH_EVENTS is a number of events")
         })
         .unwrap_or(if test_mode { 20_000 } else { 1_000_000 });
-    let input = Input::generate(events);
+    let only = std::env::var("SLA_BENCH_PROFILE").ok();
     let mut criterion = Criterion::default().configure_from_args();
-    bench_throughput(&mut criterion, &input);
+    for profile in [Profile::Sample, Profile::ManyKeys] {
+        if only.as_deref().is_some_and(|o| o != profile.name()) {
+            continue;
+        }
+        let input = Input::generate(events, profile);
+        bench_throughput(&mut criterion, &input, profile);
+        print_ratio(&input, if test_mode { 1 } else { 5 }, profile);
+    }
     criterion.final_summary();
-    print_ratio(&input, if test_mode { 1 } else { 5 });
 }
 
 /// The allocator the `sla-timerd` binary uses (see src/main.rs), so the replay measured

@@ -2,7 +2,8 @@
 # The whole test suite, as the README gives it and CI (.ci/run) runs it.
 #
 # Installs what it needs on a fresh machine (a Rust toolchain through rustup when cargo
-# is missing; the Apache Kafka broker jars through Maven), starts a single-node Kafka
+# is missing; Debian's chromium for the HTML report test; the Apache Kafka broker jars
+# through Maven), starts a single-node Kafka
 # broker on loopback (scripts/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS points at one,
 # then runs: unit tests, the integration-test binary (spec examples, the engine against
 # its reference model, the live daemon against the broker), and a compile of every
@@ -20,6 +21,15 @@ if ! command -v cargo >/dev/null 2>&1; then
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  # The HTML report is tested in a real headless browser (tests/it/report_cli.rs).
+  log "installing Debian's chromium for the HTML report test"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 log "formatting and lints"

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `C` | clock (i64 ms), next chunk number (u64) | at each commit that changed the partition |
 //! | `R` + chunk number (u64, big-endian) | the remembered facts changed since the last commit ([`Change`]s, in order) | at each commit with changes; a tombstone once every fact in it is older than the retention window |
-//! | `I` + rule name + `0x00` + key | an open instance: `s`, `d`, its warning leads, its texts | when it opens; a tombstone when it closes |
+//! | `I` + rule name + `0x00` + key | an open instance: `s`, `d`, its warning leads, its texts, then the override it opened with (u8; absent in records written before overrides, meaning none) | when it opens; a tombstone when it closes |
 //!
 //! Integers are little-endian unless said otherwise; texts are a LEB128 length then
 //! UTF-8 (length 0 is absent).
@@ -304,6 +304,7 @@ impl Restorer {
         }
         let opened_by = r.text()?.unwrap_or_default();
         let (order_id, seller_id, marketplace) = (r.text()?, r.text()?, r.text()?);
+        let profile = if r.0.is_empty() { 0 } else { r.u8()? };
         let o = Opened {
             rule,
             key: instance_key,
@@ -315,6 +316,7 @@ impl Restorer {
             deadline,
             leads: &leads,
             first_point: 0,
+            profile,
         };
         // Usually new; a later record of a key already restored replaces it.
         if !self.state.restore_instance(&self.rules, o) {
@@ -365,6 +367,7 @@ fn encode_instance(o: &Opened<'_>) -> Vec<u8> {
     for text in [Some(o.opened_by), o.order_id, o.seller_id, o.marketplace] {
         put_text(&mut v, text);
     }
+    v.push(o.profile);
     v
 }
 

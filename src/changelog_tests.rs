@@ -146,6 +146,46 @@ fn a_state_restored_from_its_changelog_goes_on_exactly_as_the_uninterrupted_one(
 }
 
 #[test]
+fn restored_instances_keep_the_override_they_opened_with() {
+    let rules = crate::config::parse_rules(
+        include_str!("../tests/data/marketplace.toml"),
+        "marketplace.toml",
+    )
+    .unwrap();
+    let mut lines: Vec<String> = include_str!("../tests/data/marketplace.jsonl")
+        .lines()
+        .map(String::from)
+        .collect();
+    // An instance whose override changes its texts, open across a restore.
+    let event = |id: &str, t: &str, time: &str| {
+        format!(
+            r#"{{"specversion":"1.0","id":"{id}","source":"t","type":"{t}","time":"{time}","data":{{"order_id":"O-US","seller_id":"A1SELLER","marketplace":"US"}}}}"#
+        )
+    };
+    lines.push(event("r1", "refund.requested", "2027-06-07T18:00:00Z"));
+    lines.push(event("x1", "order.out_of_stock", "2027-06-12T18:00:00Z"));
+    let reference = run_with_restores(&rules, &lines, &[], false);
+    assert!(
+        reference
+            .iter()
+            .any(|a| a.contains("refund:O-US:r1:breach") && a.contains("Refund today")),
+        "the override's breach fires"
+    );
+    let mut cuts: Vec<usize> = (1..lines.len()).step_by(5).collect();
+    cuts.push(lines.len() - 1);
+    for compacted in [false, true] {
+        assert_eq!(
+            first_difference(
+                &run_with_restores(&rules, &lines, &cuts, compacted),
+                &reference
+            ),
+            None,
+            "compacted: {compacted}"
+        );
+    }
+}
+
+#[test]
 fn settling_after_each_input_changes_no_alert_of_a_replay() {
     let rules = load_rules(None).unwrap();
     let lines = stream(11, 4_000);

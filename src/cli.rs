@@ -40,6 +40,17 @@ pub enum Command {
     /// whatever it contained.
     Replay(ReplayArgs),
 
+    /// Report how the seller did over a history: SLA fates and marketplace metrics.
+    ///
+    /// Reads the events exactly as replay does (same rules, timing, duplicates and bad
+    /// input), then reports the state at the end E (--until, default the greatest event
+    /// time): per group (--by) and rule, the instances opened in the window and the fates
+    /// of those due in it (met, late, overdue, pending), and Amazon's seller performance
+    /// metrics (late shipment, pre-fulfillment cancellation, valid tracking, on-time
+    /// delivery, contact response within 24h, return response) against their targets.
+    /// The window is [--from, --to), by default the 30 days before E.
+    Report(ReportArgs),
+
     /// Run the live daemon: consume the input topics, fire alerts on time, produce them.
     ///
     /// Reads the three input topics in one consumer group, keeps each partition's
@@ -96,6 +107,75 @@ pub struct ReplayArgs {
     /// Events as JSON Lines, one CloudEvent per line; `-` or absent reads standard input.
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
+}
+
+/// How `report` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned tables for reading in a terminal (the default when writing to one).
+    Table,
+    /// One JSON object in the contract's shape (the default otherwise).
+    Json,
+    /// One row per group and metric.
+    Csv,
+    /// One self-contained HTML page with tables and a daily chart per metric.
+    Html,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Settings file (TOML). Without it, the shipped defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Start of the window, inclusive (default: 30 days before --to).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    pub from: Option<Millis>,
+
+    /// End of the window, exclusive (default: the end E).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    pub to: Option<Millis>,
+
+    /// The end E at which fates are judged (default: the greatest event time read).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    pub until: Option<Millis>,
+
+    /// Group by these fields of the opening or counted event, comma-separated.
+    #[arg(long, value_name = "FIELDS", default_value = "seller_id,marketplace", value_parser = parse_by)]
+    pub by: GroupBy,
+
+    /// Output format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+
+    /// Write the report here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Events as JSON Lines; `-` or absent reads standard input.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+}
+
+/// The fields of `--by`, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupBy(pub Vec<crate::report::GroupField>);
+
+fn parse_by(text: &str) -> Result<GroupBy, String> {
+    let mut fields = Vec::new();
+    for name in text.split(',') {
+        let f = crate::report::GroupField::parse(name).ok_or_else(|| {
+            format!(
+                "`{}` cannot group a report; use seller_id and/or marketplace",
+                name.trim()
+            )
+        })?;
+        if fields.contains(&f) {
+            return Err(format!("`{}` is listed twice", name.trim()));
+        }
+        fields.push(f);
+    }
+    Ok(GroupBy(fields))
 }
 
 fn parse_instant(text: &str) -> Result<Millis, String> {

@@ -9,7 +9,8 @@
 //!   property tests all drive it.
 //! * [`decode`] turns bytes into events or dead letters (pure).
 //! * The shell around them owns I/O: [`config`] (files, validation at start-up),
-//!   [`replay`] (a JSON Lines file through the core to stdout), [`kafka`] (the live
+//!   [`replay`] (a JSON Lines file through the core to stdout), [`report`] (the same
+//!   engine over a history, reporting fates and marketplace metrics), [`kafka`] (the live
 //!   daemon), [`http`] and [`metrics`], [`clock`] (the only reader of wall time),
 //!   [`cli`] and [`telemetry`].
 
@@ -24,6 +25,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod replay;
+pub mod report;
 pub mod sample;
 pub mod service;
 pub mod telemetry;

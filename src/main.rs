@@ -9,11 +9,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use sla_timerd::cli::{Cli, Command, ReplayArgs};
+use sla_timerd::cli::{Cli, Command, ReplayArgs, ReportArgs, ReportFormat};
 use sla_timerd::clock::SystemClock;
 use sla_timerd::config::{self, Settings};
 use sla_timerd::core::engine::Engine;
 use sla_timerd::replay::{replay, Sinks};
+use sla_timerd::report;
 use sla_timerd::service;
 use sla_timerd::telemetry;
 
@@ -26,7 +27,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Replay(_)) {
+    let default_level = if matches!(cli.command, Command::Replay(_) | Command::Report(_)) {
         "warn"
     } else {
         "info"
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Replay(args) => run_replay(args),
+        Command::Report(args) => run_report(args),
         Command::Run { config } => run_service(config.as_deref()),
         Command::Demo(args) => {
             let runtime =
@@ -100,6 +102,56 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
             "alert ids suppressed as already emitted: {}",
             summary.alert_ids_suppressed
         );
+    }
+    Ok(())
+}
+
+fn run_report(args: ReportArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let rules = Arc::new(config::load(args.config.as_deref())?.rules);
+    let size = args
+        .input
+        .as_deref()
+        .filter(|p| *p != Path::new("-"))
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len());
+    let input = open_input(args.input.as_deref())?;
+    let options = report::Options {
+        from: args.from,
+        to: args.to,
+        until: args.until,
+        by: args.by.0,
+    };
+    let mut engine = Engine::new(rules);
+    let progress = |p: report::Progress| match size {
+        Some(total) if total > 0 => eprintln!(
+            "report: {} records read, {}% of the input",
+            p.records,
+            p.bytes * 100 / total
+        ),
+        _ => eprintln!("report: {} records read", p.records),
+    };
+    let r = report::report(&mut engine, input, &options, progress).context("report failed")?;
+    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
+    let format = args.format.unwrap_or(if to_terminal {
+        ReportFormat::Table
+    } else {
+        ReportFormat::Json
+    });
+    let text = match format {
+        ReportFormat::Table => report::render::table(&r),
+        ReportFormat::Json => report::render::json(&r),
+        ReportFormat::Csv => report::render::csv(&r),
+        ReportFormat::Html => report::html::page(&r),
+    };
+    match &args.output {
+        Some(p) => std::fs::write(p, text)
+            .with_context(|| format!("cannot write the report to {}", p.display()))?,
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::config::load_rules;
 use crate::core::event::Field;
+use crate::core::rules::RuleSet;
 use crate::decode::decode;
 use crate::sample::{generate, SampleConfig};
 
@@ -25,6 +26,7 @@ fn pid(p: usize) -> PartitionId {
 /// The broker and the shell, as far as the worker can tell.
 struct Sim {
     guarantee: Guarantee,
+    rules: Arc<RuleSet>,
     worker: Worker,
     records: Vec<Vec<String>>,
     committed: Vec<i64>,
@@ -43,10 +45,15 @@ struct Sim {
 
 impl Sim {
     fn new(guarantee: Guarantee, records: Vec<Vec<String>>) -> Sim {
+        Sim::with_rules(Arc::new(load_rules(None).unwrap()), guarantee, records)
+    }
+
+    fn with_rules(rules: Arc<RuleSet>, guarantee: Guarantee, records: Vec<Vec<String>>) -> Sim {
         let n = records.len();
         let mut sim = Sim {
             guarantee,
-            worker: Sim::worker(guarantee),
+            worker: Sim::worker_with(rules.clone(), guarantee),
+            rules,
             records,
             committed: vec![0; n],
             changelog: vec![Vec::new(); n],
@@ -66,7 +73,10 @@ impl Sim {
     }
 
     fn worker(guarantee: Guarantee) -> Worker {
-        let rules = Arc::new(load_rules(None).unwrap());
+        Sim::worker_with(Arc::new(load_rules(None).unwrap()), guarantee)
+    }
+
+    fn worker_with(rules: Arc<RuleSet>, guarantee: Guarantee) -> Worker {
         Worker::new(
             rules,
             WorkerConfig {
@@ -98,7 +108,7 @@ impl Sim {
 
     fn crash(&mut self) {
         self.abort();
-        self.worker = Sim::worker(self.guarantee);
+        self.worker = Sim::worker_with(self.rules.clone(), self.guarantee);
         for p in 0..self.records.len() {
             self.held[p] = false;
             self.assign(p);
@@ -206,15 +216,18 @@ impl Sim {
 
 /// The alert ids of each partition's records replayed as the daemon takes them.
 fn expected(records: &[Vec<String>]) -> Vec<String> {
-    let rules = load_rules(None).unwrap();
+    expected_with(&load_rules(None).unwrap(), records)
+}
+
+fn expected_with(rules: &RuleSet, records: &[Vec<String>]) -> Vec<String> {
     let mut ids = Vec::new();
     for lines in records {
         let mut state = PartitionState::new();
         let mut alerts = Vec::new();
         for line in lines {
             if let Ok(input) = decode(line.as_bytes()).into_input() {
-                state.take(&rules, &input, &mut alerts);
-                state.settle(&rules, &mut alerts);
+                state.take(rules, &input, &mut alerts);
+                state.settle(rules, &mut alerts);
             }
         }
         ids.extend(alerts.iter().map(|a| a.id().to_string()));
@@ -229,6 +242,10 @@ fn partitions(seed: u64, n: usize) -> Vec<Vec<String>> {
     })
     .take(n)
     .collect();
+    partitioned(lines)
+}
+
+fn partitioned(lines: Vec<String>) -> Vec<Vec<String>> {
     let mut parts = vec![Vec::new(); PARTITIONS];
     for line in lines {
         // As Kafka keys them: by thread id on the message topic, by order id elsewhere.
@@ -308,6 +325,44 @@ fn an_uninterrupted_run_commits_each_alert_of_the_replay_once() {
         got.len(),
         want.len()
     );
+}
+
+#[test]
+fn the_live_worker_applies_overrides_and_calendars_across_crashes_and_rebalances() {
+    let rules = Arc::new(
+        crate::config::parse_rules(
+            include_str!("../tests/data/marketplace.toml"),
+            "marketplace.toml",
+        )
+        .unwrap(),
+    );
+    let lines = include_str!("../tests/data/marketplace.jsonl")
+        .lines()
+        .map(String::from)
+        .collect();
+    let records = partitioned(lines);
+    let reference = expected_with(&rules, &records);
+    let default_rules = expected(&records);
+    assert_ne!(
+        counts(&reference),
+        counts(&default_rules),
+        "the pack's overrides change the alerts"
+    );
+    let ops = [
+        Op::Deliver(0, 20),
+        Op::Crash,
+        Op::Deliver(1, 30),
+        Op::Revoke(1),
+        Op::Assign(1),
+        Op::Deliver(0, 15),
+        Op::FailNextCommit,
+        Op::Tick,
+        Op::Deliver(0, 40),
+    ];
+    let mut sim = Sim::with_rules(rules, Guarantee::ExactlyOnce, records);
+    play(&mut sim, &ops);
+    let want: BTreeMap<&str, usize> = counts(&reference).into_keys().map(|k| (k, 1)).collect();
+    assert_eq!(counts(&sim.visible), want);
 }
 
 #[test]

@@ -5,9 +5,10 @@
 
 use std::fmt::{self, Display, Formatter, Write as _};
 
+use super::describe_business::{calendar_lines, deadline_words, override_lines};
 use super::{HttpSettings, KafkaSettings, Settings};
 use crate::core::event::EventType;
-use crate::core::rules::{Check, Condition, Deadline, Expected, Rule, RuleSet};
+use crate::core::rules::{Check, Condition, Expected, Rule, RuleSet};
 use crate::core::time::Span;
 use crate::worker::Guarantee;
 
@@ -29,6 +30,9 @@ impl Display for Description<'_> {
         match s.environment.as_slice() {
             [] => writeln!(f, ", no environment overrides")?,
             vars => writeln!(f, ", overridden by the environment: {}", vars.join(", "))?,
+        }
+        for calendar in &s.rules.calendars {
+            calendar_lines(f, calendar)?;
         }
         for (id, rule) in s.rules.rules.iter().enumerate() {
             rule_lines(f, &s.rules, id, rule)?;
@@ -58,12 +62,7 @@ fn rule_lines(f: &mut Formatter<'_>, rules: &RuleSet, id: usize, rule: &Rule) ->
             writeln!(f, "  opens on {t}{}", when(&opening.when))?;
         }
     }
-    match &rule.deadline {
-        Deadline::After(span) => {
-            writeln!(f, "  deadline: {} after the opening event", words(*span))?
-        }
-        Deadline::Field(field) => writeln!(f, "  deadline: the opening event's {field}")?,
-    }
+    writeln!(f, "  deadline: {}", deadline_words(&rule.deadline))?;
     let leads: Vec<String> = rule.warn_before.iter().map(|l| words(*l)).collect();
     match leads.as_slice() {
         [] => writeln!(f, "  no warnings")?,
@@ -85,7 +84,11 @@ fn rule_lines(f: &mut Formatter<'_>, rules: &RuleSet, id: usize, rule: &Rule) ->
         f,
         "  breach severity {}; action: {}",
         rule.texts.severity, rule.texts.action
-    )
+    )?;
+    for (n, o) in rule.overrides.iter().enumerate() {
+        override_lines(f, rule, n, o)?;
+    }
+    Ok(())
 }
 
 fn check_lines(f: &mut Formatter<'_>, rules: &RuleSet, index: usize, check: &Check) -> fmt::Result {
@@ -171,7 +174,7 @@ fn http_lines(f: &mut Formatter<'_>, h: &HttpSettings) -> fmt::Result {
 }
 
 /// ` when a and b`, or nothing.
-fn when(conditions: &[Condition]) -> String {
+pub(super) fn when(conditions: &[Condition]) -> String {
     let parts: Vec<String> = conditions.iter().map(condition).collect();
     if parts.is_empty() {
         String::new()
@@ -194,7 +197,7 @@ fn condition(c: &Condition) -> String {
 }
 
 /// `a`, `a or b`, `a, b or c`.
-fn list(items: &[String], conjunction: &str) -> String {
+pub(super) fn list(items: &[String], conjunction: &str) -> String {
     match items {
         [] => "nothing".to_string(),
         [one] => one.clone(),

@@ -51,16 +51,24 @@ impl Override {
         }
     }
 
-    /// Sets the value in `table`.
+    /// Sets the value in `table`. A part of the path names the file's key of any case
+    /// (variable names are upper case; a calendar may be called `NL`).
     pub fn apply(&self, table: &mut toml::Table) -> Result<(), ConfigError> {
         let (last, parents) = self
             .path
             .split_last()
             .expect("a path has at least one part");
+        let existing = |t: &toml::Table, part: &str| {
+            t.keys()
+                .find(|k| k.eq_ignore_ascii_case(part))
+                .cloned()
+                .unwrap_or_else(|| part.to_string())
+        };
         let mut here = table;
         for (depth, part) in parents.iter().enumerate() {
+            let key = existing(here, part);
             let entry = here
-                .entry(part.clone())
+                .entry(key)
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             here = entry.as_table_mut().ok_or_else(|| {
                 self.error(format!(
@@ -69,7 +77,8 @@ impl Override {
                 ))
             })?;
         }
-        here.insert(last.clone(), self.value.clone());
+        let key = existing(here, last);
+        here.insert(key, self.value.clone());
         Ok(())
     }
 
@@ -80,7 +89,8 @@ impl Override {
                 .strip_prefix(outer)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
         };
-        within(&self.place, place) || within(place, &self.place)
+        let (mine, theirs) = (self.place.to_ascii_lowercase(), place.to_ascii_lowercase());
+        within(&mine, &theirs) || within(&theirs, &mine)
     }
 }
 

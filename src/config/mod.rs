@@ -16,7 +16,10 @@
 //!   through [`Settings::redact`] (see `secret.rs`). Errors never quote the file's text.
 
 mod bootstrap;
+mod calendars;
+mod deadlines;
 mod describe;
+mod describe_business;
 mod env;
 mod rules;
 mod secret;
@@ -75,6 +78,8 @@ type Problem = (String, String);
 struct RawConfig {
     #[serde(default)]
     engine: rules::RawEngine,
+    #[serde(default)]
+    calendars: std::collections::BTreeMap<String, calendars::RawCalendar>,
     #[serde(default)]
     rules: Vec<rules::RawRule>,
     #[serde(default)]
@@ -170,7 +175,8 @@ pub fn parse(
         },
         None => in_file((place, problem)),
     };
-    let rules = rules::compile(&raw.engine, &raw.rules, &raw.checks).map_err(blame)?;
+    let calendars = calendars::compile(&raw.calendars).map_err(blame)?;
+    let rules = rules::compile(&raw.engine, &calendars, &raw.rules, &raw.checks).map_err(blame)?;
     let kafka = service::compile_kafka(&raw.kafka).map_err(blame)?;
     let http = service::compile_http(&raw.http).map_err(blame)?;
     let environment = overrides.into_iter().map(|o| o.var).collect();

@@ -195,3 +195,28 @@ fn settings_redact_their_secrets_from_any_text() {
         assert!(shown.contains(&format!("{name} <redacted>")), "{shown}");
     }
 }
+
+#[test]
+fn an_environment_variable_reaches_a_calendar_named_in_upper_case_and_is_blamed_for_it() {
+    let pack = include_str!("../../tests/data/marketplace.toml");
+    let s = parse(
+        pack,
+        "pack.toml",
+        env(&[("SLA_TIMERD__CALENDARS__NL__TIME_ZONE", "Europe/Brussels")]),
+    )
+    .unwrap();
+    let nl = s.rules.calendars.iter().find(|c| &*c.name == "NL").unwrap();
+    assert_eq!(nl.zone_name(), "Europe/Brussels");
+    assert_eq!(s.rules.calendars.len(), 3, "no second calendar `nl`");
+    let e = parse(
+        pack,
+        "pack.toml",
+        env(&[("SLA_TIMERD__CALENDARS__NL__TIME_ZONE", "Europe/Nowhere")]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.origin,
+        Origin::Environment("SLA_TIMERD__CALENDARS__NL__TIME_ZONE".into())
+    );
+    assert_eq!(e.place, "calendars.NL.time_zone");
+}

@@ -8,6 +8,12 @@
 //!   guaranteed present; leads are positive and distinct; names are fit for alert ids.
 //! * A problem is returned as (place, problem) with the place spelt as in the file
 //!   (`rules[ship_by].opens_on[0].when[1]`); the caller adds the file name.
+//! * Calendars (`[calendars.NAME]`, contract 10.2) are checked whole before the rules
+//!   that name them: the zone is one of the IANA database's, weekdays are `mon` to `sun`,
+//!   dates are `YYYY-MM-DD`, working hours are `HH:MM` with `from` before `to`.
+//! * An override (contract 10.1) is checked against every event type that opens its
+//!   rule: a condition may only name a field each of them carries, and so may a `field`
+//!   deadline (an opening event without that field opens nothing).
 
 use std::collections::BTreeMap;
 
@@ -15,10 +21,14 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::calendars::Calendars;
+use super::deadlines::{
+    check_deadline_field, compile_deadline, compile_override, RawDeadline, RawOverride,
+};
 use super::Problem;
 use crate::core::event::{Currency, Decimal, EventType, Field, Kind, Money, Presence, TYPE_COUNT};
 use crate::core::rules::{
-    Check, Condition, Deadline, Expected, Opening, Rule, RuleId, RuleSet, Texts, TypeActions,
+    Check, Condition, Expected, Opening, Rule, RuleId, RuleSet, Texts, TypeActions,
 };
 use crate::core::time::Span;
 
@@ -56,6 +66,8 @@ pub(super) struct RawRule {
     closes_on: Vec<String>,
     severity: String,
     action: String,
+    #[serde(default)]
+    overrides: Vec<RawOverride>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,14 +81,7 @@ struct RawOpening {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDeadline {
-    after: Option<String>,
-    field: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCondition {
+pub(super) struct RawCondition {
     field: String,
     equals: Option<toml::Value>,
     not_equals: Option<toml::Value>,
@@ -108,6 +113,7 @@ fn default_check_key() -> String {
 /// Validates the rule sections and builds the rule set.
 pub(super) fn compile(
     engine: &RawEngine,
+    calendars: &Calendars,
     raw_rules: &[RawRule],
     raw_checks: &[RawCheck],
 ) -> Result<RuleSet, Problem> {
@@ -132,7 +138,7 @@ pub(super) fn compile(
         check_name(&r.name, &place, rules.iter().map(|x: &Rule| &*x.name))?;
         let id = RuleId::try_from(index)
             .map_err(|_| (place.clone(), "too many rules (at most 65535)".into()))?;
-        rules.push(compile_rule(r, id, &place, &mut by_type)?);
+        rules.push(compile_rule(r, id, &place, calendars, &mut by_type)?);
     }
     let mut checks = Vec::with_capacity(raw_checks.len());
     for (index, c) in raw_checks.iter().enumerate() {
@@ -149,13 +155,14 @@ pub(super) fn compile(
         by_type[event_type.index()].checks.push(index as u16);
         checks.push(check);
     }
-    Ok(RuleSet::new(rules, checks, retention, by_type))
+    Ok(RuleSet::new(rules, checks, retention, by_type).with_calendars(calendars.all()))
 }
 
 fn compile_rule(
     r: &RawRule,
     id: RuleId,
     place: &str,
+    calendars: &Calendars,
     by_type: &mut [TypeActions],
 ) -> Result<Rule, Problem> {
     let key = field_named(&r.key, &format!("{place}.key"))?;
@@ -168,7 +175,7 @@ fn compile_rule(
             ),
         ));
     }
-    let deadline = compile_deadline(&r.deadline, &format!("{place}.deadline"))?;
+    let deadline = compile_deadline(&r.deadline, calendars, &format!("{place}.deadline"))?;
     let warn_before = compile_leads(&r.warn_before, &format!("{place}.warn_before"))?;
     if r.opens_on.is_empty() || r.closes_on.is_empty() {
         return Err((
@@ -182,7 +189,7 @@ fn compile_rule(
         let event_type = event_type_named(&o.event_type, &format!("{at}.type"))?;
         require_field(event_type, key, &format!("{place}.key"))?;
         let when = compile_conditions(&o.when, event_type, &format!("{at}.when"))?;
-        check_deadline_field(&deadline, event_type, &when, &format!("{place}.deadline"))?;
+        check_deadline_field(&deadline, event_type, &format!("{place}.deadline"))?;
         by_type[event_type.index()]
             .opens
             .push(Opening { rule: id, when });
@@ -201,12 +208,28 @@ fn compile_rule(
         by_type[event_type.index()].closes.push(id);
     }
     let texts = compile_texts(&r.severity, &r.action, place)?;
+    if r.overrides.len() > 255 {
+        return Err((
+            format!("{place}.overrides"),
+            "at most 255 overrides per rule".into(),
+        ));
+    }
+    let overrides = r
+        .overrides
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let at = format!("{place}.overrides[{i}]");
+            compile_override(o, &opened, &texts, calendars, &at)
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Rule {
         name: Arc::from(r.name.as_str()),
         key,
         deadline,
         warn_before,
         texts,
+        overrides,
     })
 }
 
@@ -267,49 +290,7 @@ fn threshold(currency: &str, amount: &toml::Value, at: &str) -> Result<Money, Pr
     Ok(Money { amount, currency })
 }
 
-fn compile_deadline(d: &RawDeadline, place: &str) -> Result<Deadline, Problem> {
-    match (&d.after, &d.field) {
-        (Some(after), None) => Ok(Deadline::After(span(after, &format!("{place}.after"))?)),
-        (None, Some(field)) => {
-            let f = field_named(field, &format!("{place}.field"))?;
-            if f.kind() != Kind::Instant {
-                return Err((
-                    format!("{place}.field"),
-                    format!("`{field}` is not a timestamp field"),
-                ));
-            }
-            Ok(Deadline::Field(f))
-        }
-        _ => Err((
-            place.to_string(),
-            "give exactly one of `after = \"48h\"` or `field = \"latest_ship_date\"`".into(),
-        )),
-    }
-}
-
-/// A field deadline must be guaranteed on the opening event: required by the schema, or
-/// demanded by a `present = true` condition of the opening.
-fn check_deadline_field(
-    d: &Deadline,
-    t: EventType,
-    when: &[Condition],
-    place: &str,
-) -> Result<(), Problem> {
-    let Deadline::Field(f) = *d else {
-        return Ok(());
-    };
-    let guaranteed =
-        t.presence_of(f) == Some(Presence::Required) || when.contains(&Condition::Present(f, true));
-    if guaranteed {
-        return Ok(());
-    }
-    Err((
-        format!("{place}.field"),
-        format!("`{f}` is not always present on `{t}`; add `{{ field = \"{f}\", present = true }}` to its `when`"),
-    ))
-}
-
-fn compile_leads(leads: &[String], place: &str) -> Result<Vec<Span>, Problem> {
+pub(super) fn compile_leads(leads: &[String], place: &str) -> Result<Vec<Span>, Problem> {
     let mut spans = Vec::with_capacity(leads.len());
     for (i, lead) in leads.iter().enumerate() {
         let at = format!("{place}[{i}]");
@@ -329,7 +310,7 @@ fn compile_leads(leads: &[String], place: &str) -> Result<Vec<Span>, Problem> {
     Ok(spans)
 }
 
-fn compile_conditions(
+pub(super) fn compile_conditions(
     raw: &[RawCondition],
     t: EventType,
     place: &str,
@@ -376,7 +357,7 @@ fn expected(field: Field, v: &toml::Value, place: &str) -> Result<Expected, Prob
     }
 }
 
-fn compile_texts(severity: &str, action: &str, place: &str) -> Result<Texts, Problem> {
+pub(super) fn compile_texts(severity: &str, action: &str, place: &str) -> Result<Texts, Problem> {
     if severity.trim().is_empty() || action.trim().is_empty() {
         return Err((
             place.to_string(),
@@ -428,7 +409,7 @@ fn event_type_named(name: &str, place: &str) -> Result<EventType, Problem> {
     })
 }
 
-fn field_named(name: &str, place: &str) -> Result<Field, Problem> {
+pub(super) fn field_named(name: &str, place: &str) -> Result<Field, Problem> {
     Field::from_name(name).ok_or_else(|| (place.to_string(), format!("unknown field `{name}`")))
 }
 

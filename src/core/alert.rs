@@ -305,8 +305,7 @@ impl Alert {
             } => {
                 if let SlaStage::Warning(lead) = stage {
                     data.name("lead_seconds");
-                    data.0
-                        .extend_from_slice(lead.whole_secs().to_string().as_bytes());
+                    json_int(data.0, lead.whole_secs());
                 }
                 if let SlaStage::Resolved(outcome) = stage {
                     data.text("outcome", outcome.as_str());
@@ -359,6 +358,25 @@ impl Fields<'_> {
         self.name(name);
         json_time(self.0, value);
     }
+}
+
+/// A JSON integer, written without a temporary string.
+fn json_int(out: &mut Vec<u8>, value: i64) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    let mut digits = [0u8; 20];
+    let mut n = value.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A JSON string of the parts concatenated, escaped as serde_json does: `"` and `\`

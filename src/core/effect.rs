@@ -14,7 +14,7 @@
 
 use super::alert::{Alert, Outcome};
 use super::event::{EventType, Money};
-use super::rules::RuleId;
+use super::rules::{Profile, RuleId};
 use super::time::{Millis, Span};
 
 /// One fact.
@@ -47,6 +47,8 @@ pub struct Opened<'a> {
     pub leads: &'a [Span],
     /// Index of its first point into `leads` (`leads.len()` is the breach).
     pub first_point: u8,
+    /// Which of the rule's overrides it opened with (0: none); its texts follow it.
+    pub profile: Profile,
 }
 
 /// A closed instance.

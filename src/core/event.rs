@@ -91,6 +91,7 @@ string_enum! {
         SignatureConfirmation = "signature_confirmation",
         SellerId = "seller_id",
         Marketplace = "marketplace",
+        CancelledBy = "cancelled_by",
     }
 }
 
@@ -171,7 +172,7 @@ impl EventType {
                 (F::OrderTotal, O),
                 (F::PurchaseDate, O),
             ],
-            OrderCancelled => &[(F::OrderId, R), (F::Reason, O)],
+            OrderCancelled => &[(F::OrderId, R), (F::Reason, O), (F::CancelledBy, O)],
             OrderOutOfStock | ShipmentDelivered => &[(F::OrderId, R)],
             ShipmentConfirmed => &[
                 (F::OrderId, R),

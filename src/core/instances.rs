@@ -40,7 +40,7 @@ const LIVE: u8 = 1;
 /// The instance has emitted a warning or its breach.
 const EMITTED: u8 = 2;
 
-/// One open instance of a (rule, key): 32 bytes, and its texts in the table's slab.
+/// One open instance of a (rule, key): 32 bytes (31 used), and its texts in the table's slab.
 #[derive(Clone, Debug)]
 pub struct Slot {
     /// Key, opening event id, order id, seller id, marketplace, in the table's slab.
@@ -58,12 +58,21 @@ pub struct Slot {
     /// Index of the next point to fire, or [`NO_POINT`].
     pub next_point: u8,
     flags: u8,
+    /// Which of the rule's overrides it opened with ([`super::rules::Profile`]).
+    pub profile: u8,
 }
 
 impl Slot {
     /// A slot for an instance opened at `started`, its first point `first` of the leads
     /// `schedule` names; no timer yet and no texts until [`SlotTable::insert`] stores them.
-    pub fn open(rule: RuleId, started: Millis, deadline: Millis, first: u8, schedule: u16) -> Slot {
+    pub fn open(
+        rule: RuleId,
+        started: Millis,
+        deadline: Millis,
+        first: u8,
+        schedule: u16,
+        profile: u8,
+    ) -> Slot {
         Slot {
             texts: TextRef::NONE,
             started,
@@ -73,6 +82,7 @@ impl Slot {
             schedule,
             next_point: first,
             flags: LIVE,
+            profile,
         }
     }
 
@@ -286,7 +296,7 @@ mod tests {
 
     fn insert(t: &mut SlotTable, rule: RuleId, key: &str) -> u32 {
         t.insert(
-            Slot::open(rule, Millis(0), Millis(H), 0, 0),
+            Slot::open(rule, Millis(0), Millis(H), 0, 0, 0),
             &[Some(key), Some("e-1")],
         )
     }

@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod arena;
+pub mod calendar;
 pub mod effect;
 pub mod engine;
 pub mod event;

@@ -25,7 +25,7 @@ use super::effect::{Change, Closed, Effect, Opened, Sink};
 use super::event::{Event, EventType, Field, Input, Money};
 use super::instances::{first_point, point_time, Slot, SlotTable, NO_POINT, NO_TIMER};
 use super::retained::{fingerprint, Retained, RetainedSet};
-use super::rules::{Check, RuleId, RuleSet};
+use super::rules::{Check, Profile, RuleId, RuleSet, BASE_PROFILE};
 use super::time::{Millis, Span};
 use super::wheel::{TimerKey, TimerWheel};
 
@@ -233,7 +233,7 @@ impl PartitionState {
             time,
             kind,
             copied,
-            &rule.texts,
+            rule.texts(slot.profile),
         )
     }
 
@@ -410,7 +410,8 @@ impl PartitionState {
         let Some(key) = event.data.text(rule.key) else {
             return;
         };
-        let Some(deadline) = rule.deadline_for(event.time, &event.data) else {
+        let profile = rule.profile_for(&event.data);
+        let Some(deadline) = rule.deadline_for(profile, event.time, &event.data) else {
             return;
         };
         if self.slots.find(rule_id, key).is_some() {
@@ -423,8 +424,8 @@ impl PartitionState {
             Some(_) => self.lasts.remove(fp),
             None => {}
         }
-        let schedule = self.rule_schedule(rules, rule_id);
-        let leads = &rule.warn_before;
+        let leads = rule.leads(profile);
+        let schedule = self.rule_schedule(rules, rule_id, profile);
         let first = first_point(leads, s, deadline);
         let d = &event.data;
         let (order_id, seller_id, marketplace) = (
@@ -443,6 +444,7 @@ impl PartitionState {
             deadline,
             leads,
             first_point: first,
+            profile,
         };
         out.emit(Effect::Opened(opened));
         self.install(rules, opened, schedule, first);
@@ -459,7 +461,7 @@ impl PartitionState {
             o.seller_id,
             o.marketplace,
         ];
-        let mut slot = Slot::open(o.rule, o.started, o.deadline, next, schedule);
+        let mut slot = Slot::open(o.rule, o.started, o.deadline, next, schedule, o.profile);
         if next > o.first_point {
             slot.mark_emitted();
         }
@@ -479,8 +481,12 @@ impl PartitionState {
         i
     }
 
-    /// The index in `schedules` of a rule's configured leads.
-    fn rule_schedule(&mut self, rules: &RuleSet, rule: RuleId) -> u16 {
+    /// The index in `schedules` of a profile's configured leads (an override's are
+    /// interned each time: overrides are rarer than the rule itself).
+    fn rule_schedule(&mut self, rules: &RuleSet, rule: RuleId, profile: Profile) -> u16 {
+        if profile != BASE_PROFILE {
+            return self.intern_schedule(rules.rule(rule).leads(profile));
+        }
         if let Some(&i) = self
             .rule_schedules
             .get(rule as usize)
@@ -595,6 +601,7 @@ impl PartitionState {
                 deadline: slot.deadline,
                 leads,
                 first_point: first_point(leads, slot.started, slot.deadline),
+                profile: slot.profile,
             }
         })
     }

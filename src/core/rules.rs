@@ -12,9 +12,14 @@
 //! * For each event type the set lists what it does ([`TypeActions`]): the rules it
 //!   closes, the rules it opens (under conditions) and the checks it runs, so applying an
 //!   event is a table lookup.
+//! * A rule's overrides (contract 10.1) are tried in file order on the opening event; the
+//!   first whose conditions all hold gives the instance its deadline and, where it has
+//!   them, its warning leads and texts. Which one applied is the instance's [`Profile`],
+//!   kept with it, so a breach and a resolution use the texts the instance opened with.
 
 use std::sync::Arc;
 
+use super::calendar::Calendar;
 use super::event::{EventType, Field, Fields, Money, Value, TYPE_COUNT};
 use super::time::{Millis, Span};
 
@@ -28,6 +33,46 @@ pub enum Deadline {
     After(Span),
     /// A timestamp field of the opening event.
     Field(Field),
+    /// The start of the day after the n-th business day after the opening day.
+    BusinessDays { days: u32, calendar: Arc<Calendar> },
+    /// The instant the working time since the opening adds up to the span.
+    BusinessHours { span: Span, calendar: Arc<Calendar> },
+}
+
+impl Deadline {
+    /// The deadline an opening event at `time` sets, or `None` when its deadline field
+    /// is absent (contract 10.2 for the business-time forms, see [`Calendar`]).
+    pub fn at(&self, time: Millis, data: &Fields<'_>) -> Option<Millis> {
+        match self {
+            Deadline::After(span) => Some(time.plus(*span)),
+            Deadline::Field(field) => data.instant(*field),
+            Deadline::BusinessDays { days, calendar } => {
+                Some(calendar.after_business_days(time, *days))
+            }
+            Deadline::BusinessHours { span, calendar } => {
+                Some(calendar.after_business_hours(time, *span))
+            }
+        }
+    }
+}
+
+/// Which variant of its rule an instance opened with: 0 for the rule itself, `i + 1`
+/// for its override `i`.
+pub type Profile = u8;
+
+/// The rule itself, no override.
+pub const BASE_PROFILE: Profile = 0;
+
+/// An override of a rule for the opening events its conditions select (contract 10.1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
+    /// All must hold on the opening event; empty always holds.
+    pub when: Vec<Condition>,
+    pub deadline: Deadline,
+    /// The override's leads, positive, distinct, largest first; `None` keeps the rule's.
+    pub warn_before: Option<Vec<Span>>,
+    /// The rule's texts with the override's severity and action where it gives them.
+    pub texts: Texts,
 }
 
 /// A test on one field of one event.
@@ -85,15 +130,51 @@ pub struct Rule {
     /// Positive, distinct, largest first.
     pub warn_before: Vec<Span>,
     pub texts: Texts,
+    /// Tried in order on the opening event; at most 255.
+    pub overrides: Vec<Override>,
 }
 
 impl Rule {
-    /// The deadline an opening event sets, or `None` when its deadline field is absent.
-    pub fn deadline_for(&self, time: Millis, data: &Fields<'_>) -> Option<Millis> {
-        match self.deadline {
-            Deadline::After(span) => Some(time.plus(span)),
-            Deadline::Field(field) => data.instant(field),
+    /// The profile an opening event selects: its first override whose conditions all
+    /// hold, else the rule itself.
+    pub fn profile_for(&self, data: &Fields<'_>) -> Profile {
+        self.overrides
+            .iter()
+            .position(|o| o.when.iter().all(|c| c.holds(data)))
+            .map_or(BASE_PROFILE, |i| (i + 1) as Profile)
+    }
+
+    fn overridden(&self, profile: Profile) -> Option<&Override> {
+        (profile as usize)
+            .checked_sub(1)
+            .and_then(|i| self.overrides.get(i))
+    }
+
+    /// The deadline of an instance of this profile opened at `time`, or `None` when its
+    /// deadline field is absent.
+    pub fn deadline_for(
+        &self,
+        profile: Profile,
+        time: Millis,
+        data: &Fields<'_>,
+    ) -> Option<Millis> {
+        match self.overridden(profile) {
+            Some(o) => o.deadline.at(time, data),
+            None => self.deadline.at(time, data),
         }
+    }
+
+    /// The warning leads of a profile, largest first.
+    pub fn leads(&self, profile: Profile) -> &[Span] {
+        self.overridden(profile)
+            .and_then(|o| o.warn_before.as_deref())
+            .unwrap_or(&self.warn_before)
+    }
+
+    /// The texts of a profile. A profile the configuration no longer has (an instance
+    /// restored under a changed configuration) gets the rule's own.
+    pub fn texts(&self, profile: Profile) -> &Texts {
+        self.overridden(profile).map_or(&self.texts, |o| &o.texts)
     }
 }
 
@@ -150,6 +231,8 @@ pub struct RuleSet {
     by_type: Vec<TypeActions>,
     /// Whether any check needs order totals remembered from `order.placed`.
     pub remembers_order_totals: bool,
+    /// The configured calendars, in name order (for `check-config`).
+    pub calendars: Vec<Arc<Calendar>>,
 }
 
 impl RuleSet {
@@ -168,7 +251,14 @@ impl RuleSet {
             retention,
             by_type,
             remembers_order_totals,
+            calendars: Vec::new(),
         }
+    }
+
+    /// The same rules, listing the calendars they were given.
+    pub(crate) fn with_calendars(mut self, calendars: Vec<Arc<Calendar>>) -> RuleSet {
+        self.calendars = calendars;
+        self
     }
 
     pub fn actions(&self, event_type: EventType) -> &TypeActions {

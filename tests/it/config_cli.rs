@@ -237,3 +237,27 @@ fn the_readme_environment_examples_work_in_a_shell() {
         );
     }
 }
+
+#[test]
+fn check_config_prints_the_amazon_pack_in_words() {
+    let pack = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/amazon-marketplaces.toml"
+    );
+    let out = sla_timerd(&["check-config", "--config", pack], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for words in [
+        "calendar UK: local time of Europe/London",
+        "working days: Monday to Friday",
+        "2026-12-28 Mon",
+        "1. for opening events when marketplace is \"NL\":",
+        "deadline: the end of the 2nd business day after the opening day, on calendar US (America/Los_Angeles local time)",
+    ] {
+        assert!(text.contains(words), "{words:?} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains("BusinessDays"),
+        "internal forms leak:\n{text}"
+    );
+}

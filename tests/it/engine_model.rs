@@ -5,7 +5,11 @@
 //! The model keeps every point of every instance in a plain list and scans it, so its
 //! only claim is being obviously right. It reads the shipped rules' tables (which event
 //! opens or closes what, under which conditions) from the same `RuleSet`: the
-//! configuration is not what is under test here, the timing is.
+//! configuration is not what is under test here, the timing is. A second run uses the
+//! spec's marketplace pack: the model picks the first override whose conditions hold
+//! (contract 10.1) and takes its deadline from [`Deadline::at`] (the calendar
+//! arithmetic has its own exhaustive tests), its leads and its action, which every
+//! compared alert carries.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,6 +32,8 @@ type Seen = (String, i64, &'static str);
 
 #[derive(Debug)]
 struct Instance {
+    /// The action its alerts carry (the override's, else the rule's).
+    action: String,
     rule: usize,
     key: String,
     opened_by: String,
@@ -51,9 +57,10 @@ struct Model {
 }
 
 impl Model {
-    fn emit(&mut self, id: String, time: i64, outcome: &'static str) {
+    /// Emits an alert once per id; the compared id carries the alert's action.
+    fn emit(&mut self, id: String, time: i64, outcome: &'static str, action: &str) {
         if self.emitted.insert(id.clone()) {
-            self.out.push((id, time, outcome));
+            self.out.push((format!("{id}#{action}"), time, outcome));
         }
     }
 
@@ -75,7 +82,8 @@ impl Model {
                 "{}:{}:{}:{}",
                 rules.rules[inst.rule].name, inst.key, inst.opened_by, inst.points[*j].1
             );
-            self.emit(id, *t, "");
+            let action = inst.action.clone();
+            self.emit(id, *t, "", &action);
         }
         for inst in &mut self.instances {
             inst.points.retain(|(t, _)| *t >= bound);
@@ -108,7 +116,8 @@ impl Model {
                 violated &= check.total_reaches_threshold(total);
             }
             if violated {
-                self.emit(format!("{}:{}", check.name, e.id), e.time.0, "");
+                let id = format!("{}:{}", check.name, e.id);
+                self.emit(id, e.time.0, "", &check.texts.action);
             }
         }
         if e.event_type == EventType::OrderPlaced {
@@ -147,7 +156,8 @@ impl Model {
                 rules.rules[rule].name, key, inst.opened_by
             );
             let outcome = if t <= inst.d { "met" } else { "late" };
-            self.emit(id, t, outcome);
+            let action = inst.action.clone();
+            self.emit(id, t, outcome, &action);
         }
     }
 
@@ -171,13 +181,30 @@ impl Model {
         {
             return;
         }
-        let d = match r.deadline {
-            Deadline::After(span) => s + span.as_millis(),
-            Deadline::Field(f) => e.data.instant(f).unwrap().0,
+        let chosen = r
+            .overrides
+            .iter()
+            .find(|o| o.when.iter().all(|c| c.holds(&e.data)));
+        let (deadline, leads, action) = match chosen {
+            Some(o) => (
+                &o.deadline,
+                o.warn_before.as_ref().unwrap_or(&r.warn_before),
+                &o.texts.action,
+            ),
+            None => (&r.deadline, &r.warn_before, &r.texts.action),
         };
-        let points = points(&r.warn_before, s, d);
+        let d = match deadline {
+            Deadline::After(span) => s + span.as_millis(),
+            Deadline::Field(f) => match e.data.instant(*f) {
+                Some(d) => d.0,
+                None => return,
+            },
+            business => business.at(e.time, &e.data).unwrap().0,
+        };
+        let points = points(leads, s, d);
         let opened_by = e.id.to_string();
         self.instances.push(Instance {
+            action: action.to_string(),
             rule,
             key: key.to_string(),
             opened_by,
@@ -314,6 +341,13 @@ fn input(s: &Spec) -> Input<'static> {
         data.set(Field::TrackingNumber, Value::Text("TRK".into()));
     }
     data.set(Field::SignatureConfirmation, Value::Flag(bit(6)));
+    // The marketplace pack's overrides select on these.
+    if let Some(m) = ["NL", "US", "DE"].get(usize::from(s.id % 4)) {
+        data.set(Field::Marketplace, Value::Text((*m).into()));
+    }
+    if s.id % 8 < 4 {
+        data.set(Field::SellerId, Value::Text("A1SELLER".into()));
+    }
     if bit(7) {
         let amount = Decimal::parse(if bit(2) { "750" } else { "100" }).unwrap();
         data.set(
@@ -341,7 +375,13 @@ fn run_engine(rules: &Arc<RuleSet>, inputs: &[Input<'_>], until: Option<i64>) ->
     }
     engine.finish(PartitionId::REPLAY, until.map(Millis), &mut out);
     out.into_iter()
-        .map(|a| (a.id().to_string(), a.time.0, outcome(&a)))
+        .map(|a| {
+            (
+                format!("{}#{}", a.id(), a.texts.action),
+                a.time.0,
+                outcome(&a),
+            )
+        })
         .collect()
 }
 
@@ -382,11 +422,32 @@ proptest! {
         until_extra in prop::option::of(0i64..(4 * 48)),
     ) {
         let rules = Arc::new(load_rules(None).unwrap());
+        agree(&rules, &specs, until_extra)?;
+    }
+
+    #[test]
+    fn the_engine_agrees_with_the_reference_model_under_overrides_and_calendars(
+        specs in prop::collection::vec(spec(), 1..60),
+        until_extra in prop::option::of(0i64..(4 * 48)),
+    ) {
+        let pack = include_str!("../data/marketplace.toml");
+        let rules = Arc::new(sla_timerd::config::parse_rules(pack, "marketplace.toml").unwrap());
+        agree(&rules, &specs, until_extra)?;
+    }
+}
+
+fn agree(
+    rules: &Arc<RuleSet>,
+    specs: &[Spec],
+    until_extra: Option<i64>,
+) -> Result<(), TestCaseError> {
+    {
         let inputs: Vec<_> = specs.iter().map(input).collect();
         let last = specs.iter().map(|s| s.time).max().unwrap();
         let until = until_extra.map(|x| last + x * HALF_HOUR);
-        let engine = run_engine(&rules, &inputs, until);
-        let model = run_model(&rules, &inputs, until);
+        let engine = run_engine(rules, &inputs, until);
+        let model = run_model(rules, &inputs, until);
         prop_assert_eq!(canonical(engine), canonical(model));
     }
+    Ok(())
 }

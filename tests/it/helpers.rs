@@ -46,8 +46,9 @@ fn instant_ms(v: &Value) -> Value {
     }
 }
 
-/// The fields acceptance compares, with times as instants.
-fn normalised(alert: &Value) -> Value {
+/// The fields acceptance compares, with times as instants (and, with `texts`, the
+/// severity and action, as `compare_alerts.py --texts` does).
+fn normalised(alert: &Value, texts: bool) -> Value {
     let d = &alert["data"];
     let mut out = serde_json::json!({ "type": alert["type"], "time": instant_ms(&alert["time"]) });
     for f in ["rule", "check", "key", "stage", "lead_seconds", "outcome"] {
@@ -58,15 +59,31 @@ fn normalised(alert: &Value) -> Value {
     if let Some(v) = d.get("deadline") {
         out["deadline"] = instant_ms(v);
     }
+    if texts {
+        out["severity"] = d["severity"].clone();
+        out["action"] = d["action"].clone();
+    }
     out
 }
 
 /// Asserts two alert streams agree by id and compared fields, with no id twice.
 pub fn assert_same_alerts(expected: &[Value], actual: &[Value]) {
+    compare_alerts(expected, actual, false)
+}
+
+/// [`assert_same_alerts`], severity and action included.
+pub fn assert_same_alerts_and_texts(expected: &[Value], actual: &[Value]) {
+    compare_alerts(expected, actual, true)
+}
+
+fn compare_alerts(expected: &[Value], actual: &[Value], texts: bool) {
     let index = |alerts: &[Value]| -> BTreeMap<String, Value> {
         alerts
             .iter()
-            .map(|a| (a["id"].as_str().expect("an id").to_string(), normalised(a)))
+            .map(|a| {
+                let id = a["id"].as_str().expect("an id").to_string();
+                (id, normalised(a, texts))
+            })
             .collect()
     };
     let (e, a) = (index(expected), index(actual));

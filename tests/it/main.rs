@@ -8,6 +8,7 @@
 // for the product.
 #![allow(clippy::disallowed_methods)]
 
+mod business_time;
 mod config_cli;
 mod engine_model;
 mod faults;
@@ -15,3 +16,4 @@ mod helpers;
 mod kafka;
 mod kafka_helpers;
 mod replay_cli;
+mod report_cli;

@@ -1,6 +1,8 @@
 //! `sla-timerd replay` from the outside: the spec examples, exit codes, dead letters.
 
-use crate::helpers::{assert_same_alerts, data, json_lines, scratch, sla_timerd};
+use crate::helpers::{
+    assert_same_alerts, assert_same_alerts_and_texts, data, json_lines, scratch, sla_timerd,
+};
 
 fn replay_matches_example(name: &str) {
     let input = data(&format!("{name}.jsonl"));
@@ -25,6 +27,28 @@ fn the_basic_example_replays_to_its_expected_alerts() {
 #[test]
 fn the_mixed_example_replays_to_its_expected_alerts() {
     replay_matches_example("mixed");
+}
+
+#[test]
+fn the_marketplace_example_replays_with_its_overrides_and_calendars() {
+    let config = data("marketplace.toml");
+    let input = data("marketplace.jsonl");
+    let out = sla_timerd(&[
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = std::fs::read_to_string(data("marketplace.alerts.jsonl")).unwrap();
+    assert_same_alerts_and_texts(
+        &json_lines(&expected),
+        &json_lines(&String::from_utf8(out.stdout).unwrap()),
+    );
 }
 
 #[test]
