@@ -12,6 +12,8 @@
 #   docker-compose.yml compose-go, the loader of Docker Compose v2 (and `docker compose
 #                      config` as well where that client is installed)
 #   systemd unit       systemd-analyze verify, systemd-analyze security (exposure)
+#   settings           the SLA_TIMERD__ variables and rules that the chart, compose, the
+#                      unit and kubernetes/ pass, run through `sla-timerd check-config`
 #   AsyncAPI document  @asyncapi/parser; every example input and alert validated
 #                      against its schemas, and the inputs it refuses compared with
 #                      what sla-timerd replay dead-letters (when the binary is built)
@@ -184,6 +186,17 @@ chart_semantics() {
     deploy/docker-compose.yml deploy/systemd/sla-timerd.service
 }
 
+daemon_settings() {
+  local bin
+  bin=$(daemon_binary)
+  if [ -z "$bin" ]; then
+    echo "no sla-timerd binary (cargo build): the settings each asset passes were not run through check-config"
+    return
+  fi
+  "$PY" deploy/checks/settings.py "$bin" "$WORK/full.yaml" deploy/docker-compose.yml \
+    deploy/systemd/sla-timerd.service deploy/systemd/sla-timerd.env deploy/kubernetes/sla-timerd.yaml
+}
+
 prometheus_rules() {
   (cd deploy/prometheus && promtool check rules sla-timerd.rules.yml && promtool test rules sla-timerd.rules.test.yml)
   promtool check config deploy/compose/prometheus.yml
@@ -263,6 +276,7 @@ step "chart: helm lint" helm_lint
 step "chart: helm template" helm_render
 step "chart: kubeconform, Prometheus Operator schemas" kube_schemas
 step "chart, compose, systemd: what the daemon needs" chart_semantics
+step "chart, compose, systemd, kubernetes/: sla-timerd check-config on their settings" daemon_settings
 step "prometheus: promtool check and test rules" prometheus_rules
 step "dashboard and rules: metric names" metric_names
 step "compose: config" compose_config

@@ -76,8 +76,14 @@ def main():
     doc = yaml.safe_load(open(args.asyncapi))
     inputs, contract, full = (validator(doc, n) for n in ("InputEvent", "AlertContract", "Alert"))
     failures = []
+    seen = {}
     for d in map(pathlib.Path, args.examples):
         for path in sorted(d.glob("*.jsonl")):
+            content = path.read_bytes()
+            if content in seen:
+                print(f"{path}: the same as {seen[content]}")
+                continue
+            seen[content] = path
             if path.name.endswith(".alerts.jsonl"):
                 bad = [(n, why(contract, json.loads(raw))) for n, raw in lines(path) if not contract.is_valid(json.loads(raw))]
                 count = sum(1 for _ in lines(path))
