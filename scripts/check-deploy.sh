@@ -8,7 +8,9 @@
 #                      hardening as the daemon needs them
 #   alert rules        promtool check rules, promtool test rules (unit tests)
 #   dashboard, rules   deploy/checks/metrics.py: every query names metrics that
-#                      src/metrics.rs exports
+#                      src/metrics.rs exports; deploy/checks/promql.py: every query
+#                      evaluated by a Prometheus server (scraping `sla-timerd run`
+#                      when a broker is at hand)
 #   docker-compose.yml compose-go, the loader of Docker Compose v2 (and `docker compose
 #                      config` as well where that client is installed)
 #   systemd unit       systemd-analyze verify, systemd-analyze security (exposure)
@@ -206,6 +208,70 @@ metric_names() {
   "$PY" deploy/checks/metrics.py src/metrics.rs deploy/grafana/sla-timerd.json deploy/prometheus/sla-timerd.rules.yml
 }
 
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+live_queries() {
+  # A real Prometheus server (Debian's prometheus package, which also brought promtool)
+  # evaluates every dashboard query and rule (deploy/checks/promql.py). Where a broker
+  # is at hand (KAFKA_BOOTSTRAP_SERVERS, as scripts/test.sh starts one), it first
+  # scrapes `sla-timerd run` on topics of its own for a few seconds, so that the
+  # queries meet the daemon's real series and labels.
+  local bin port prom daemon="" id="" rc=0
+  bin=$(daemon_binary)
+  if ! command -v prometheus >/dev/null 2>&1; then
+    echo "no prometheus server here: the queries were not evaluated"
+    return
+  fi
+  port=$(free_port)
+  if [ -n "$bin" ] && [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    id=deploy-check-$$
+    # The input topics (one JVM start each); the alert and dead-letter topics are only
+    # written to with input, and there is none. The test broker goes with its run.
+    if scripts/kafka.sh topics "$id-cm:2" "$id-rr:2" "$id-sh:2" >"$WORK/topics.log" 2>&1; then
+      env SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" SLA_TIMERD__KAFKA__GROUP_ID="$id" \
+        SLA_TIMERD__KAFKA__TOPICS__CUSTOMER_MESSAGE="$id-cm" SLA_TIMERD__KAFKA__TOPICS__RETURN_REQUEST="$id-rr" \
+        SLA_TIMERD__KAFKA__TOPICS__SHIPMENT="$id-sh" SLA_TIMERD__KAFKA__TOPICS__ALERTS="$id-alerts" \
+        SLA_TIMERD__KAFKA__TOPICS__DEAD_LETTER="$id-dl" SLA_TIMERD__HTTP__LISTEN="127.0.0.1:$port" \
+        "$bin" run >"$WORK/daemon.log" 2>&1 &
+      daemon=$!
+    else
+      echo "could not create topics on $KAFKA_BOOTSTRAP_SERVERS: the queries meet no data"
+    fi
+  else
+    echo "no broker (KAFKA_BOOTSTRAP_SERVERS) or no sla-timerd binary: the queries are evaluated on no data"
+  fi
+  cat >"$WORK/prometheus.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [$ROOT/deploy/prometheus/sla-timerd.rules.yml]
+scrape_configs:
+  - job_name: sla-timerd
+    static_configs: [{targets: ["127.0.0.1:$port"]}]
+YAML
+  local url=127.0.0.1:$(free_port)
+  prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
+    --web.listen-address="$url" >"$WORK/prometheus.log" 2>&1 &
+  prom=$!
+  "$PY" -c 'import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(sys.argv[1] + "/-/ready", timeout=1); sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit(1)' "http://$url" || { tail -5 "$WORK/prometheus.log"; die "prometheus did not start"; }
+  if [ -n "$daemon" ]; then sleep 12; else sleep 2; fi
+  "$PY" deploy/checks/promql.py "http://$url" deploy/grafana/sla-timerd.json \
+    deploy/prometheus/sla-timerd.rules.yml || rc=$?
+  kill "$prom" 2>/dev/null || true
+  wait "$prom" 2>/dev/null || true
+  if [ -n "$daemon" ]; then
+    kill -TERM "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || echo "note: sla-timerd run ended with an error: $(tail -1 "$WORK/daemon.log")"
+  fi
+  return $rc
+}
+
 compose_config() {
   "$BIN/compose-config" -f deploy/docker-compose.yml
   if docker compose version >/dev/null 2>&1; then
@@ -279,6 +345,7 @@ step "chart, compose, systemd: what the daemon needs" chart_semantics
 step "chart, compose, systemd, kubernetes/: sla-timerd check-config on their settings" daemon_settings
 step "prometheus: promtool check and test rules" prometheus_rules
 step "dashboard and rules: metric names" metric_names
+step "dashboard and rules: evaluated by Prometheus" live_queries
 step "compose: config" compose_config
 step "systemd: verify and security" systemd_unit
 step "asyncapi: parser, schemas against the examples" asyncapi
