@@ -328,6 +328,9 @@ dep = next(d for d in docs if d["kind"] == "Deployment")
 c = dep["spec"]["template"]["spec"]["containers"][0]
 assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
 assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+env = {e["name"]: e for e in c["env"]}
+assert env["SLA_TIMERD__KAFKA__CLIENT_ID"]["value"] == "$(POD_NAME)", "pods need client ids of their own"
+assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 print("deploy/kubernetes/sla-timerd.yaml: ok,", ", ".join(kinds))
 PY
   grep -q '^FROM .* AS build' deploy/Dockerfile

@@ -84,7 +84,12 @@ def manifest(path):
     env = dict(next(d for d in docs if d["kind"] == "ConfigMap")["data"])
     work = next(d for d in docs if d["kind"] == "Deployment")
     for e in work["spec"]["template"]["spec"]["containers"][0].get("env", []):
-        env[e["name"]] = e.get("value", "stand-in-secret")
+        if "value" in e:
+            env[e["name"]] = e["value"].replace("$(POD_NAME)", POD)
+        elif "fieldRef" in e["valueFrom"]:
+            env[e["name"]] = POD
+        else:
+            env[e["name"]] = "stand-in-secret"
     return env
 
 
