@@ -6,6 +6,8 @@
   `InputEvent`. A line the schema refuses must be one that sla-timerd dead-letters:
   with `--binary`, `sla-timerd replay --dead-letter` runs over the file and the two
   sets of line numbers must be equal (a schema that is too strict or too loose fails).
+* Every example in the document matches its message's payload schema (the AsyncAPI
+  parser does not check that).
 * Every line of every `*.alerts.jsonl` (the contract's expected outputs) is validated
   against `AlertContract`, the fields contract section 8 pins.
 * With `--binary`, the alerts that `replay` writes for each input are validated against
@@ -76,6 +78,16 @@ def main():
     doc = yaml.safe_load(open(args.asyncapi))
     inputs, contract, full = (validator(doc, n) for n in ("InputEvent", "AlertContract", "Alert"))
     failures = []
+    examples, refused = 0, len(failures)
+    for name, message in doc["components"]["messages"].items():
+        for ex in message.get("examples", []):
+            schema = {**message["payload"], "components": doc["components"]}
+            v = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+            examples += 1
+            if not v.is_valid(ex["payload"]):
+                failures.append(f"{args.asyncapi}: message {name}, example {ex.get('name')}: {why(v, ex['payload'])}")
+    refused = len(failures) - refused
+    print(f"{args.asyncapi}: {examples - refused} of {examples} message examples match their payload schemas")
     seen = {}
     for d in map(pathlib.Path, args.examples):
         for path in sorted(d.glob("*.jsonl")):
