@@ -168,8 +168,13 @@ helm_render() {
     die "helm template took a liveness window longer than http.liveness_timeout"
   fi
   grep -q "must be shorter than http.liveness_timeout" "$WORK/err" || { cat "$WORK/err"; die "unexpected helm error"; }
+  # values.schema.json: a secret among the plain properties is refused.
+  if "${h[@]}" --set-string 'kafka.properties.sasl\.password=x' >/dev/null 2>"$WORK/err"; then
+    die "helm template took a password in kafka.properties (it belongs in the Secret)"
+  fi
   echo "rendered: StatefulSet ($(grep -c '^kind:' "$WORK/statefulset.yaml") objects), Deployment," \
-    "every option ($(grep -c '^kind:' "$WORK/full.yaml") objects); contradictory probe values refused"
+    "every option ($(grep -c '^kind:' "$WORK/full.yaml") objects); contradictory probe values and a" \
+    "password among the plain properties refused"
 }
 
 kube_schemas() {
