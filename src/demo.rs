@@ -23,7 +23,7 @@ use crate::clock::{Clock, ScaledClock, SystemClock};
 use crate::config::{parse, DEFAULT_CONFIG};
 use crate::core::time::{Millis, Span};
 use crate::sample::{generate, SampleConfig};
-use crate::service::{shutdown_on_signals, Service};
+use crate::service::{shutdown_on_signals, ChangelogTopics, Service};
 
 /// Demo options.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,8 +56,16 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         mock.create_topic(t, 3, 1)
             .with_context(|| format!("cannot create topic {t} on the mock cluster"))?;
     }
+    // The mock cluster answers no admin requests, so the demo makes the changelog
+    // topics itself (not compacted: the mock has no cleaner anyway).
+    for input in topics.inputs() {
+        let changelog = crate::kafka::topics::changelog_topic(&settings.kafka.group_id, input);
+        mock.create_topic(&changelog, 3, 1)
+            .with_context(|| format!("cannot create topic {changelog} on the mock cluster"))?;
+    }
     let clock = Arc::new(ScaledClock::new(SystemClock.now(), args.speed));
-    let service = Service::build(settings.clone(), clock.clone()).await?;
+    let service =
+        Service::build_with(settings.clone(), clock.clone(), ChangelogTopics::Trust).await?;
     println!("sla-timerd demo: mock Kafka cluster (librdkafka's in-process mock, not a real broker) at {bootstrap}");
     println!(
         "clock runs {}x real time; metrics at http://{}/metrics; stops after {}s or Ctrl-C\n",

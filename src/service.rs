@@ -17,6 +17,14 @@ use crate::kafka::daemon::Daemon;
 use crate::metrics::Metrics;
 
 /// A built service: clients created, HTTP bound, nothing running yet.
+/// Whether start-up creates the missing changelog topics and checks the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangelogTopics {
+    Ensure,
+    /// They exist, made by whoever runs the cluster (the demo).
+    Trust,
+}
+
 pub struct Service {
     /// `kafka.workers` of them, each a consumer-group member with its own engine.
     workers: Vec<Daemon>,
@@ -29,6 +37,16 @@ pub struct Service {
 
 impl Service {
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Service> {
+        Service::build_with(settings, clock, ChangelogTopics::Ensure).await
+    }
+
+    /// As [`Service::build`], saying whether to create and check the changelog topics
+    /// (the demo's mock cluster answers no admin requests; it creates them itself).
+    pub async fn build_with(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        changelogs: ChangelogTopics,
+    ) -> Result<Service> {
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::new(
             settings.kafka.workers,
@@ -44,13 +62,15 @@ impl Service {
             "kafka.workers is 0; it must be at least 1"
         );
         let k = &settings.kafka;
-        crate::kafka::topics::ensure_changelogs(
-            &crate::kafka::admin_config(k),
-            &k.group_id,
-            &k.topics.inputs(),
-            crate::kafka::client_log::ClientLog::new(k.redactor(), clock.clone()),
-        )
-        .await?;
+        if changelogs == ChangelogTopics::Ensure {
+            crate::kafka::topics::ensure_changelogs(
+                &crate::kafka::admin_config(k),
+                &k.group_id,
+                &k.topics.inputs(),
+                crate::kafka::client_log::ClientLog::new(k.redactor(), clock.clone()),
+            )
+            .await?;
+        }
         let workers = (0..settings.kafka.workers)
             .map(|w| {
                 Daemon::build(

@@ -10,6 +10,7 @@
 
 mod business_time;
 mod config_cli;
+mod demo_cli;
 mod engine_model;
 mod faults;
 mod helpers;
