@@ -26,6 +26,7 @@ def exported(metrics_rs):
     text = open(metrics_rs).read().split("#[cfg(test)]")[0]
     names = set(re.findall(r'"(sla_[a-z0-9_]+)"', text))
     histograms = set(re.findall(r'histogram\(\s*&r,\s*"(sla_[a-z0-9_]+)"', text))
+    histograms |= set(re.findall(r'HistogramOpts::new\(\s*"(sla_[a-z0-9_]+)"', text))
     if not names or not histograms:
         sys.exit(f"{metrics_rs}: found no metric names; has the file changed shape?")
     series = set(names)
