@@ -118,6 +118,11 @@ impl ClientLog {
             .unwrap_or(Verdict::Log)
     }
 
+    /// `text` with the settings' secrets hidden.
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text)
+    }
+
     /// A line from librdkafka's log callback, from the client named `client`.
     pub fn log(&self, client: &str, level: RDKafkaLogLevel, facility: &str, message: &str) {
         let debug = matches!(

@@ -22,6 +22,9 @@ use crate::http::Health;
 pub enum Notice {
     Assigned(Vec<(String, i32)>),
     Revoked(Vec<(String, i32)>),
+    /// The consumer is in a fatal state (fenced by a newer member with the same
+    /// `group.instance.id`, say): it will not consume again.
+    Fatal(String),
 }
 
 /// The consumer context.
@@ -63,6 +66,14 @@ impl ClientContext for DaemonContext {
             self.health.broker_reachable.store(false, Ordering::Relaxed);
         }
         self.log.error("consumer", &error, reason);
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::FencedInstanceId)
+        ) {
+            let _ = self
+                .notices
+                .send(Notice::Fatal(format!("{error}: {reason}")));
+        }
     }
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {

@@ -221,7 +221,7 @@ impl Daemon {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
-                Some(notice) = self.notices.recv() => self.on_notice(notice),
+                Some(notice) = self.notices.recv() => self.on_notice(notice)?,
                 Some(message) = changelog.next(), if !self.restoring.is_empty() => {
                     // A batch at a time, as records: one turn of the loop per record
                     // costs more than applying it.
@@ -252,7 +252,7 @@ impl Daemon {
                     self.on_message(message, now, &mut touched)?;
                     for _ in 1..BATCH {
                         if let Ok(notice) = self.notices.try_recv() {
-                            self.on_notice(notice);
+                            self.on_notice(notice)?;
                             self.carry_out()?;
                         }
                         let Some(Some(message)) = records.next().now_or_never() else { break };
@@ -276,7 +276,7 @@ impl Daemon {
         })
     }
 
-    fn on_notice(&mut self, notice: Notice) {
+    fn on_notice(&mut self, notice: Notice) -> Result<()> {
         // "topic[0,2] other[1]": one log line per rebalance, readable.
         fn describe(list: &[(String, i32)]) -> String {
             let mut by_topic: std::collections::BTreeMap<&str, Vec<i32>> = Default::default();
@@ -304,6 +304,10 @@ impl Daemon {
                     .retain(|&(Postponed::Restore(p) | Postponed::Rewind(p))| !ids.contains(&p));
                 self.worker.handle_assigned(&ids);
             }
+            Notice::Fatal(why) => anyhow::bail!(
+                "the Kafka consumer stopped for good ({}); restart the process to rejoin the group",
+                self.log.redact(&why)
+            ),
             Notice::Revoked(list) => {
                 let ids: Vec<PartitionId> = list
                     .iter()
@@ -321,6 +325,7 @@ impl Daemon {
             }
         }
         self.gauges.assigned.set(self.worker.tasks().count() as i64);
+        Ok(())
     }
 
     /// One record of a changelog being restored, or the end of one.

@@ -41,10 +41,17 @@ pub async fn ensure_changelogs(
         })
         .context("cannot create the Kafka admin client")?;
     let timeout = Duration::from_secs(30);
+    let bootstrap = config
+        .get("bootstrap.servers")
+        .unwrap_or_default()
+        .to_string();
+    tracing::info!(bootstrap_servers = %bootstrap, "reading the cluster's topics (up to 30 s)");
     let metadata = admin
         .inner()
         .fetch_metadata(None, timeout)
-        .context("cannot read the cluster's topics")?;
+        .with_context(|| {
+            format!("cannot read the cluster's topics from kafka.bootstrap_servers {bootstrap} within 30 s; is the broker up and reachable?")
+        })?;
     let partitions_of = |name: &str| {
         metadata
             .topics()

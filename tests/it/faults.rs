@@ -58,34 +58,24 @@ impl Backlog {
     /// Starts a daemon. A static member keeps its `group.instance.id` (and so its
     /// transactional id) across restarts; a dynamic one joins and leaves with rebalances.
     fn spawn(&self, member: &str, membership: Membership, extra: &[(&str, &str)]) -> Member {
+        self.launcher(member, membership, extra).start()
+    }
+
+    fn launcher(&self, member: &str, membership: Membership, extra: &[(&str, &str)]) -> Launcher {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults");
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join(format!("{}-{member}.log", self.names.group));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sla-timerd"));
-        command
-            .arg("run")
-            .envs(self.names.env(&self.broker))
-            .env("SLA_TIMERD__KAFKA__COMMIT_INTERVAL", "100ms")
-            .stdout(Stdio::null())
-            .stderr(file);
+        let mut env = self.names.env(&self.broker);
+        env.push(("SLA_TIMERD__KAFKA__COMMIT_INTERVAL".into(), "100ms".into()));
         if membership == Membership::Static {
-            command.env(
-                "SLA_TIMERD__KAFKA__PROPERTIES__GROUP.INSTANCE.ID",
+            env.push((
+                "SLA_TIMERD__KAFKA__PROPERTIES__GROUP.INSTANCE.ID".into(),
                 format!("{}-{member}", self.names.group),
-            );
+            ));
         }
-        for (k, v) in extra {
-            command.env(k, v);
-        }
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         eprintln!("{}: {member} logs to {}", self.test, log.display());
-        Member {
-            child: command.spawn().expect("the daemon starts"),
-        }
+        Launcher { env, log }
     }
 
     /// Reads the alert topic (read_committed) until the expected number arrived, then a
@@ -132,6 +122,78 @@ enum Membership {
     Dynamic,
 }
 
+/// How to start one member: its environment and its log file.
+#[derive(Clone)]
+struct Launcher {
+    env: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl Launcher {
+    fn start(&self) -> Member {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+            .arg("run")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("the daemon starts");
+        Member { child }
+    }
+
+    /// Runs the member under a supervisor that starts it again whenever it exits, as
+    /// Kubernetes would, until the returned guard is dropped.
+    fn supervised(self) -> Supervisor {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut member = self.start();
+            let mut restarts = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if !member.is_running() {
+                    restarts += 1;
+                    member = self.start();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            member.terminate_quietly();
+            restarts
+        });
+        Supervisor {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Stops the supervised member when dropped; [`Supervisor::stop`] says how often it
+/// was started again.
+struct Supervisor {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u32>>,
+}
+
+impl Supervisor {
+    fn stop(mut self) -> u32 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().unwrap_or(0))
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A daemon process; killed if a failing test leaves it running.
 struct Member {
     child: Child,
@@ -159,6 +221,12 @@ impl Member {
             status.success(),
             "graceful shutdown exits 0, got {status:?}"
         );
+    }
+
+    /// SIGTERM, and whatever status.
+    fn terminate_quietly(mut self) {
+        self.signal("-TERM");
+        let _ = self.child.wait();
     }
 
     fn is_running(&mut self) -> bool {
@@ -316,7 +384,9 @@ fn a_broker_restart_mid_backlog_leaves_each_alert_exactly_once() {
     let own = OwnBroker::start(19392);
     let backlog = Backlog::seed("broker-restart", &own.bootstrap, 3, 20_000);
     let started = Instant::now();
-    let daemon = backlog.spawn("a", Membership::Static, &[]);
+    // A static member whose session times out while the broker is away is fenced by
+    // its own rejoin (FencedInstanceId) and exits; its supervisor starts it again.
+    let daemon = backlog.launcher("a", Membership::Static, &[]).supervised();
     for round in 0..2 {
         std::thread::sleep(Duration::from_millis(1_500));
         let t = Instant::now();
@@ -327,7 +397,10 @@ fn a_broker_restart_mid_backlog_leaves_each_alert_exactly_once() {
         );
     }
     backlog.assert_exactly_once(started);
-    daemon.terminate();
+    eprintln!(
+        "broker-restart: the daemon was started again {} times",
+        daemon.stop()
+    );
 }
 
 /// The input topic's retention deletes the records that opened instances still open

@@ -372,3 +372,99 @@ async fn an_oversized_bad_record_a_binary_one_and_a_tombstone_leave_the_daemon_r
     stop.send(true).unwrap();
     handle.await.unwrap().expect("a clean shutdown");
 }
+
+/// Contract 9.3: not ready while an input topic is missing, naming it; once it is
+/// created the daemon picks it up within seconds (not librdkafka's 5 minutes), creates
+/// its changelog, and is ready holding its partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_topic_created_after_start_up_is_picked_up_within_seconds() {
+    let Some(broker) = broker() else { return };
+    let mut names = Names::new("late-topic");
+    create_topics(&broker, &names, 1).await;
+    names.shipment = format!("{}-created-later", names.shipment);
+    let (stop, addr, handle) = start(&broker, &names).await;
+    let mut body = String::new();
+    for _ in 0..100 {
+        (_, body) = http_get(addr, "/readyz").await;
+        if body.contains("input topic missing") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        body.contains(&format!("input topic missing: {}", names.shipment)),
+        "{body}"
+    );
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &broker)
+            .create()
+            .unwrap();
+    let created = std::time::Instant::now();
+    admin
+        .create_topics(
+            &[rdkafka::admin::NewTopic::new(
+                &names.shipment,
+                2,
+                rdkafka::admin::TopicReplication::Fixed(1),
+            )],
+            &rdkafka::admin::AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let mut status = 0;
+    while created.elapsed() < Duration::from_secs(30) {
+        (status, body) = http_get(addr, "/readyz").await;
+        let (_, metrics) = http_get(addr, "/metrics").await;
+        let holds_it = metrics.lines().any(|l| {
+            l.starts_with("sla_consumer_lag_records{") && l.contains(names.shipment.as_str())
+        });
+        if status == 200 && holds_it {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "late-topic: ready {:.1} s after the topic was created",
+        created.elapsed().as_secs_f64()
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        created.elapsed() < Duration::from_secs(20),
+        "picked up within seconds, took {:?}",
+        created.elapsed()
+    );
+    stop.send(true).unwrap();
+    handle.await.unwrap().expect("a clean shutdown");
+}
+
+/// Issue: a flood of librdkafka lines while the broker is unreachable. Now each kind of
+/// report is logged once, then once a minute.
+#[test]
+fn an_unreachable_broker_is_logged_once_not_in_a_flood() {
+    if broker().is_none() {
+        return;
+    }
+    let names = Names::new("flood");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+        .arg("run")
+        .envs(names.env("127.0.0.1:1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(10));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let lines = text.lines().count();
+    eprintln!("flood: {lines} lines in 10 s:\n{text}");
+    assert!(lines <= 15, "{lines} lines in 10 s");
+    assert!(
+        text.contains("reading the cluster's topics"),
+        "it says what it waits for"
+    );
+}
