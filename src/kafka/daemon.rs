@@ -259,6 +259,12 @@ impl Daemon {
                         self.on_message(message, now, &mut touched)?;
                     }
                     self.refresh_positions(&touched);
+                    self.carry_out()?;
+                    // While records keep coming the stream is always ready and this
+                    // task never waits, so the runtime would never turn its timer
+                    // driver: no commit timer, no gauges tick until the backlog ends.
+                    // Yielding once per batch lets it.
+                    tokio::task::yield_now().await;
                 }
             }
             self.carry_out()?;

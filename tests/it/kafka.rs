@@ -468,3 +468,60 @@ fn an_unreachable_broker_is_logged_once_not_in_a_flood() {
         "it says what it waits for"
     );
 }
+
+/// Issue: gauges went blank during a catch-up, and no commit came before its end. Now,
+/// while a backlog is read, lag is reported above 0, offsets are committed, open
+/// instances are counted; and backlog firings are counted apart from live ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gauges_and_commits_go_on_during_a_catch_up() {
+    let Some(broker) = broker() else { return };
+    let names = Names::new("gauges");
+    create_topics(&broker, &names, 1).await;
+    let start_at = SystemClock.now().minus(Span::from_secs(20 * 86400));
+    let text = thread_stream(20_000, start_at);
+    produce_lines(&broker, &names, &text).await;
+    let (stop, addr, handle) = start(&broker, &names).await;
+    let value = |metrics: &str, prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let mut seen_behind = false;
+    let mut last = String::new();
+    for _ in 0..600 {
+        let (_, metrics) = http_get(addr, "/metrics").await;
+        let lag = value(&metrics, "sla_consumer_lag_records{");
+        if lag > 0.0
+            && value(&metrics, "sla_offset_commits_total{outcome=\"ok\"}") > 0.0
+            && value(&metrics, "sla_open_instances{") > 0.0
+        {
+            seen_behind = true;
+        }
+        let done = value(&metrics, "sla_records_consumed_total{") >= 33_333.0 && lag == 0.0;
+        last = metrics;
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen_behind,
+        "while behind: lag > 0, commits made, instances counted:\n{last}"
+    );
+    assert!(
+        value(
+            &last,
+            "sla_alert_firing_lateness_seconds_count{mode=\"catch_up\"}"
+        ) > 0.0,
+        "backlog firings are counted as catch_up:\n{last}"
+    );
+    assert_eq!(
+        value(&last, "sla_partition_clock_behind_seconds{"),
+        0.0,
+        "caught up, no partition's clock is behind"
+    );
+    stop.send(true).unwrap();
+    handle.await.unwrap().expect("a clean shutdown");
+}
