@@ -22,6 +22,7 @@ pub struct Metrics {
     consumer_lag: IntGaugeVec,
     clock_behind: prometheus::GaugeVec,
     firing_lateness: prometheus::HistogramVec,
+    commit_seconds: Histogram,
     produce_errors: IntCounterVec,
     processing_latency: Histogram,
     assigned_partitions: IntGauge,
@@ -110,6 +111,7 @@ impl Metrics {
                 }
                 h
             },
+            commit_seconds: histogram(&r, "sla_commit_duration_seconds", "How long a commit held the worker's loop (a transaction's offsets and commit under exactly once; flushes and the offset commit under at least once).", latency_buckets()),
             produce_errors: counter(&r, "sla_produce_errors_total", "Failed produce attempts by topic and kind (retriable, fatal).", &["topic", "kind"]),
             processing_latency: histogram(&r, "sla_processing_latency_seconds", "From a record's broker timestamp to the broker acknowledging everything it caused.", latency_buckets()),
             assigned_partitions: IntGauge::new("sla_assigned_partitions", "Input partitions assigned to this instance.").expect("valid"),
@@ -236,6 +238,11 @@ impl Metrics {
     /// A transaction ended: `committed` or `aborted`.
     pub fn transaction(&self, outcome: &str) {
         self.transactions.with_label_values(&[outcome]).inc();
+    }
+
+    /// A commit held the worker's loop for `seconds`.
+    pub fn commit_took(&self, seconds: f64) {
+        self.commit_seconds.observe(seconds.max(0.0));
     }
 
     pub fn commit(&self, ok: bool) {

@@ -663,7 +663,10 @@ impl Daemon {
                     }
                 }
                 Action::Commit(offsets) => {
+                    let began = self.clock.now();
                     let ok = self.commit(&offsets)?;
+                    self.metrics
+                        .commit_took((self.clock.now().0 - began.0).max(0) as f64 / 1000.0);
                     self.last_commit_ok = ok;
                     self.metrics.commit(ok);
                     self.worker.handle_commit(ok);

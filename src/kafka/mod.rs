@@ -134,6 +134,13 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
         if !settings.properties.contains_key("transaction.timeout.ms") {
             c.set("transaction.timeout.ms", "10000");
         }
+        // A transaction's first send waits until the broker has finished the previous
+        // one's markers; until then it answers CONCURRENT_TRANSACTIONS and librdkafka
+        // retries after retry.backoff.ms (100 ms by default), so every commit took about
+        // 100 ms and held the worker's loop that long.
+        if !settings.properties.contains_key("retry.backoff.ms") {
+            c.set("retry.backoff.ms", "5");
+        }
     }
     if !settings.properties.contains_key("linger.ms") {
         c.set("linger.ms", "5");

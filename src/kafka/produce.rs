@@ -184,6 +184,7 @@ impl Sender {
                 .send_offsets_to_transaction(offsets, group, self.timeout);
         }
         if result.is_ok() {
+            self.drain();
             result = self.producer.commit_transaction(self.timeout);
         }
         match result {
@@ -239,9 +240,22 @@ impl Sender {
         Ok(())
     }
 
+    /// Waits (within the timeout) until librdkafka holds nothing more to send or to
+    /// report. rdkafka's `flush`, which `commit_transaction` calls first, waits in steps
+    /// of a whole 100 ms poll whenever anything is still outstanding, so every commit
+    /// took at least 100 ms; after this its first check finds the queue empty.
+    fn drain(&self) {
+        let mut waited = Duration::ZERO;
+        while self.producer.in_flight_count() > 0 && waited < self.timeout {
+            std::thread::sleep(Duration::from_micros(500));
+            waited += Duration::from_micros(500);
+        }
+    }
+
     /// At least once: waits until everything sent is acknowledged. True when nothing
     /// failed since the last flush.
     pub fn flush(&mut self) -> bool {
+        self.drain();
         let flushed = self.producer.flush(self.timeout).is_ok();
         let failures = self.producer.context().failures.load(Ordering::Relaxed);
         let ok = flushed && failures == self.failures_seen;
