@@ -280,6 +280,13 @@ impl Worker {
         }
     }
 
+    /// A record could not be sent (the transaction broke: its producer was fenced, or
+    /// its messages timed out while the process stalled). The shell has aborted it; every
+    /// partition goes back to its last commit, as after a failed commit.
+    pub fn handle_send_failed(&mut self) {
+        self.rewind();
+    }
+
     /// Every partition goes back to its last committed state: restored again, then read
     /// from its committed offset.
     fn rewind(&mut self) {

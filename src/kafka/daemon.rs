@@ -558,7 +558,7 @@ impl Daemon {
                     .send(&topic, None, m.key(), None, Some(build(Some(size))))
                     .context("cannot write a dead letter")
             }
-            Err(SendError::Kafka(e)) => Err(e).context("cannot write a dead letter"),
+            Err(SendError::Kafka(e)) => self.send_failed(e),
         }
     }
 
@@ -603,13 +603,30 @@ impl Daemon {
     fn retry_postponed(&mut self) {
         for what in std::mem::take(&mut self.postponed) {
             let outcome = match what {
-                Postponed::Restore(id) => self.start_restore(id),
+                Postponed::Restore(id) => {
+                    // Ask for the changelog's metadata first: the reader may hold it
+                    // as unknown (a changelog created after start-up) for minutes.
+                    let topic = &self.changelogs[id.topic as usize];
+                    let _ = self
+                        .restore
+                        .fetch_metadata(Some(topic), Duration::from_secs(2));
+                    self.start_restore(id)
+                }
                 Postponed::Rewind(id) => self.seek_to_committed(id).map(|()| self.pause(id, false)),
             };
             if let Err(e) = outcome {
                 self.postpone(what, &e);
             }
         }
+    }
+
+    /// A record could not be sent: abort (or recreate the producer) and rewind every
+    /// partition to its last commit; the work is done again from there.
+    fn send_failed(&mut self, e: KafkaError) -> Result<()> {
+        self.held_changelog.clear();
+        self.sender.send_failed(e)?;
+        self.worker.handle_send_failed();
+        Ok(())
     }
 
     /// Carries out what the worker asks for, in order.
@@ -652,8 +669,15 @@ impl Daemon {
                         None,
                     );
                     self.scratch = scratch;
-                    sent.context("cannot send an alert")?;
-                    self.metrics.alert_produced(&alert.name, alert.event_type());
+                    match sent {
+                        Ok(()) => self.metrics.alert_produced(&alert.name, alert.event_type()),
+                        Err(SendError::Kafka(e)) => self.send_failed(e)?,
+                        Err(SendError::TooLarge) => {
+                            anyhow::bail!(
+                                "an alert is larger than the producer's message.max.bytes"
+                            )
+                        }
+                    }
                 }
                 Action::Changelog { partition, record } => {
                     if self.settings.kafka.guarantee == Guarantee::AtLeastOnce {
@@ -680,17 +704,27 @@ impl Daemon {
         Ok(())
     }
 
-    fn send_changelog(&mut self, id: PartitionId, record: &crate::changelog::Record) -> Result<()> {
+    /// Sends a changelog record; false when it could not be sent and every partition
+    /// was rewound to its last commit.
+    fn send_changelog(
+        &mut self,
+        id: PartitionId,
+        record: &crate::changelog::Record,
+    ) -> Result<bool> {
         let topic = self.changelogs[id.topic as usize].clone();
-        self.sender
-            .send(
-                &topic,
-                Some(id.partition),
-                Some(&record.key),
-                record.value.as_deref(),
-                None,
-            )
-            .with_context(|| format!("cannot write changelog {topic}"))
+        match self.sender.send(
+            &topic,
+            Some(id.partition),
+            Some(&record.key),
+            record.value.as_deref(),
+            None,
+        ) {
+            Ok(()) => Ok(true),
+            Err(SendError::Kafka(e)) => self.send_failed(e).map(|()| false),
+            Err(SendError::TooLarge) => anyhow::bail!(
+                "a changelog record of {topic} is larger than the producer's message.max.bytes"
+            ),
+        }
     }
 
     fn commit(&mut self, offsets: &[(PartitionId, i64)]) -> Result<bool> {
@@ -715,7 +749,9 @@ impl Daemon {
                     return Ok(false);
                 }
                 for (id, record) in std::mem::take(&mut self.held_changelog) {
-                    self.send_changelog(id, &record)?;
+                    if !self.send_changelog(id, &record)? {
+                        return Ok(false);
+                    }
                 }
                 if !self.sender.flush() {
                     return Ok(false);
@@ -838,26 +874,32 @@ impl Daemon {
                         .filter(|t| !listed.contains(*t))
                         .cloned()
                         .collect();
-                    if missing != reported_missing {
-                        // Topics that appeared get their changelog before their
-                        // partitions are restored (a restore retries until it exists).
-                        let appeared: Vec<&str> = reported_missing
-                            .iter()
-                            .filter(|t| !missing.contains(t))
-                            .map(String::as_str)
-                            .collect();
-                        if !appeared.is_empty() {
-                            if let Err(e) = super::topics::ensure_changelogs(
-                                &admin,
-                                &group_id,
-                                &appeared,
-                                log.clone(),
-                            )
-                            .await
-                            {
-                                log.problem("new changelog", &format!("cannot create the changelog topics of new input topics: {e:#}"));
-                            }
+                    // An input topic without its changelog (one created after start-up)
+                    // gets it here; its partitions' restores retry until it exists.
+                    let unlogged: Vec<&str> = inputs
+                        .iter()
+                        .filter(|t| listed.contains(*t))
+                        .filter(|t| !listed.contains(&super::topics::changelog_topic(&group_id, t)))
+                        .map(String::as_str)
+                        .collect();
+                    if !unlogged.is_empty() {
+                        if let Err(e) = super::topics::ensure_changelogs(
+                            &admin,
+                            &group_id,
+                            &unlogged,
+                            log.clone(),
+                        )
+                        .await
+                        {
+                            log.problem(
+                                "new changelog",
+                                &format!(
+                                    "cannot create the changelog topics of new input topics: {e:#}"
+                                ),
+                            );
                         }
+                    }
+                    if missing != reported_missing {
                         if missing.is_empty() {
                             tracing::info!("every input topic exists");
                         } else {

@@ -82,6 +82,14 @@ pub fn restore_config(settings: &KafkaSettings) -> ClientConfig {
         // returns nothing: ask the broker not to hold such a fetch for the default 500 ms.
         .set("fetch.wait.max.ms", "10")
         .set("fetch.error.backoff.ms", "10");
+    // The changelog of an input topic created after start-up is created then too; the
+    // reader must learn of it within seconds to restore its partitions.
+    if !settings
+        .properties
+        .contains_key("topic.metadata.refresh.interval.ms")
+    {
+        c.set("topic.metadata.refresh.interval.ms", "5000");
+    }
     c.remove("group.instance.id");
     c.remove("partition.assignment.strategy");
     c.remove("group.protocol");

@@ -212,6 +212,12 @@ impl Sender {
         Ok(())
     }
 
+    /// A send failed: the transaction is aborted (the producer recreated if it must be);
+    /// the caller rewinds to the last commit.
+    pub fn send_failed(&mut self, e: KafkaError) -> Result<()> {
+        self.failed(e).map(|_| ())
+    }
+
     fn failed(&mut self, e: KafkaError) -> Result<bool> {
         let fatal = match &e {
             KafkaError::Transaction(t) => t.is_fatal() || !t.txn_requires_abort(),
