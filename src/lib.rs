@@ -24,6 +24,7 @@ pub mod demo;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod query;
 pub mod replay;
 pub mod report;
 pub mod sample;
