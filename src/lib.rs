@@ -14,11 +14,13 @@
 //!   daemon), [`http`] and [`metrics`], [`clock`] (the only reader of wall time),
 //!   [`cli`] and [`telemetry`].
 
+pub mod api;
 pub mod changelog;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod deadlines;
 pub mod decode;
 pub mod demo;
 pub mod http;

@@ -21,6 +21,7 @@
 //! * A partition still restoring its state answers nothing (it is not ready, `/readyz`
 //!   says so); each partition answers as of one moment, not all of them at one moment.
 
+pub mod ask;
 pub mod cursor;
 pub mod params;
 
