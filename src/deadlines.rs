@@ -1,9 +1,9 @@
 //! `sla-timerd deadlines`: the query API of a running daemon from the command line.
 //!
-//! It sends `GET /v1/deadlines` (or `/v1/deadlines/{rule}/{key}` with `--rule` and `--key`
-//! and `--one`) with the bearer token, and prints the answer as an aligned table sorted
-//! by time left (the time to the deadline from this machine's clock), or as the JSON the
-//! API wrote (`--json`). Plain `http://` only: the daemon serves no TLS (reach a remote
+//! It sends `GET /v1/deadlines` with the filters given and the bearer token, and prints
+//! the answer as an aligned table sorted by time left (the time to the deadline from this
+//! machine's clock), or as the JSON the API wrote (`--json`). One order is
+//! `--rule ship_by --key ORDER`. Plain `http://` only: the daemon serves no TLS (reach a remote
 //! one through a tunnel or `kubectl port-forward`).
 
 use std::fmt::Write as _;
