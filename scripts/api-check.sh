@@ -17,9 +17,22 @@ cd "$(dirname "$0")/.."
 log() { echo "api-check.sh: $*" >&2; }
 : "${KAFKA_BOOTSTRAP_SERVERS:?set KAFKA_BOOTSTRAP_SERVERS (eval \"\$(scripts/kafka.sh start)\")}"
 
+# What a fresh Debian machine may lack: curl, and Python's venv module.
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing $* with apt-get"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    log "$* missing; install it"; return 1
+  fi
+}
+command -v curl >/dev/null 2>&1 || apt_install curl
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+
 VENV=${SLA_API_CHECK_VENV:-$HOME/.cache/sla-timerd-api-check}
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   log "installing schemathesis into $VENV"
+  rm -rf "$VENV"
   python3 -m venv "$VENV" || { log "cannot create a virtual environment (is python3-venv installed?)"; exit 1; }
   "$VENV/bin/pip" install --quiet 'schemathesis>=4,<5' \
     || { log "cannot install schemathesis from PyPI; the API check cannot run"; exit 1; }
