@@ -6,7 +6,8 @@
 # through Maven), starts a single-node Kafka
 # broker on loopback (scripts/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS points at one,
 # then runs: unit tests, the integration-test binary (spec examples, the engine against
-# its reference model, the live daemon against the broker), and a compile of every
+# its reference model, the live daemon against the broker), the query API against its
+# OpenAPI document (scripts/api-check.sh, schemathesis from PyPI), and a compile of every
 # bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,9 @@ export SLA_REQUIRE_KAFKA=1
 
 log "cargo $(cargo --version | cut -d' ' -f2): unit and integration tests against $KAFKA_BOOTSTRAP_SERVERS"
 cargo test --locked
+
+log "the query API against its OpenAPI document (schemathesis, on the broker)"
+scripts/api-check.sh
 
 log "deploy assets"
 scripts/check-deploy.sh

@@ -82,8 +82,16 @@ fn stream(seed: u64, n: usize) -> Vec<String> {
     generate(&cfg).take(n).collect()
 }
 
+/// What the query API reads of a state: every open instance's view, sorted.
+fn open_deadlines(state: &PartitionState) -> Vec<String> {
+    let mut all: Vec<String> = state.open_deadlines().map(|d| format!("{d:?}")).collect();
+    all.sort();
+    all
+}
+
 /// Runs the lines the way the daemon does (settling after each), restoring from the
-/// changelog at each cut; returns the alerts.
+/// changelog at each cut (where the restored instances must answer a query as the
+/// ones restored from did); returns the alerts.
 fn run_with_restores(
     rules: &RuleSet,
     lines: &[String],
@@ -102,7 +110,9 @@ fn run_with_restores(
             } else {
                 log.clone()
             };
+            let before = open_deadlines(&state);
             (state, writer, _) = restore(rules, &view);
+            assert_eq!(open_deadlines(&state), before, "restored at line {i}");
         }
         let Ok(input) = decode(line.as_bytes()).into_input() else {
             continue;

@@ -74,6 +74,14 @@ pub enum Command {
     /// it fires. Metrics are served on --listen.
     Demo(crate::demo::DemoArgs),
 
+    /// Print the open deadlines a running daemon holds, from its query API.
+    ///
+    /// Asks GET /v1/deadlines on --url with the bearer token (--token, or the
+    /// SLA_TIMERD__HTTP__API_TOKEN variable the daemon reads too), with the filters
+    /// given, and prints an aligned table sorted by time left, or the API's JSON with
+    /// --json. Exit status 1 with the API's error when it refuses.
+    Deadlines(crate::deadlines::DeadlinesArgs),
+
     /// Check the settings and print what they define, secrets redacted.
     ///
     /// Reads --config (default: the shipped file) and the SLA_TIMERD__ environment

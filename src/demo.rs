@@ -5,7 +5,12 @@
 //! topics, and runs the real daemon against it with a [`ScaledClock`] (one hour of event
 //! time per second by default). A feeder publishes a realistic sample stream (orders,
 //! customer messages, returns) as their event times come due on that clock, and a reader
-//! prints each alert on the alert topic as it fires. Metrics are served as in production.
+//! prints each alert on the alert topic as it fires. Metrics are served as in production,
+//! and the query API with the token [`DEMO_TOKEN`]: once a minute of demo time (at most
+//! every [`URGENT_EVERY_REAL`] of real time, so that the lines stay readable at the
+//! default speed, where a demo minute is 17 ms) the demo prints the three most urgent
+//! open deadlines through the same query the API answers, with the `curl` line that
+//! asks for them.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -22,6 +27,8 @@ use tokio::sync::watch;
 use crate::clock::{Clock, ScaledClock, SystemClock};
 use crate::config::{parse, DEFAULT_CONFIG};
 use crate::core::time::{Millis, Span};
+use crate::query::ask::{Querier, Question};
+use crate::query::{merge, Filter, Query, Status};
 use crate::sample::{generate, SampleConfig};
 use crate::service::{shutdown_on_signals, ChangelogTopics, Service};
 
@@ -73,6 +80,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         service.http_addr(),
         args.seconds
     );
+    println!(
+        "query the open deadlines: curl -H 'Authorization: Bearer {DEMO_TOKEN}' 'http://{}/v1/deadlines?status=open&limit=3'\n",
+        service.http_addr()
+    );
+    let urgent = tokio::spawn(print_urgent(service.querier(), clock.clone()));
     let signals = shutdown_on_signals();
     let (stop, shutdown) = watch::channel(false);
     let daemon = tokio::spawn(service.run(shutdown));
@@ -90,6 +102,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     ));
     wait(signals, Duration::from_secs(args.seconds)).await;
     feeder.abort();
+    urgent.abort();
     let _ = stop.send(true);
     let result = daemon.await.context("the daemon task failed")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -118,10 +131,52 @@ fn demo_env(bootstrap: &str, listen: &str) -> Vec<(String, String)> {
         ("KAFKA__GROUP_ID", "sla-timerd-demo"),
         ("HTTP__LISTEN", listen),
         ("KAFKA__COMMIT_INTERVAL", "1s"),
+        ("HTTP__API_TOKEN", DEMO_TOKEN),
     ]
     .into_iter()
     .map(|(k, v)| (format!("SLA_TIMERD__{k}"), v.to_string()))
     .collect()
+}
+
+/// The demo's query API token.
+pub const DEMO_TOKEN: &str = "demo-token";
+/// The least real time between two prints of the most urgent deadlines.
+pub const URGENT_EVERY_REAL: Duration = Duration::from_secs(5);
+
+/// Prints the three most urgent open deadlines once a minute of demo time (at most every
+/// [`URGENT_EVERY_REAL`]), asked of the workers as the query API asks them.
+async fn print_urgent(querier: Querier, clock: Arc<ScaledClock>) {
+    let query = Arc::new(Query {
+        filter: Filter {
+            status: Some(Status::Open),
+            ..Filter::default()
+        },
+        limit: 3,
+        after: None,
+    });
+    loop {
+        let minute = clock.real_until(clock.now().plus(Span::from_secs(60)));
+        tokio::time::sleep(minute.max(URGENT_EVERY_REAL)).await;
+        let Ok(answers) = querier.ask(Question::Page(query.clone())).await else {
+            continue;
+        };
+        let page = merge(answers, query.limit);
+        if page.entries.is_empty() {
+            continue;
+        }
+        let now = clock.now().to_rfc3339();
+        let table = crate::deadlines::table(&page.to_json(), clock.now());
+        let table: String = table
+            .lines()
+            .filter(|l| !l.starts_with("more:"))
+            .map(|l| format!("    {l}\n"))
+            .collect();
+        let _ = write!(
+            std::io::stdout(),
+            "\n[{}] the three most urgent open deadlines:\n{table}\n",
+            &now[..16]
+        );
+    }
 }
 
 async fn wait(mut signals: watch::Receiver<bool>, limit: Duration) {

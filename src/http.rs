@@ -1,22 +1,26 @@
 //! The HTTP endpoints: `/metrics` (Prometheus text format), `/healthz` (every worker's
 //! loop came round within `http.liveness_timeout`), `/readyz` (contract section 9.3: the
-//! broker answers, every input topic exists, partitions are assigned and restored).
+//! broker answers, every input topic exists, partitions are assigned and restored), and
+//! the query API under `/v1/` ([`crate::api`]).
+//!
+//! axum routes `/v1/`; every other request goes, as it is, to [`respond_to`], which
+//! answers `/metrics`, `/healthz` and `/readyz` as it always has (any other method or
+//! path: 404 naming them).
 //!
 //! Build and run are split ([`HttpServer::bind`] then [`HttpServer::serve`]) so tests
 //! bind port 0 and read the real address back.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::api::Api;
 use crate::clock::Clock;
 use crate::core::time::{Millis, Span};
 use crate::metrics::Metrics;
@@ -90,37 +94,24 @@ impl HttpServer {
         self,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
+        api: Api,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        loop {
-            tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => spawn_connection(stream, metrics.clone(), health.clone()),
-                    Err(e) => tracing::warn!(error = %e, "http accept failed"),
-                },
-                _ = shutdown.changed() => break,
-            }
-        }
-    }
-}
-
-fn spawn_connection(stream: tokio::net::TcpStream, metrics: Arc<Metrics>, health: Arc<Health>) {
-    tokio::spawn(async move {
-        let service = hyper::service::service_fn(move |req| {
-            let response = respond(&req, &metrics, &health);
-            async move { Ok::<_, Infallible>(response) }
-        });
-        if let Err(e) = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service)
+        let others = move |req: Request<axum::body::Body>| {
+            let response = respond_to(req.method().as_str(), req.uri().path(), &metrics, &health);
+            async move { response }
+        };
+        let app = api.router().fallback(others);
+        let stopped = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(self.listener, app)
+            .with_graceful_shutdown(stopped)
             .await
         {
-            tracing::debug!(error = %e, "http connection ended with an error");
+            tracing::warn!(error = %e, "the HTTP server stopped");
         }
-    });
-}
-
-fn respond(req: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Response<Full<Bytes>> {
-    respond_to(req.method().as_str(), req.uri().path(), metrics, health)
+    }
 }
 
 fn respond_to(

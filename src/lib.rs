@@ -14,16 +14,19 @@
 //!   daemon), [`http`] and [`metrics`], [`clock`] (the only reader of wall time),
 //!   [`cli`] and [`telemetry`].
 
+pub mod api;
 pub mod changelog;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod deadlines;
 pub mod decode;
 pub mod demo;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod query;
 pub mod replay;
 pub mod report;
 pub mod sample;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use sla_timerd::cli::{Cli, Command, ReplayArgs, ReportArgs, ReportFormat};
-use sla_timerd::clock::SystemClock;
+use sla_timerd::clock::{Clock as _, SystemClock};
 use sla_timerd::config::{self, Settings};
 use sla_timerd::core::engine::Engine;
 use sla_timerd::replay::{replay, Sinks};
@@ -51,6 +51,15 @@ fn run(command: Command) -> Result<()> {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(sla_timerd::demo::run(args))
+        }
+        Command::Deadlines(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let out = runtime.block_on(sla_timerd::deadlines::run(&args, SystemClock.now()))?;
+            print!("{out}");
+            Ok(())
         }
         Command::CheckConfig { config } => {
             print!("{}", config::load(config.as_deref())?.describe());

@@ -10,11 +10,13 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 use tracing::Instrument as _;
 
+use crate::api::Api;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::{Health, HttpServer};
 use crate::kafka::daemon::Daemon;
 use crate::metrics::Metrics;
+use crate::query::ask::Querier;
 
 /// A built service: clients created, HTTP bound, nothing running yet.
 /// Whether start-up creates the missing changelog topics and checks the others.
@@ -29,6 +31,9 @@ pub struct Service {
     /// `kafka.workers` of them, each a consumer-group member with its own engine.
     workers: Vec<Daemon>,
     http: HttpServer,
+    api: Api,
+    /// The query API's way to every worker.
+    querier: Querier,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     /// How long a graceful shutdown may take (`kafka.shutdown_timeout`).
@@ -71,20 +76,27 @@ impl Service {
             )
             .await?;
         }
-        let workers = (0..settings.kafka.workers)
-            .map(|w| {
+        let (querier, questions) = Querier::new(settings.kafka.workers);
+        let workers = questions
+            .into_iter()
+            .enumerate()
+            .map(|(w, questions)| {
                 Daemon::build(
                     w,
                     settings.clone(),
                     clock.clone(),
                     metrics.clone(),
                     health.clone(),
+                    questions,
                 )
             })
             .collect::<Result<Vec<_>>>()?;
+        let api = Api::new(&settings, querier.clone());
         Ok(Service {
             workers,
             http,
+            api,
+            querier,
             metrics,
             health,
             shutdown_timeout: std::time::Duration::from_millis(
@@ -93,9 +105,14 @@ impl Service {
         })
     }
 
-    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    /// Where `/metrics`, `/healthz`, `/readyz` and the query API are served.
     pub fn http_addr(&self) -> SocketAddr {
         self.http.local_addr()
+    }
+
+    /// Asks the workers what the query API asks them (the demo's view of the deadlines).
+    pub fn querier(&self) -> Querier {
+        self.querier.clone()
     }
 
     /// Runs until `shutdown` turns true; returns once every worker committed its offsets.
@@ -107,8 +124,12 @@ impl Service {
     /// (the commit on partition revoke, reading committed offsets on assignment) hold up
     /// that worker only, never the HTTP endpoints or the other workers.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        tracing::info!(http = %self.http.local_addr(), workers = self.workers.len(), "serving /metrics, /healthz, /readyz");
-        let http = tokio::spawn(self.http.serve(self.metrics, self.health, shutdown.clone()));
+        tracing::info!(http = %self.http.local_addr(), workers = self.workers.len(), "serving /metrics, /healthz, /readyz and /v1/ (the query API)");
+        let http =
+            tokio::spawn(
+                self.http
+                    .serve(self.metrics, self.health, self.api, shutdown.clone()),
+            );
         let (stop, stop_requested) = watch::channel(false);
         let (finished, mut running) = tokio::sync::mpsc::unbounded_channel();
         let workers_started = self.workers.len();

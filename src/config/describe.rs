@@ -170,7 +170,17 @@ fn kafka_lines(f: &mut Formatter<'_>, k: &KafkaSettings) -> fmt::Result {
 
 fn http_lines(f: &mut Formatter<'_>, h: &HttpSettings) -> fmt::Result {
     writeln!(f, "http:")?;
-    writeln!(f, "  serves /metrics, /healthz and /readyz on {}", h.listen)
+    writeln!(f, "  serves /metrics, /healthz and /readyz on {}", h.listen)?;
+    match &h.api_token {
+        Some(token) => writeln!(
+            f,
+            "  serves the query API (/v1/deadlines) to requests bearing http.api_token ({token})"
+        ),
+        None => writeln!(
+            f,
+            "  query API (/v1/deadlines) off: http.api_token is not set (its routes answer 404)"
+        ),
+    }
 }
 
 /// ` when a and b`, or nothing.

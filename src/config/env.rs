@@ -17,6 +17,10 @@
 
 use super::{ConfigError, Origin, ENV_PREFIX};
 
+/// Settings whose value from the environment is the text as written, never read as TOML
+/// (a token `12345` stays text).
+const TEXT_SETTINGS: [&str; 1] = ["http.api_token"];
+
 /// librdkafka's properties settable as text whose names hold `_` (its CONFIGURATION.md).
 const UNDERSCORED_PROPERTIES: [&str; 2] = ["log_level", "enabled_events"];
 
@@ -138,11 +142,16 @@ fn override_for(var: String, value: &str) -> Result<Override, ConfigError> {
         return Ok(o);
     }
     let place = path.join(".");
+    let value = if TEXT_SETTINGS.contains(&place.as_str()) {
+        toml::Value::String(value.to_string())
+    } else {
+        typed(value)
+    };
     let o = Override {
         var,
         path,
         place,
-        value: typed(value),
+        value,
     };
     if o.path.iter().any(String::is_empty) {
         return Err(o.error("is not a setting: parts are separated by exactly two underscores"));

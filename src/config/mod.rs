@@ -12,7 +12,8 @@
 //!   reported before any record is read as `origin: place: problem`, where the origin
 //!   is the file, or `environment VARIABLE` when the value came from one.
 //! * Secrets (`kafka.properties` whose name holds `password`, `secret`, `jaas`, `token`
-//!   or `key`) are [`Secret`]s, which print as `<redacted>`; text from librdkafka goes
+//!   or `key`, and `http.api_token`) are [`Secret`]s, which print as `<redacted>`, and
+//!   no error quotes one; text from librdkafka goes
 //!   through [`Settings::redact`] (see `secret.rs`). Errors never quote the file's text.
 
 mod bootstrap;

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 
 use super::rules::span;
-use super::secret::{Properties, Redactor, REDACTED};
+use super::secret::{Properties, Redactor, Secret, REDACTED};
 use super::Problem;
 use crate::core::time::Span;
 
@@ -79,6 +79,9 @@ pub(super) struct RawHttp {
     listen: String,
     #[serde(default = "default_liveness_timeout")]
     liveness_timeout: String,
+    /// Taken as any value and checked by hand, so that no message quotes it.
+    #[serde(default)]
+    api_token: Option<toml::Value>,
 }
 
 impl Default for RawHttp {
@@ -86,6 +89,7 @@ impl Default for RawHttp {
         RawHttp {
             listen: default_listen(),
             liveness_timeout: default_liveness_timeout(),
+            api_token: None,
         }
     }
 }
@@ -233,6 +237,8 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// `/healthz` answers 503 once a worker's loop has not come round for this long.
     pub liveness_timeout: Span,
+    /// The bearer token of the query API (`/v1/*`); without one those routes answer 404.
+    pub api_token: Option<Secret>,
 }
 
 pub(super) fn compile_kafka(raw: &RawKafka) -> Result<KafkaSettings, Problem> {
@@ -375,7 +381,34 @@ pub(super) fn compile_http(raw: &RawHttp) -> Result<HttpSettings, Problem> {
     Ok(HttpSettings {
         listen,
         liveness_timeout,
+        api_token: raw.api_token.as_ref().map(api_token).transpose()?,
     })
+}
+
+/// `http.api_token`: text a header can carry (visible ASCII, no spaces). Its value is
+/// never part of a message.
+fn api_token(raw: &toml::Value) -> Result<Secret, Problem> {
+    let place = || "http.api_token".to_string();
+    let toml::Value::String(text) = raw else {
+        return Err((
+            place(),
+            format!("is a {}; it must be a string", raw.type_str()),
+        ));
+    };
+    if text.is_empty() {
+        return Err((
+            place(),
+            "is empty; set a token, or leave it out to turn the query API off".into(),
+        ));
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err((
+            place(),
+            "holds a space, a control or a non-ASCII character; a bearer token is visible ASCII"
+                .into(),
+        ));
+    }
+    Ok(Secret::new(text.clone()))
 }
 
 fn non_empty(value: &str, place: &str, example: &str) -> Result<(), Problem> {
@@ -502,6 +535,46 @@ mod tests {
         )];
         let e = parse(DEFAULT_CONFIG, "t.toml", env.into_iter()).unwrap_err();
         assert_eq!(e.place, "http.listen");
+    }
+
+    #[test]
+    fn the_api_token_is_a_secret_read_as_written_and_never_quoted() {
+        let env = |v: &str| {
+            parse(
+                DEFAULT_CONFIG,
+                "t.toml",
+                [("SLA_TIMERD__HTTP__API_TOKEN".to_string(), v.to_string())].into_iter(),
+            )
+        };
+        assert!(parse(DEFAULT_CONFIG, "d", std::iter::empty())
+            .unwrap()
+            .http
+            .api_token
+            .is_none());
+        for token in ["s3cr3t-Token_0", "12345", "true", "1.50"] {
+            let s = env(token).unwrap();
+            assert_eq!(s.http.api_token.as_ref().map(|t| t.expose()), Some(token));
+            assert!(!format!("{:?}", s.http).contains(token));
+        }
+        for bad in ["", "two words", "tab\there"] {
+            let e = env(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("SLA_TIMERD__HTTP__API_TOKEN") && e.contains("http.api_token"),
+                "{e}"
+            );
+            assert!(bad.is_empty() || !e.contains(bad), "{e}");
+        }
+        let file = DEFAULT_CONFIG.replace(
+            "liveness_timeout = \"60s\"",
+            "liveness_timeout = \"60s\"\napi_token = 4711",
+        );
+        let e = parse(&file, "t.toml", std::iter::empty())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("http.api_token: is a integer") && !e.contains("4711"),
+            "{e}"
+        );
     }
 
     #[test]

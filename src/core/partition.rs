@@ -29,6 +29,8 @@ use super::rules::{Check, Profile, RuleId, RuleSet, BASE_PROFILE};
 use super::time::{Millis, Span};
 use super::wheel::{TimerKey, TimerWheel};
 
+pub use deadlines::{NextPoint, OpenDeadline};
+
 /// What happened to one well-formed input.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Taken {
@@ -621,6 +623,9 @@ fn copied_from<'a>(event: &'a Event<'_>) -> Copied<'a> {
         marketplace: text(Field::Marketplace),
     }
 }
+
+#[path = "deadlines.rs"]
+mod deadlines;
 
 #[cfg(test)]
 #[path = "partition_tests.rs"]

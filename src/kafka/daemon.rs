@@ -3,7 +3,7 @@
 //! The loop waits for one of: an assignment notice (always taken first, so no record
 //! of a partition is handed over before the notice it follows), a changelog record
 //! while partitions restore, a batch of input records, the worker's next timeout, a
-//! gauge tick, or shutdown. After each it carries out the worker's actions in order
+//! gauge tick, a question of the query API (answered between two batches), or shutdown. After each it carries out the worker's actions in order
 //! ([`Daemon::carry_out`]): pause, restore, resume, send, commit, abort. All
 //! bookkeeping is the worker's; this module only talks to librdkafka.
 
@@ -34,6 +34,7 @@ use crate::core::time::Millis;
 use crate::decode::{decode, DeadLetter};
 use crate::http::Health;
 use crate::metrics::{GaugePart, Metrics};
+use crate::query::ask::Questions;
 use crate::worker::{Action, Guarantee, Outcome, Worker, WorkerConfig};
 
 /// Records taken from librdkafka's queue, when it has them, before the loop looks at
@@ -58,6 +59,8 @@ pub struct Daemon {
     log: Arc<ClientLog>,
     sender: Sender,
     notices: mpsc::UnboundedReceiver<Notice>,
+    /// The query API's questions (`crate::query::ask`).
+    questions: Questions,
     health: Arc<Health>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -98,6 +101,7 @@ impl Daemon {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
+        questions: Questions,
     ) -> Result<Daemon> {
         if settings.kafka.workers > 1 {
             settings.kafka.client_id = format!("{}-{worker}", settings.kafka.client_id);
@@ -178,6 +182,7 @@ impl Daemon {
             log,
             sender,
             notices,
+            questions,
             health,
             clock,
             metrics,
@@ -245,6 +250,11 @@ impl Daemon {
                     let held: Vec<PartitionId> = self.worker.tasks().map(|(id, _)| *id).collect();
                     self.refresh_positions(&held);
                     self.update_gauges();
+                }
+                // Before records, so that a busy worker answers between two batches.
+                Some(request) = self.questions.recv() => {
+                    let answer = request.question.answer(&self.worker, &self.inputs);
+                    let _ = request.reply.send(answer);
                 }
                 Some(message) = records.next() => {
                     let now = self.clock.now();

@@ -179,6 +179,38 @@ fn check_config_prints_the_settings_in_words() {
 }
 
 #[test]
+fn check_config_says_whether_the_query_api_is_on_and_never_shows_its_token() {
+    let token = "q-t0ken-9f8e7d";
+    let out = sla_timerd(&["check-config"], &[("SLA_TIMERD__HTTP__API_TOKEN", token)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        shown.contains(
+            "serves the query API (/v1/deadlines) to requests bearing http.api_token (<redacted>)"
+        ),
+        "{shown}"
+    );
+    assert!(!shown.contains(token), "{shown}");
+    let off = sla_timerd(&["check-config"], &[]);
+    let off = String::from_utf8(off.stdout).unwrap();
+    assert!(
+        off.contains("query API (/v1/deadlines) off: http.api_token is not set"),
+        "{off}"
+    );
+    let bad = sla_timerd(
+        &["check-config"],
+        &[("SLA_TIMERD__HTTP__API_TOKEN", "a b-9f8e7d")],
+    );
+    let err = stderr(&bad);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("environment SLA_TIMERD__HTTP__API_TOKEN: http.api_token:")
+            && !err.contains("9f8e7d"),
+        "{err}"
+    );
+}
+
+#[test]
 fn help_says_a_resolution_comes_when_a_deadline_is_met_on_time_or_late() {
     let out = sla_timerd(&["--help"], &[]);
     let help = String::from_utf8(out.stdout).unwrap();

@@ -26,7 +26,7 @@ async fn start(
     start_with(names.settings(broker)).await
 }
 
-async fn start_with(
+pub(crate) async fn start_with(
     settings: Settings,
 ) -> (
     watch::Sender<bool>,

@@ -16,5 +16,6 @@ mod faults;
 mod helpers;
 mod kafka;
 mod kafka_helpers;
+mod kafka_query;
 mod replay_cli;
 mod report_cli;

@@ -1,0 +1,181 @@
+//! What one partition's open instances look like from outside: the view the query API
+//! (contract section 12) reads, computed from the state alone, so that an instance
+//! restored from its changelog answers exactly as the one that opened it.
+//!
+//! # Ground rules
+//!
+//! * `overdue`: the deadline has passed on the partition's clock, `clock > d`, the moment
+//!   the breach fires (a close exactly at `d` still meets it, contract 4.3).
+//! * `next_point`: the point the instance's timer waits for (its time never before `s`,
+//!   contract 4.2), or none once the breach has fired.
+//! * `alerts_emitted`: the points passed since the instance opened, counted from its first
+//!   point ([`first_point`]); a restored instance passes the same points again
+//!   ([`PartitionState::restore_done`]), so it counts the same.
+
+use super::PartitionState;
+use crate::core::instances::{first_point, point_time, Slot, NO_POINT};
+use crate::core::rules::RuleId;
+use crate::core::time::{Millis, Span};
+
+/// One open instance, borrowed from its partition's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenDeadline<'a> {
+    pub rule: RuleId,
+    pub key: &'a str,
+    pub opened_by: &'a str,
+    pub order_id: Option<&'a str>,
+    pub seller_id: Option<&'a str>,
+    pub marketplace: Option<&'a str>,
+    /// `s`.
+    pub started: Millis,
+    /// `d`.
+    pub deadline: Millis,
+    /// `d` lies before the partition's clock.
+    pub overdue: bool,
+    pub next_point: Option<NextPoint>,
+    /// Warnings and breach passed so far.
+    pub alerts_emitted: u8,
+}
+
+/// The point an open instance waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextPoint {
+    /// The warning's lead, or `None` for the breach.
+    pub lead: Option<Span>,
+    pub at: Millis,
+}
+
+impl PartitionState {
+    /// Every open instance, in no particular order.
+    pub fn open_deadlines(&self) -> impl Iterator<Item = OpenDeadline<'_>> {
+        self.slots
+            .iter_indexed()
+            .map(|(i, slot)| self.open_deadline_at(i, slot))
+    }
+
+    /// The open instance of (rule, key), if any.
+    pub fn open_deadline(&self, rule: RuleId, key: &str) -> Option<OpenDeadline<'_>> {
+        let i = self.slots.find(rule, key)?;
+        Some(self.open_deadline_at(i, self.slots.get(i)))
+    }
+
+    fn open_deadline_at(&self, i: u32, slot: &Slot) -> OpenDeadline<'_> {
+        let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
+        let leads = &self.schedules[slot.schedule as usize];
+        let (s, d) = (slot.started, slot.deadline);
+        let first = first_point(leads, s, d);
+        let (next_point, passed) = if slot.next_point == NO_POINT {
+            (None, leads.len() as u8 + 1 - first)
+        } else {
+            let index = slot.next_point;
+            let point = NextPoint {
+                lead: leads.get(index as usize).copied(),
+                at: point_time(leads, s, d, index),
+            };
+            (Some(point), index - first)
+        };
+        OpenDeadline {
+            rule: slot.rule,
+            key: key.expect("every slot stores its key"),
+            opened_by: opened_by.unwrap_or_default(),
+            order_id,
+            seller_id,
+            marketplace,
+            started: s,
+            deadline: d,
+            overdue: self.clock.is_some_and(|c| c > d),
+            next_point,
+            alerts_emitted: passed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_rules;
+    use crate::core::alert::Alert;
+    use crate::core::partition::PartitionState;
+    use crate::core::time::{Millis, Span};
+    use crate::decode::decode;
+
+    const H: i64 = 3_600_000;
+
+    fn t(text: &str) -> Millis {
+        Millis::parse_rfc3339(text).unwrap()
+    }
+
+    fn take(state: &mut PartitionState, rules: &crate::core::rules::RuleSet, line: &str) {
+        let input = decode(line.as_bytes()).into_input().expect("well-formed");
+        let mut alerts: Vec<Alert> = Vec::new();
+        state.take(rules, &input, &mut alerts);
+    }
+
+    fn message(id: &str, thread: &str, time: &str) -> String {
+        format!(
+            r#"{{"specversion":"1.0","id":"{id}","source":"s","type":"customer_message.received","time":"{time}","data":{{"thread_id":"{thread}","order_id":"o-{thread}","seller_id":"S1","marketplace":"NL"}}}}"#
+        )
+    }
+
+    fn tick(time: &str) -> String {
+        format!(
+            r#"{{"specversion":"1.0","id":"tick-{time}","source":"s","type":"x.unknown","time":"{time}","data":{{}}}}"#
+        )
+    }
+
+    #[test]
+    fn an_open_reply_shows_its_texts_its_next_point_and_what_it_emitted() {
+        let rules = load_rules(None).unwrap();
+        let mut state = PartitionState::new();
+        take(
+            &mut state,
+            &rules,
+            &message("e-1", "T1", "2026-11-20T00:00:00Z"),
+        );
+        let d = state.open_deadlines().next().expect("one open instance");
+        assert_eq!(rules.rule(d.rule).name.as_ref(), "customer_reply");
+        assert_eq!((d.key, d.opened_by), ("T1", "e-1"));
+        assert_eq!(
+            (d.order_id, d.seller_id, d.marketplace),
+            (Some("o-T1"), Some("S1"), Some("NL"))
+        );
+        assert_eq!(d.deadline, t("2026-11-22T00:00:00Z"));
+        assert!(!d.overdue);
+        let next = d.next_point.unwrap();
+        assert_eq!(
+            (next.lead, next.at),
+            (Some(Span(24 * H)), t("2026-11-21T00:00:00Z"))
+        );
+        assert_eq!(d.alerts_emitted, 0);
+        let rule = d.rule;
+
+        take(&mut state, &rules, &tick("2026-11-21T21:00:00Z"));
+        let d = state.open_deadline(rule, "T1").unwrap();
+        assert_eq!(d.next_point.unwrap().lead, None, "the breach is next");
+        assert_eq!(d.alerts_emitted, 2, "both warnings fired");
+        assert!(!d.overdue);
+    }
+
+    #[test]
+    fn an_instance_is_overdue_only_once_its_clock_is_past_the_deadline() {
+        let rules = load_rules(None).unwrap();
+        let mut state = PartitionState::new();
+        take(
+            &mut state,
+            &rules,
+            &message("e-1", "T1", "2026-11-20T00:00:00Z"),
+        );
+        take(&mut state, &rules, &tick("2026-11-22T00:00:00Z"));
+        let rule = state.open_deadlines().next().unwrap().rule;
+        let at_deadline = state.open_deadline(rule, "T1").unwrap();
+        assert!(
+            !at_deadline.overdue,
+            "a reply at the deadline still meets it"
+        );
+        assert!(at_deadline.next_point.is_some());
+        take(&mut state, &rules, &tick("2026-11-22T00:00:00.001Z"));
+        let after = state.open_deadline(rule, "T1").unwrap();
+        assert!(after.overdue);
+        assert_eq!((after.next_point, after.alerts_emitted), (None, 3));
+        assert_eq!(state.open_deadline(rule, "T2"), None);
+    }
+}
