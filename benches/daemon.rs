@@ -280,14 +280,7 @@ fn rss_bytes() -> u64 {
 
 /// Records in a topic, read read_committed to the end of every partition.
 fn count_records(broker: &str, topic: &str) -> Result<u64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .set("group.id", format!("{topic}-count-{}", SystemClock.now().0))
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .context("cannot create a counting consumer")?;
+    let consumer = end_reader(broker)?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let partitions = metadata
         .topics()
@@ -297,17 +290,40 @@ fn count_records(broker: &str, topic: &str) -> Result<u64> {
     for p in 0..partitions as i32 {
         tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
     }
-    consumer.assign(&tpl)?;
-    let (mut records, mut ended) = (0u64, 0);
+    Ok(read_to_end(broker, &tpl)?.0)
+}
+
+/// A read_committed consumer that reports the end of each partition.
+fn end_reader(broker: &str) -> Result<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", format!("bench-reader-{}", SystemClock.now().0))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("cannot create a reading consumer")
+}
+
+/// Records and bytes (keys and values) of `tpl`'s partitions, from their offsets to
+/// their ends (at most 120 s).
+fn read_to_end(broker: &str, tpl: &rdkafka::TopicPartitionList) -> Result<(u64, u64)> {
+    let consumer = end_reader(broker)?;
+    consumer.assign(tpl)?;
+    let (mut records, mut bytes, mut ended) = (0u64, 0u64, 0);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while ended < partitions && Instant::now() < deadline {
+    while ended < tpl.count() && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(_)) => records += 1,
+            Some(Ok(m)) => {
+                records += 1;
+                bytes +=
+                    (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
+            }
             Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
             _ => {}
         }
     }
-    Ok(records)
+    Ok((records, bytes))
 }
 
 // ------------------------------------------------------------------ 1. throughput ---
@@ -372,14 +388,6 @@ async fn throughput(broker: &str, names: &Names, records: usize) -> Result<()> {
 /// Records and bytes (keys and values) now in a group's changelog topics, read
 /// read_committed to the end.
 fn changelog_size(broker: &str, names: &Names, group: &str) -> Result<(u64, u64)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .set("group.id", format!("{group}-measure"))
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .context("cannot create the changelog reader")?;
     let mut tpl = rdkafka::TopicPartitionList::new();
     for input in [
         &names.customer_message,
@@ -391,21 +399,7 @@ fn changelog_size(broker: &str, names: &Names, group: &str) -> Result<(u64, u64)
             tpl.add_partition_offset(&topic, p, rdkafka::Offset::Beginning)?;
         }
     }
-    consumer.assign(&tpl)?;
-    let (mut records, mut bytes, mut ended) = (0u64, 0u64, 0);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while ended < tpl.count() && Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                records += 1;
-                bytes +=
-                    (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
-            _ => {}
-        }
-    }
-    Ok((records, bytes))
+    read_to_end(broker, &tpl)
 }
 
 /// The default mix sized for `records` lines, moved so that its last events (about two

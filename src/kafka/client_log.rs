@@ -110,12 +110,20 @@ impl ClientLog {
         })
     }
 
-    fn verdict(&self, kind: &str) -> Verdict {
+    /// Whether to write a report of `kind`: `None` to hold it, else `Some` of how many
+    /// were held since the last line (`None` for news).
+    fn write(&self, kind: &str) -> Option<Option<u64>> {
         let now = self.clock.now();
-        self.gate
+        let verdict = self
+            .gate
             .lock()
             .map(|mut g| g.observe(kind, now))
-            .unwrap_or(Verdict::Log)
+            .unwrap_or(Verdict::Log);
+        match verdict {
+            Verdict::Hold => None,
+            Verdict::Log => Some(None),
+            Verdict::Remind { held } => Some(Some(held)),
+        }
     }
 
     /// `text` with the settings' secrets hidden.
@@ -135,10 +143,8 @@ impl ClientLog {
             tracing::debug!(target: "librdkafka", client, facility, message = %self.redactor.redact(message));
             return;
         }
-        let held = match self.verdict(&format!("log:{facility}")) {
-            Verdict::Hold => return,
-            Verdict::Log => None,
-            Verdict::Remind { held } => Some(held),
+        let Some(held) = self.write(&format!("log:{facility}")) else {
+            return;
         };
         let message = self.redactor.redact(message);
         // FAIL is a connection that failed: librdkafka reconnects by itself.
@@ -158,10 +164,8 @@ impl ClientLog {
     /// A problem of the daemon's own with the cluster (a call that timed out), of a
     /// `kind` that repeats are counted by: a warning, once per change.
     pub fn problem(&self, kind: &str, message: &str) {
-        let held = match self.verdict(&format!("problem:{kind}")) {
-            Verdict::Hold => return,
-            Verdict::Log => None,
-            Verdict::Remind { held } => Some(held),
+        let Some(held) = self.write(&format!("problem:{kind}")) else {
+            return;
         };
         tracing::warn!(repeated = held, "{}", self.redactor.redact(message));
     }
@@ -176,10 +180,8 @@ impl ClientLog {
             return;
         }
         let kind = code.map_or_else(|| "other".to_string(), |c| format!("{c:?}"));
-        let held = match self.verdict(&format!("error:{kind}")) {
-            Verdict::Hold => return,
-            Verdict::Log => None,
-            Verdict::Remind { held } => Some(held),
+        let Some(held) = self.write(&format!("error:{kind}")) else {
+            return;
         };
         let error = self.redactor.redact(&error.to_string());
         let reason = self.redactor.redact(reason);
