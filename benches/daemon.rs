@@ -41,7 +41,9 @@
 //!
 //! `scripts/bench-daemon.sh` (starts a broker when `KAFKA_BOOTSTRAP_SERVERS` is unset), or
 //! `KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 cargo bench --bench daemon`. Without a broker
-//! it exits with status 2 and says so. `SLA_BENCH_RECORDS` sets `N` (default 1,000,000).
+//! it exits with status 2 and says so. `SLA_BENCH_RECORDS` sets `N` (default 1,000,000);
+//! `SLA_BENCH_PARTS` picks parts by name (`throughput` with its warm-up, `lateness`,
+//! `restart`; default all), e.g. `SLA_BENCH_PARTS=restart`.
 
 // `Instant::now` is this bench's stopwatch (how long a phase took), not a reading of the
 // daemon's clock; wall time (event dates, alert lateness) goes through `SystemClock`.
@@ -78,6 +80,8 @@ use sla_timerd::telemetry::{self, LogFormat};
 
 const DEFAULT_RECORDS: usize = 1_000_000;
 const DEFAULT_OPEN_INSTANCES: usize = 1_000_000;
+/// The parts of the bench, in the order they run; `SLA_BENCH_PARTS` picks some.
+const ALL_PARTS: [&str; 3] = ["throughput", "lateness", "restart"];
 const INPUT_PARTITIONS: i32 = 3;
 /// Customer messages of the lateness run.
 const TIMERS: usize = 10_000;
@@ -132,11 +136,26 @@ async fn run(broker: &str, records: usize) -> Result<()> {
             .expect("SLA_BENCH_OPEN_INSTANCES is a number"),
         Err(_) => DEFAULT_OPEN_INSTANCES,
     };
+    let parts = std::env::var("SLA_BENCH_PARTS").unwrap_or_else(|_| ALL_PARTS.join(","));
+    let parts: Vec<&str> = parts.split(',').map(str::trim).collect();
+    if let Some(unknown) = parts.iter().find(|p| !ALL_PARTS.contains(p)) {
+        bail!(
+            "SLA_BENCH_PARTS names {unknown:?}; the parts are {}",
+            ALL_PARTS.join(",")
+        );
+    }
     let result = async {
-        warm_up(broker, &warm, (records / 5).max(10_000)).await?;
-        throughput(broker, &thru, records).await?;
-        lateness(broker, &late).await?;
-        restart(broker, &again, open).await
+        if parts.contains(&"throughput") {
+            warm_up(broker, &warm, (records / 5).max(10_000)).await?;
+            throughput(broker, &thru, records).await?;
+        }
+        if parts.contains(&"lateness") {
+            lateness(broker, &late).await?;
+        }
+        if parts.contains(&"restart") {
+            restart(broker, &again, open).await?;
+        }
+        Ok(())
     }
     .await;
     delete_topics(broker, &[&warm, &thru, &late, &again]).await;

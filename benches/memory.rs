@@ -1,5 +1,6 @@
 //! Memory per open SLA instance: the peak RSS of a replay that leaves `N` instances open,
-//! above the process baseline, divided by `N`. Goal: at most 160 bytes.
+//! above the process baseline, divided by `N`. Goals: at most 160 bytes; at most 128 with
+//! overrides in use.
 //!
 //! # What is measured
 //!
@@ -11,6 +12,9 @@
 //!   it for the child (`wait4`, `ru_maxrss`), once for the stream and once for a file of
 //!   one such message (the baseline: code, default rules, buffers). The replay streams
 //!   its input, so the file's size does not count.
+//! * **With overrides in use:** the same messages on the US marketplace, replayed with the
+//!   shipped Amazon pack (`config/amazon-marketplaces.toml`) and its US business-hours
+//!   override of `customer_reply` switched on, so every instance opens with an override.
 //! * **The engine's own accounting**, in this process: the same stream replayed into an
 //!   `Engine`, then `PartitionState::heap_bytes()` per open instance, and the heap this
 //!   process's allocator actually holds (live and peak), counted by a wrapping global
@@ -22,7 +26,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -84,10 +88,13 @@ fn write_stream(path: &Path, n: usize) {
 
 /// Peak RSS of `sla-timerd replay FILE` in bytes, and its summary line.
 #[allow(clippy::zombie_processes)] // reaped by `wait_with_max_rss` (wait4), not `Child::wait`
-fn peak_rss_of_replay(binary: &str, input: &Path) -> (u64, String) {
-    let mut child = Command::new(binary)
-        .arg("replay")
-        .arg(input)
+fn peak_rss_of_replay(binary: &str, input: &Path, config: Option<&Path>) -> (u64, String) {
+    let mut command = Command::new(binary);
+    command.arg("replay").arg(input);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -164,6 +171,13 @@ fn engine_accounting(input: &Path, n: usize) {
         "engine accounting: open instances: {open}, heap_bytes: {heap}, per open instance: {}",
         heap / open as usize
     );
+    let parts: Vec<String> = state
+        .heap_bytes_by_part()
+        .iter()
+        .filter(|(_, bytes)| *bytes > 0)
+        .map(|(part, bytes)| format!("{part} {:.1}", *bytes as f64 / open as f64))
+        .collect();
+    println!("   per open instance, by part: {}", parts.join(", "));
     println!(
         "allocator in process: live {:.1} MiB ({} bytes per open instance), peak {:.1} MiB ({} bytes per open instance)",
         mib(live as u64),
@@ -200,8 +214,8 @@ fn main() {
     write_stream(&stream, n);
     write_stream(&one, 1);
 
-    let (baseline, base_summary) = peak_rss_of_replay(binary, &one);
-    let (peak, summary) = peak_rss_of_replay(binary, &stream);
+    let (baseline, base_summary) = peak_rss_of_replay(binary, &one, None);
+    let (peak, summary) = peak_rss_of_replay(binary, &stream, None);
     println!("binary: {binary}");
     println!("baseline replay: {base_summary}");
     println!("measured replay: {summary}");
@@ -211,7 +225,57 @@ fn main() {
         mib(peak),
         mib(baseline)
     );
+
+    // With overrides in use: the same messages, all on the US marketplace, under the
+    // shipped Amazon pack with its US business-hours override of `customer_reply`
+    // switched on, so every instance opens with an override (its own deadline and leads).
+    let config = temp_path("overrides.toml");
+    std::fs::write(&config, overrides_config()).expect("write the override config");
+    let (us_stream, us_one) = (temp_path("us-stream"), temp_path("us-baseline"));
+    to_us(&stream, &us_stream);
+    to_us(&one, &us_one);
+    let (baseline, _) = peak_rss_of_replay(binary, &us_one, Some(&config));
+    let (peak, summary) = peak_rss_of_replay(binary, &us_stream, Some(&config));
+    println!("with overrides: {summary}");
+    println!(
+        "open instances with an override (US, business hours): {n}, peak RSS: {:.1} MiB, baseline: {:.1} MiB, bytes per open instance: {:.0} (goal <= 128)",
+        mib(peak),
+        mib(baseline),
+        peak.saturating_sub(baseline) as f64 / n as f64
+    );
+    // Last: a child's peak RSS counts what this process held when it forked.
     engine_accounting(&stream, n);
-    let _ = std::fs::remove_file(&stream);
-    let _ = std::fs::remove_file(&one);
+    for path in [&stream, &one, &us_stream, &us_one, &config] {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The shipped Amazon pack with its (commented-out) US override of `customer_reply` on.
+fn overrides_config() -> String {
+    let pack = include_str!("../config/amazon-marketplaces.toml");
+    let commented = "# [[rules.overrides]]\n\
+        # when = [{ field = \"marketplace\", equals = \"US\" }]\n\
+        # deadline = { business_hours = \"8h\", calendar = \"US\" }\n\
+        # warn_before = [\"2h\"]\n";
+    assert!(
+        pack.contains(commented),
+        "config/amazon-marketplaces.toml no longer holds the commented US override of customer_reply"
+    );
+    pack.replace(commented, &commented.replace("# ", ""))
+}
+
+/// A copy of a stream with every marketplace set to US.
+fn to_us(from: &Path, to: &Path) {
+    let lines = BufReader::new(File::open(from).expect("open the stream file")).lines();
+    let mut out = BufWriter::new(File::create(to).expect("create the stream file"));
+    for line in lines {
+        let line = line.expect("read the stream file");
+        let at = line
+            .find(r#""marketplace":""#)
+            .expect("every message has a marketplace")
+            + 15;
+        let end = at + line[at..].find('"').expect("a closing quote");
+        writeln!(out, "{}US{}", &line[..at], &line[end..]).expect("write the stream file");
+    }
+    out.flush().expect("write the stream file");
 }

@@ -5,7 +5,9 @@
 #
 # Uses the broker in KAFKA_BOOTSTRAP_SERVERS; when that is unset, starts one with
 # scripts/kafka.sh and stops it afterwards (a broker it did not start is left running).
-# SLA_BENCH_RECORDS sets the record count (default 1,000,000).
+# SLA_BENCH_RECORDS sets the record count (default 1,000,000), SLA_BENCH_OPEN_INSTANCES
+# the open instances of the restart (default 1,000,000), SLA_BENCH_PARTS the parts to run
+# (throughput,lateness,restart; default all).
 #
 #   scripts/bench-daemon.sh
 #   SLA_BENCH_RECORDS=300000 scripts/bench-daemon.sh

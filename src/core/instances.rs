@@ -11,6 +11,9 @@
 //! * Slots live in an [`Arena`] with a free list and are found through a
 //!   `hashbrown::HashTable` of slot indices, hashed from (rule, key) with XXH3, so the
 //!   key is stored once.
+//! * An instance's texts are one block of the table's [`TextSlab`]; the seller id and
+//!   the marketplace, which few distinct values take, are numbers there, and their text
+//!   is stored once for all instances ([`Interner`]).
 //! * A slot holds the one pending timer of its instance in the partition's wheel: the
 //!   next point, or none once the breach has fired.
 //! * An instance's points follow [`first_point`] and [`point_time`]: warnings by index
@@ -19,7 +22,7 @@
 use hashbrown::HashTable;
 
 use super::arena::Arena;
-use super::packed::{TextRef, TextSlab};
+use super::packed::{Interner, TextRef, TextSlab};
 use super::rules::RuleId;
 use super::time::{Millis, Span};
 
@@ -34,6 +37,8 @@ pub const OPENED_BY: usize = 1;
 pub const ORDER_ID: usize = 2;
 pub const SELLER_ID: usize = 3;
 pub const MARKETPLACE: usize = 4;
+/// The texts stored once for all instances that have them, their number in the block.
+const SHARED: [usize; 2] = [SELLER_ID, MARKETPLACE];
 
 /// The slot holds an open instance (cleared when the slot is freed).
 const LIVE: u8 = 1;
@@ -128,6 +133,7 @@ pub struct SlotTable {
     free: Vec<u32>,
     index: HashTable<u32>,
     texts: TextSlab,
+    shared: Interner,
 }
 
 fn hash(rule: RuleId, key: &[u8]) -> u64 {
@@ -136,8 +142,34 @@ fn hash(rule: RuleId, key: &[u8]) -> u64 {
 
 fn key_bytes<'a>(texts: &'a TextSlab, slot: &Slot) -> &'a [u8] {
     texts
-        .get_bytes(slot.texts, KEY)
+        .get(slot.texts, KEY)
         .expect("every slot stores its key")
+}
+
+fn utf8(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8")
+}
+
+/// A shared text's number as stored in a block: 1 to 5 bytes, little-endian 7-bit groups
+/// with a continuation bit.
+fn encode_number(mut n: u32, out: &mut [u8; 5]) -> &[u8] {
+    let mut len = 0;
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        out[len] = low | if n > 0 { 0x80 } else { 0 };
+        len += 1;
+        if n == 0 {
+            return &out[..len];
+        }
+    }
+}
+
+fn decode_number(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .rev()
+        .fold(0, |n, &b| (n << 7) | u32::from(b & 0x7f))
 }
 
 impl SlotTable {
@@ -154,14 +186,21 @@ impl SlotTable {
 
     /// Stores the slot of a newly opened instance, whose (rule, key) has none, with its
     /// texts: the key first, then those that [`KEY`] to [`MARKETPLACE`] name.
-    pub fn insert(&mut self, mut slot: Slot, texts: &[Option<&str>]) -> u32 {
+    pub fn insert(&mut self, mut slot: Slot, texts: &[Option<&str>; 5]) -> u32 {
         let key = texts[KEY].expect("every slot stores its key");
         debug_assert!(
             slot.is_live() && self.find(slot.rule, key).is_none(),
             "{slot:?} {key} is already open"
         );
         let h = hash(slot.rule, key.as_bytes());
-        slot.texts = self.texts.insert(texts);
+        let mut numbers = [[0u8; 5]; 2];
+        let mut parts = texts.map(|t| t.map(str::as_bytes));
+        for (&part, number) in SHARED.iter().zip(&mut numbers) {
+            if let Some(text) = texts[part] {
+                parts[part] = Some(encode_number(self.shared.acquire(text), number));
+            }
+        }
+        slot.texts = self.texts.insert(&parts);
         let i = match self.free.pop() {
             Some(i) => {
                 *self.slots.get_mut(i) = slot;
@@ -192,6 +231,12 @@ impl SlotTable {
         found.remove();
         self.free.push(i);
         let slot = self.slots.get_mut(i);
+        let stored = self.texts.all::<5>(slot.texts);
+        for part in SHARED {
+            if let Some(number) = stored[part] {
+                self.shared.release(decode_number(number));
+            }
+        }
         self.texts.remove(slot.texts);
         slot.texts = TextRef::NONE;
         slot.flags = 0;
@@ -207,14 +252,18 @@ impl SlotTable {
 
     /// An open instance's key.
     pub fn key(&self, i: u32) -> &str {
-        self.texts
-            .get(self.slots.get(i).texts, KEY)
-            .expect("every slot stores its key")
+        utf8(key_bytes(&self.texts, self.slots.get(i)))
     }
 
     /// An open instance's texts, indexed by [`KEY`] to [`MARKETPLACE`].
     pub fn texts(&self, i: u32) -> [Option<&str>; 5] {
-        self.texts.all::<5>(self.slots.get(i).texts)
+        let stored = self.texts.all::<5>(self.slots.get(i).texts);
+        std::array::from_fn(|part| {
+            stored[part].map(|bytes| match SHARED.contains(&part) {
+                true => self.shared.get(decode_number(bytes)),
+                false => utf8(bytes),
+            })
+        })
     }
 
     /// Open instances.
@@ -237,10 +286,20 @@ impl SlotTable {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.slots.heap_bytes()
-            + self.free.capacity() * 4
-            + self.index.capacity() * 8 / 7 * 5
-            + self.texts.heap_bytes()
+        self.heap_bytes_by_part().iter().map(|(_, n)| n).sum()
+    }
+
+    /// [`Self::heap_bytes`] by what holds them.
+    pub fn heap_bytes_by_part(&self) -> [(&'static str, usize); 4] {
+        [
+            (
+                "instance slots",
+                self.slots.heap_bytes() + self.free.capacity() * 4,
+            ),
+            ("instance index", self.index.capacity() * 8 / 7 * 5),
+            ("instance texts", self.texts.heap_bytes()),
+            ("shared texts", self.shared.heap_bytes()),
+        ]
     }
 }
 
@@ -252,6 +311,59 @@ mod tests {
 
     fn leads() -> Vec<Span> {
         vec![Span(24 * H), Span(4 * H)]
+    }
+
+    #[test]
+    fn texts_come_back_and_shared_ones_are_stored_once() {
+        let mut table = SlotTable::default();
+        let open = |table: &mut SlotTable, key: &str, seller: Option<&str>, market: &str| {
+            let slot = Slot::open(0, Millis(0), Millis(H), 0, 0, 0);
+            table.insert(
+                slot,
+                &[Some(key), Some("e-1"), Some("111-2"), seller, Some(market)],
+            )
+        };
+        let markets: Vec<String> = (0..300).map(|m| format!("M{m}")).collect();
+        let slots: Vec<u32> = (0..600)
+            .map(|k| {
+                let seller = (k % 3 != 0).then_some("A1SELLER");
+                open(&mut table, &format!("T-{k}"), seller, &markets[k % 300])
+            })
+            .collect();
+        assert_eq!(table.shared.len(), 301, "one seller, 300 marketplaces");
+        for (k, &i) in slots.iter().enumerate() {
+            let seller = (k % 3 != 0).then_some("A1SELLER");
+            let key = format!("T-{k}");
+            assert_eq!(
+                table.texts(i),
+                [
+                    Some(key.as_str()),
+                    Some("e-1"),
+                    Some("111-2"),
+                    seller,
+                    Some(markets[k % 300].as_str())
+                ]
+            );
+            assert_eq!(table.find(0, &key), Some(i));
+        }
+        for &i in &slots[..300] {
+            table.remove(i);
+        }
+        assert_eq!(table.shared.len(), 301, "each text still has a user");
+        for &i in &slots[300..] {
+            table.remove(i);
+        }
+        assert!(table.shared.is_empty(), "the last user frees a shared text");
+        let i = open(&mut table, "T-new", Some("A2OTHER"), "DE");
+        assert_eq!(table.texts(i)[SELLER_ID..], [Some("A2OTHER"), Some("DE")]);
+    }
+
+    #[test]
+    fn shared_numbers_round_trip() {
+        for n in [0, 1, 127, 128, 16_383, 16_384, u32::MAX] {
+            let mut buf = [0u8; 5];
+            assert_eq!(decode_number(encode_number(n, &mut buf)), n, "{n}");
+        }
     }
 
     #[test]
@@ -297,7 +409,7 @@ mod tests {
     fn insert(t: &mut SlotTable, rule: RuleId, key: &str) -> u32 {
         t.insert(
             Slot::open(rule, Millis(0), Millis(H), 0, 0, 0),
-            &[Some(key), Some("e-1")],
+            &[Some(key), Some("e-1"), None, None, None],
         )
     }
 

@@ -7,25 +7,29 @@
 //!   each string its length as a varint and its UTF-8 bytes. Absent is stored as length
 //!   0, so an empty string reads back as absent (text fields are never empty once
 //!   decoded: blank text is absent).
-//! * Blocks are rounded up to 8 bytes and live in 1 MiB chunks that are never moved or
+//! * Blocks are rounded up to 4 bytes and live in 1 MiB chunks that are never moved or
 //!   copied; a freed block goes on a free list for its size and is reused by the next
 //!   block of that size. A block larger than a chunk gets a chunk of its own.
 //! * A block is named by a 4-byte [`TextRef`] instead of a 16-byte boxed slice, and pays
-//!   no allocator header or 16-byte rounding: with a 60-byte text that is 72 bytes per
-//!   instance where a `Box<[u8]>` costs 96 (16 in the slot, 80 in the heap).
+//!   no allocator header or 16-byte rounding: with a 50-byte text that is 56 bytes per
+//!   instance where a `Box<[u8]>` costs 80 (16 in the slot, 64 in the heap).
+//! * Texts that many instances share (a seller id, a marketplace) are stored once in an
+//!   [`Interner`], counted by their users, and the blocks hold their number.
 
 use std::collections::HashMap;
+
+use hashbrown::HashTable;
 
 /// Bytes per chunk, `2^CHUNK_BITS`.
 const CHUNK_BITS: u32 = 20;
 const CHUNK: usize = 1 << CHUNK_BITS;
 /// Blocks are aligned to `2^ALIGN_BITS` bytes within their chunk.
-const ALIGN_BITS: u32 = 3;
-/// Bits of a [`TextRef`] that give the block's offset in its chunk, in 8-byte units.
+const ALIGN_BITS: u32 = 2;
+/// Bits of a [`TextRef`] that give the block's offset in its chunk, in 4-byte units.
 const OFFSET_BITS: u32 = CHUNK_BITS - ALIGN_BITS;
 
-/// Names one block of a [`TextSlab`]: chunk index (high 15 bits) and offset in 8-byte
-/// units (low 17 bits), so a slab may hold up to 32 GiB.
+/// Names one block of a [`TextSlab`]: chunk index (high 14 bits) and offset in 4-byte
+/// units (low 18 bits), so a slab may hold up to 16 GiB.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct TextRef(u32);
 
@@ -38,7 +42,7 @@ impl TextRef {
         let chunk = u32::try_from(chunk)
             .ok()
             .filter(|&c| c < (1 << (32 - OFFSET_BITS)) - 1);
-        let chunk = chunk.expect("a text slab holds at most 32 GiB");
+        let chunk = chunk.expect("a text slab holds at most 16 GiB");
         TextRef((chunk << OFFSET_BITS) | (offset >> ALIGN_BITS) as u32)
     }
 
@@ -51,13 +55,13 @@ impl TextRef {
     }
 }
 
-/// Blocks of packed optional strings, see the module doc.
+/// Blocks of packed optional byte strings, see the module doc.
 #[derive(Clone, Debug, Default)]
 pub struct TextSlab {
     /// Each allocated with capacity `CHUNK` (or one oversized block) and never grown past
     /// it, so blocks never move.
     chunks: Vec<Vec<u8>>,
-    /// Freed blocks by size in bytes (a multiple of 8).
+    /// Freed blocks by size in bytes (a multiple of 4).
     free: HashMap<usize, Vec<TextRef>>,
     /// Bytes in live blocks.
     live: usize,
@@ -65,19 +69,19 @@ pub struct TextSlab {
 
 impl TextSlab {
     /// Stores the parts in a new block.
-    pub fn insert(&mut self, parts: &[Option<&str>]) -> TextRef {
+    pub fn insert(&mut self, parts: &[Option<&[u8]>]) -> TextRef {
         let body: usize = parts
             .iter()
-            .map(|p| varint_len(p.map_or(0, str::len)) + p.map_or(0, str::len))
+            .map(|p| varint_len(p.map_or(0, <[u8]>::len)) + p.map_or(0, <[u8]>::len))
             .sum();
         let size = (varint_len(body) + body).next_multiple_of(1 << ALIGN_BITS);
         let at = self.allocate(size);
         let block = &mut self.chunks[at.chunk()][at.offset()..at.offset() + size];
         let mut w = write_varint(block, 0, body);
         for part in parts {
-            let s = part.unwrap_or("");
+            let s = part.unwrap_or_default();
             w = write_varint(block, w, s.len());
-            block[w..w + s.len()].copy_from_slice(s.as_bytes());
+            block[w..w + s.len()].copy_from_slice(s);
             w += s.len();
         }
         self.live += size;
@@ -91,23 +95,16 @@ impl TextSlab {
         self.free.entry(size).or_default().push(at);
     }
 
-    /// The `index`th string of a block, `None` when absent or past the end.
-    pub fn get(&self, at: TextRef, index: usize) -> Option<&str> {
-        self.get_bytes(at, index)
-            .map(|bytes| std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8"))
-    }
-
-    /// The `index`th string's bytes, without the UTF-8 check (for comparisons).
-    pub fn get_bytes(&self, at: TextRef, index: usize) -> Option<&[u8]> {
+    /// The `index`th part of a block, `None` when absent or past the end.
+    pub fn get(&self, at: TextRef, index: usize) -> Option<&[u8]> {
         Parts(self.body(at)).nth(index).flatten()
     }
 
-    /// The first `N` strings of a block in one pass.
-    pub fn all<const N: usize>(&self, at: TextRef) -> [Option<&str>; N] {
+    /// The first `N` parts of a block in one pass.
+    pub fn all<const N: usize>(&self, at: TextRef) -> [Option<&[u8]>; N] {
         let mut parts = [None; N];
         for (slot, part) in parts.iter_mut().zip(Parts(self.body(at))) {
-            *slot = part
-                .map(|bytes| std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8"));
+            *slot = part;
         }
         parts
     }
@@ -124,7 +121,7 @@ impl TextSlab {
         self.live
     }
 
-    /// A block of `size` bytes (a multiple of 8): a freed one of that size, else the end
+    /// A block of `size` bytes (a multiple of 4): a freed one of that size, else the end
     /// of the last chunk, else a new chunk.
     fn allocate(&mut self, size: usize) -> TextRef {
         if let Some(at) = self.free.get_mut(&size).and_then(Vec::pop) {
@@ -157,6 +154,83 @@ impl TextSlab {
         let (len, used) = read_varint(chunk);
         &chunk[..used + len]
     }
+}
+
+/// Texts shared by many instances, each stored once and counted by its users: a
+/// number names one while anyone uses it, and is given to another text once nobody does.
+#[derive(Clone, Debug, Default)]
+pub struct Interner {
+    /// The text and its users, by number; a text nobody uses is empty, its number free.
+    entries: Vec<(Box<str>, u32)>,
+    /// Numbers of texts in use, hashed by their text.
+    index: HashTable<u32>,
+    free: Vec<u32>,
+}
+
+impl Interner {
+    /// The number of `text`, one more user of it.
+    pub fn acquire(&mut self, text: &str) -> u32 {
+        let h = hash_text(text);
+        let entries = &mut self.entries;
+        if let Some(&n) = self.index.find(h, |&n| &*entries[n as usize].0 == text) {
+            entries[n as usize].1 += 1;
+            return n;
+        }
+        let n = match self.free.pop() {
+            Some(n) => {
+                entries[n as usize] = (text.into(), 1);
+                n
+            }
+            None => {
+                let n = u32::try_from(entries.len()).expect("fewer than 2^32 shared texts");
+                entries.push((text.into(), 1));
+                n
+            }
+        };
+        self.index
+            .insert_unique(h, n, |&m| hash_text(&entries[m as usize].0));
+        n
+    }
+
+    /// One user fewer of text `n`; the last one frees it.
+    pub fn release(&mut self, n: u32) {
+        let entry = &mut self.entries[n as usize];
+        entry.1 -= 1;
+        if entry.1 == 0 {
+            let text = std::mem::take(&mut entry.0);
+            self.index
+                .find_entry(hash_text(&text), |&m| m == n)
+                .expect("a text in use is indexed")
+                .remove();
+            self.free.push(n);
+        }
+    }
+
+    /// Text `n`, which someone uses.
+    pub fn get(&self, n: u32) -> &str {
+        &self.entries[n as usize].0
+    }
+
+    /// Texts in use.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        let texts: usize = self.entries.iter().map(|(t, _)| t.len()).sum();
+        self.entries.capacity() * size_of::<(Box<str>, u32)>()
+            + texts
+            + self.index.capacity() * 8 / 7 * 5
+            + self.free.capacity() * 4
+    }
+}
+
+fn hash_text(text: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
 
 /// The parts of a block's body, in order.
@@ -206,54 +280,71 @@ fn read_varint(bytes: &[u8]) -> (usize, usize) {
 mod tests {
     use super::*;
 
+    impl TextSlab {
+        fn text(&self, at: TextRef, index: usize) -> Option<&str> {
+            self.get(at, index).map(|b| std::str::from_utf8(b).unwrap())
+        }
+
+        fn put(&mut self, parts: &[Option<&str>]) -> TextRef {
+            let parts: Vec<Option<&[u8]>> = parts.iter().map(|p| p.map(str::as_bytes)).collect();
+            self.insert(&parts)
+        }
+    }
+
     #[test]
     fn strings_come_back_as_they_went_in() {
         let long = "x".repeat(300);
         let mut slab = TextSlab::default();
-        let at = slab.insert(&[Some("T-1"), None, Some(&long), Some("NL")]);
-        assert_eq!(slab.get(at, 0), Some("T-1"));
-        assert_eq!(slab.get(at, 1), None);
-        assert_eq!(slab.get(at, 2), Some(long.as_str()));
-        assert_eq!(slab.get(at, 3), Some("NL"));
-        assert_eq!(slab.get(at, 4), None);
+        let at = slab.put(&[Some("T-1"), None, Some(&long), Some("NL")]);
+        assert_eq!(slab.text(at, 0), Some("T-1"));
+        assert_eq!(slab.text(at, 1), None);
+        assert_eq!(slab.text(at, 2), Some(long.as_str()));
+        assert_eq!(slab.text(at, 3), Some("NL"));
+        assert_eq!(slab.text(at, 4), None);
         assert_eq!(
             slab.all::<5>(at),
-            [Some("T-1"), None, Some(long.as_str()), Some("NL"), None]
+            [
+                Some(&b"T-1"[..]),
+                None,
+                Some(long.as_bytes()),
+                Some(b"NL"),
+                None
+            ]
         );
     }
 
     #[test]
-    fn blocks_are_rounded_to_eight_bytes_and_reused_by_size() {
+    fn blocks_are_rounded_to_four_bytes_and_reused_by_size() {
         let mut slab = TextSlab::default();
-        let a = slab.insert(&[Some("abc")]);
-        let b = slab.insert(&[Some("0123456789")]);
+        let a = slab.put(&[Some("abc")]);
+        let b = slab.put(&[Some("0123456789")]);
         assert_eq!((a.offset(), b.offset()), (0, 8), "1 + 1 + 3 bytes take 8");
-        assert_eq!(slab.live_bytes(), 8 + 16);
+        assert_eq!(slab.live_bytes(), 8 + 12);
         slab.remove(a);
         assert_eq!(
-            slab.insert(&[Some("xyz")]),
+            slab.put(&[Some("xyz")]),
             a,
             "a freed block is reused by one of its size"
         );
-        assert_ne!(slab.insert(&[Some("0123456789")]), b);
+        assert_ne!(slab.put(&[Some("0123456789")]), b);
     }
 
     #[test]
     fn chunks_fill_up_and_a_block_larger_than_a_chunk_gets_its_own() {
         let mut slab = TextSlab::default();
         let text = "k".repeat(1000);
-        let refs: Vec<TextRef> = (0..2_000).map(|_| slab.insert(&[Some(&text)])).collect();
+        let refs: Vec<TextRef> = (0..2_000).map(|_| slab.put(&[Some(&text)])).collect();
         assert!(refs
             .iter()
-            .all(|&at| slab.get(at, 0) == Some(text.as_str())));
-        assert_eq!(slab.chunks.len(), 2, "1008-byte blocks: 1040 to a chunk");
+            .all(|&at| slab.text(at, 0) == Some(text.as_str())));
+        assert_eq!(slab.chunks.len(), 2, "1004-byte blocks: 1044 to a chunk");
         let huge = "h".repeat(3 * CHUNK);
-        let at = slab.insert(&[Some("key"), Some(&huge)]);
+        let at = slab.put(&[Some("key"), Some(&huge)]);
         assert_eq!(
-            (slab.get(at, 0), slab.get(at, 1).map(str::len)),
+            (slab.text(at, 0), slab.text(at, 1).map(str::len)),
             (Some("key"), Some(3 * CHUNK))
         );
-        let after = slab.insert(&[Some(&text)]);
+        let after = slab.put(&[Some(&text)]);
         assert_eq!(
             after.chunk(),
             3,
@@ -261,9 +352,35 @@ mod tests {
         );
         assert!(
             refs.iter()
-                .all(|&at| slab.get(at, 0) == Some(text.as_str())),
+                .all(|&at| slab.text(at, 0) == Some(text.as_str())),
             "no block moved"
         );
+    }
+
+    #[test]
+    fn a_shared_text_is_stored_once_and_freed_with_its_last_user() {
+        let mut shared = Interner::default();
+        let (a, b) = (
+            shared.acquire("ATVPDKIKX0DER"),
+            shared.acquire("A1PA6795UKMFR9"),
+        );
+        assert_ne!(a, b);
+        assert_eq!(shared.acquire("ATVPDKIKX0DER"), a);
+        assert_eq!(
+            (shared.get(a), shared.get(b), shared.len()),
+            ("ATVPDKIKX0DER", "A1PA6795UKMFR9", 2)
+        );
+        shared.release(a);
+        assert_eq!(shared.get(a), "ATVPDKIKX0DER", "one user is left");
+        shared.release(a);
+        assert_eq!(shared.len(), 1);
+        let c = shared.acquire("A13V1IB3VIYZZH");
+        assert_eq!(c, a, "the freed number is given again");
+        assert_eq!(
+            (shared.get(c), shared.get(b)),
+            ("A13V1IB3VIYZZH", "A1PA6795UKMFR9")
+        );
+        assert_eq!(shared.acquire("ATVPDKIKX0DER"), 2);
     }
 
     #[test]

@@ -154,12 +154,20 @@ impl PartitionState {
 
     /// Heap bytes held, approximately (slot table, wheel, retained sets).
     pub fn heap_bytes(&self) -> usize {
-        self.slots.heap_bytes()
-            + self.wheel.heap_bytes()
-            + self.seen.heap_bytes()
-            + self.emitted.heap_bytes()
-            + self.totals.heap_bytes()
-            + self.lasts.heap_bytes()
+        self.heap_bytes_by_part().iter().map(|(_, n)| n).sum()
+    }
+
+    /// [`Self::heap_bytes`] by what holds them.
+    pub fn heap_bytes_by_part(&self) -> Vec<(&'static str, usize)> {
+        let mut parts = self.slots.heap_bytes_by_part().to_vec();
+        parts.extend([
+            ("timers", self.wheel.heap_bytes()),
+            ("seen ids", self.seen.heap_bytes()),
+            ("emitted ids", self.emitted.heap_bytes()),
+            ("order totals", self.totals.heap_bytes()),
+            ("closing times", self.lasts.heap_bytes()),
+        ]);
+        parts
     }
 
     fn sweep(&mut self, rules: &RuleSet, clock: Millis) {
