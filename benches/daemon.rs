@@ -192,9 +192,12 @@ async fn warm_up(broker: &str, names: &Names, records: usize) -> Result<()> {
 /// 23 hours), consumed by a static member, which then stops gracefully; the same member
 /// starts again. Timed: from the second start until every partition is restored and
 /// caught up. Counted: records read again, alerts sent again, changelog records read.
-/// Memory: this process's RSS holding the instances against before the first start.
+/// Memory: the RSS of a daemon process of its own (the release binary, `sla-timerd run`,
+/// another group) holding the instances, against its RSS once assigned and idle.
 async fn restart(broker: &str, names: &Names, instances: usize) -> Result<()> {
     create_topics(broker, names).await?;
+    let process = DaemonProcess::start(broker, names, &names.group("memory")).await?;
+    let rss_idle = process.rss_bytes()?;
     let received = SystemClock.now().minus(Span(3_600_000)).to_rfc3339();
     let lines = (0..instances).map(move |i| {
         format!(
@@ -207,41 +210,43 @@ async fn restart(broker: &str, names: &Names, instances: usize) -> Result<()> {
         produced.records,
         produced.elapsed.as_secs_f64()
     );
+    let started = Instant::now();
+    wait_open(|| process.scrape(), instances).await?;
+    // Until the changelog records in flight are acknowledged and freed, and the
+    // allocator has handed freed pages back (jemalloc's dirty decay is 10 s).
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let rss_held = process.rss_bytes()?;
+    process.stop()?;
+    println!(
+        "   memory: a daemon process (sla-timerd run) opened {instances} instances in {:.1} s; RSS {:.0} MB assigned and idle, \
+         {:.0} MB holding them = {:.0} bytes per open instance (goal <= 160)",
+        started.elapsed().as_secs_f64() - 12.0,
+        rss_idle as f64 / 1e6,
+        rss_held as f64 / 1e6,
+        (rss_held as f64 - rss_idle as f64) / instances as f64
+    );
     let group = names.group("restart");
     let member = [(
         "KAFKA__PROPERTIES__GROUP_INSTANCE_ID",
         "bench-restart-member",
     )];
-    let rss_before = rss_bytes();
     let first = Running::start(broker, names, &group, &member).await?;
     let started = Instant::now();
-    loop {
-        let scrape = first.scrape().await?;
-        if scrape.sum("sla_records_consumed_total") >= instances as f64
-            && scrape.sum("sla_open_instances") >= instances as f64
-        {
-            break;
-        }
-        ensure!(
-            started.elapsed() < consume_timeout(instances),
-            "the first run did not open {instances} instances in time"
-        );
-        tokio::time::sleep(METRICS_POLL).await;
-    }
-    // Until the changelog records in flight are acknowledged and freed, and the
-    // allocator has handed freed pages back (jemalloc's dirty decay is 10 s).
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    let rss_held = rss_bytes();
+    wait_open(|| first.scrape(), instances).await?;
     println!(
-        "   first run: {} instances open after {:.1} s; RSS {:.0} MB before, {:.0} MB holding them = {:.0} bytes per open instance (whole process)",
-        instances,
-        started.elapsed().as_secs_f64(),
-        rss_before as f64 / 1e6,
-        rss_held as f64 / 1e6,
-        (rss_held as f64 - rss_before as f64) / instances as f64
+        "   first run: {instances} instances open after {:.1} s",
+        started.elapsed().as_secs_f64()
     );
     first.stop().await?;
     let alerts_before = count_records(broker, &names.alerts)?;
+    // The floor: a bare read_committed consumer reading the same changelogs to the end.
+    let bare = Instant::now();
+    let (records, bytes) = tokio::task::block_in_place(|| changelog_size(broker, names, &group))?;
+    println!(
+        "   a bare read_committed consumer reads the changelogs ({records} records, {:.0} MB) in {:.2} s",
+        bytes as f64 / 1e6,
+        bare.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let second = Running::start(broker, names, &group, &member).await?;
     let mut assigned_after = None;
@@ -285,16 +290,96 @@ async fn restart(broker: &str, names: &Names, instances: usize) -> Result<()> {
     Ok(())
 }
 
-/// This process's resident set, in bytes.
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+/// Scrapes until `instances` records are consumed and as many instances open.
+async fn wait_open<F, Fut>(scrape: F, instances: usize) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Scrape>>,
+{
+    let started = Instant::now();
+    loop {
+        let scrape = scrape().await?;
+        if scrape.sum("sla_records_consumed_total") >= instances as f64
+            && scrape.sum("sla_open_instances") >= instances as f64
+        {
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < consume_timeout(instances),
+            "the daemon did not open {instances} instances in time"
+        );
+        tokio::time::sleep(METRICS_POLL).await;
+    }
+}
+
+/// The release binary run as a daemon of its own (`sla-timerd run`), for its RSS.
+struct DaemonProcess {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl DaemonProcess {
+    /// Starts it and waits until its partitions are assigned and restored.
+    async fn start(broker: &str, names: &Names, group: &str) -> Result<DaemonProcess> {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let env = settings_env(broker, names, group, &[], &addr.to_string());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .envs(env)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start sla-timerd run")?;
+        let process = DaemonProcess { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(scrape) = process.scrape().await {
+                if scrape.sum("sla_assigned_partitions") >= 3.0 * INPUT_PARTITIONS as f64
+                    && scrape.sum("sla_partitions_restoring") == 0.0
+                {
+                    break;
+                }
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the daemon process was not assigned its partitions within 60 s"
+            );
+            tokio::time::sleep(METRICS_POLL).await;
+        }
+        // Settled: its clients connected, its first transaction begun.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(process)
+    }
+
+    async fn scrape(&self) -> Result<Scrape> {
+        Scrape::get(self.addr).await
+    }
+
+    fn rss_bytes(&self) -> Result<u64> {
+        rss_of(&format!("/proc/{}/status", self.child.id()))
+            .context("cannot read the daemon process's RSS")
+    }
+
+    /// SIGTERM, then waits for it to exit.
+    fn stop(mut self) -> Result<()> {
+        std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()?;
+        let status = self.child.wait()?;
+        ensure!(status.success(), "the daemon process exited with {status}");
+        Ok(())
+    }
+}
+
+/// The resident set in a `/proc/PID/status` file, in bytes.
+fn rss_of(status: &str) -> Result<u64> {
+    let text = std::fs::read_to_string(status)?;
+    let kb = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("no VmRSS line")?;
+    Ok(kb * 1024)
 }
 
 /// Records in a topic, read read_committed to the end of every partition.
@@ -320,6 +405,8 @@ fn end_reader(broker: &str) -> Result<BaseConsumer> {
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
+        // As the daemon's restore reader: no 1 s pause once a prefetch queue is full.
+        .set("fetch.queue.backoff.ms", "5")
         .create()
         .context("cannot create a reading consumer")
 }
@@ -829,6 +916,22 @@ impl Names {
 
 /// The daemon's settings for this run, as environment overrides of the shipped config.
 fn settings(broker: &str, names: &Names, group: &str, extra: &[(&str, &str)]) -> Result<Settings> {
+    parse(
+        DEFAULT_CONFIG,
+        "bench",
+        settings_env(broker, names, group, extra, "127.0.0.1:0").into_iter(),
+    )
+    .context("the bench settings")
+}
+
+/// The `SLA_TIMERD__` variables of the bench's settings.
+fn settings_env(
+    broker: &str,
+    names: &Names,
+    group: &str,
+    extra: &[(&str, &str)],
+    listen: &str,
+) -> Vec<(String, String)> {
     let env = [
         ("KAFKA__BOOTSTRAP_SERVERS", broker),
         ("KAFKA__GROUP_ID", group),
@@ -837,7 +940,7 @@ fn settings(broker: &str, names: &Names, group: &str, extra: &[(&str, &str)]) ->
         ("KAFKA__TOPICS__SHIPMENT", &names.shipment),
         ("KAFKA__TOPICS__ALERTS", &names.alerts),
         ("KAFKA__TOPICS__DEAD_LETTER", &names.dead_letter),
-        ("HTTP__LISTEN", "127.0.0.1:0"),
+        ("HTTP__LISTEN", listen),
     ];
     // SLA_TIMERD__* variables of the bench's own environment come last, so a setting can
     // be tried without editing anything (e.g. SLA_TIMERD__KAFKA__WORKERS=1).
@@ -846,7 +949,7 @@ fn settings(broker: &str, names: &Names, group: &str, extra: &[(&str, &str)]) ->
         .chain(extra.iter().copied())
         .map(|(k, v)| (format!("SLA_TIMERD__{k}"), v.to_string()));
     let mine = std::env::vars().filter(|(k, _)| k.starts_with("SLA_TIMERD__"));
-    parse(DEFAULT_CONFIG, "bench", env.chain(mine)).context("the bench settings")
+    env.chain(mine).collect()
 }
 
 fn admin(broker: &str) -> Result<AdminClient<DefaultClientContext>> {
