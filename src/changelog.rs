@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `C` | clock (i64 ms), next chunk number (u64) | at each commit that changed the partition |
 //! | `R` + chunk number (u64, big-endian) | the remembered facts changed since the last commit ([`Change`]s, in order) | at each commit with changes; a tombstone once every fact in it is older than the retention window |
+//! | `T` | under at least once, the next offset after the records taken so far (i64), sent as soon as a batch was taken, without waiting for the commit | after each batch of records that sent alerts |
 //! | `I` + rule name + `0x00` + key | an open instance: `s`, `d`, its warning leads, its texts, then the override it opened with (u8; absent in records written before overrides, meaning none) | when it opens; a tombstone when it closes |
 //!
 //! Integers are little-endian unless said otherwise; texts are a LEB128 length then
@@ -46,6 +47,7 @@ pub const VERSION: u8 = 1;
 pub const CHUNK_BYTES: usize = 256 * 1024;
 
 const CLOCK_KEY: &[u8] = b"C";
+const TAKEN_KEY: &[u8] = b"T";
 const CHUNK: u8 = b'R';
 const INSTANCE: u8 = b'I';
 
@@ -188,6 +190,20 @@ pub struct RestoreStats {
     pub instances: u64,
     /// Instances dropped because their rule is no longer configured, by rule name.
     pub dropped: BTreeMap<String, u64>,
+    /// Under at least once, the offset up to which an earlier run had taken records
+    /// (and so may have delivered their alerts): alerts of records before it are sent
+    /// again ([`taken_mark`]).
+    pub taken_before: Option<i64>,
+}
+
+/// The record that marks the records of a partition taken up to `next` (exclusive).
+pub fn taken_mark(next: i64) -> Record {
+    let mut value = vec![VERSION];
+    value.extend_from_slice(&next.to_le_bytes());
+    Record {
+        key: TAKEN_KEY.to_vec(),
+        value: Some(value),
+    }
 }
 
 /// Rebuilds one partition's state from its changelog, read from the start in order.
@@ -236,6 +252,13 @@ impl Restorer {
         match key.first() {
             Some(&CHUNK) => self.apply_chunk(key, value).map_err(&fail),
             Some(&INSTANCE) => self.apply_instance(key, value).map_err(&fail),
+            _ if key == TAKEN_KEY => {
+                let v = value.ok_or_else(|| fail("the taken mark has no value"))?;
+                let next = Reader(v).i64().map_err(&fail)?;
+                self.stats.taken_before =
+                    Some(self.stats.taken_before.map_or(next, |t| t.max(next)));
+                Ok(())
+            }
             _ if key == CLOCK_KEY => {
                 let v = value.ok_or_else(|| fail("the clock has no value"))?;
                 let mut r = Reader(v);

@@ -7,12 +7,14 @@
 //!
 //! # Inputs and outputs
 //!
-//! * `handle_assigned`, `handle_revoked`: the group changed the assignment.
+//! * `handle_assigned`, `handle_revoked`, `handle_lost`: the group changed the
+//!   assignment.
 //! * `handle_restore_record`, `handle_restored`: a partition's changelog, read from the
 //!   start to its end.
 //! * `handle_record(now)`: one input record, decoded (or a dead letter), at its offset.
 //! * `handle_position`: how far the consumer has read a partition and where its end
 //!   was, which decides the clock mode.
+//! * `handle_batch_done`: a batch of records was handed over (at least once: marks).
 //! * `handle_timeout(now)`: the wall clock reached [`Worker::poll_timeout`].
 //! * `handle_commit(outcome)`: the commit that [`Action::Commit`] asked for succeeded or
 //!   failed (a failed transaction is aborted by the shell).
@@ -30,10 +32,16 @@
 //!   record sent to be acknowledged and then commits the offsets.
 //! * When a commit fails (a transaction is aborted), every partition goes back to its
 //!   last committed state: it is restored from its changelog again and read again from
-//!   its committed offset. Under at least once the alerts sent since are sent again.
-//! * A partition revoked under exactly once takes its uncommitted work with it: the
-//!   open transaction is aborted (the next owner does that work again from the last
-//!   commit) and the partitions still held go back to their last commit as above.
+//!   its committed offset. Under at least once the alerts sent since are sent again,
+//!   flagged as re-deliveries; so are those of records an earlier run had taken, as far
+//!   as its marks in the changelog tell (a mark is sent after each batch that sent
+//!   alerts, so a crash between the alerts and their mark leaves those uncounted).
+//! * A revoked partition's work is committed before it is given back (contract 9.2), so
+//!   its next owner starts where it ended. A partition lost without a revoke (the
+//!   session expired, the member was fenced) takes its uncommitted work with it under
+//!   exactly once: the open transaction is aborted (the next owner does that work again
+//!   from the last commit) and the partitions still held go back to their last commit
+//!   as above.
 //! * Per partition, points fire on event time while the partition is behind and on the
 //!   wall clock once it is caught up (contract section 7); before the changelog is
 //!   written, points left before the clock fire ([`PartitionState::settle`]).
@@ -81,13 +89,26 @@ pub enum Action {
     },
     /// Stop reading the partition until it is resumed.
     Pause(PartitionId),
-    /// Send an alert.
+    /// Send an alert. `again` under at least once: its record was taken before (by this
+    /// process before a rewind, or by an earlier run whose mark is in the changelog), so
+    /// the alert may have been delivered already (a re-delivery, counted).
     Alert {
         partition: PartitionId,
         alert: Alert,
+        again: bool,
+        /// Under at least once, the offset of the record it came from (none for an
+        /// alert fired by the wall clock): answer its delivery with
+        /// [`Worker::handle_delivered`].
+        source: Option<i64>,
     },
     /// Send a changelog record of the partition.
     Changelog {
+        partition: PartitionId,
+        record: Record,
+    },
+    /// Under at least once, send this changelog record now, without waiting for the
+    /// commit: the mark of the records taken ([`crate::changelog::taken_mark`]).
+    Mark {
         partition: PartitionId,
         record: Record,
     },
@@ -96,6 +117,9 @@ pub enum Action {
     Commit(Vec<(PartitionId, i64)>),
     /// Abort the open transaction (exactly once); the partitions still held rewind.
     Abort,
+    /// Give the revoked partitions back to the group: their work is committed (or
+    /// given up) and their state dropped.
+    Release(Vec<PartitionId>),
 }
 
 /// What happened to one record.
@@ -131,6 +155,16 @@ pub struct Task {
     rewinding: bool,
     /// Offsets taken since the last commit.
     uncommitted: bool,
+    /// Under at least once, records before this offset were taken before (see
+    /// [`Action::Alert`]).
+    taken_before: Option<i64>,
+    /// Under at least once, the offset of the last mark sent.
+    marked: Option<i64>,
+    /// Under at least once, alerts sent and not yet delivered: (offset of the record
+    /// they came from, how many), in offset order.
+    in_flight: VecDeque<(i64, u32)>,
+    /// A delivery was reported since the last mark.
+    delivered: bool,
 }
 
 impl Task {
@@ -143,6 +177,10 @@ impl Task {
             caught_up: false,
             rewinding,
             uncommitted: false,
+            taken_before: None,
+            marked: None,
+            in_flight: VecDeque::new(),
+            delivered: false,
         }
     }
 
@@ -184,6 +222,8 @@ struct TaskSink<'a> {
     changelog: &'a mut ChangelogWriter,
     actions: &'a mut VecDeque<Action>,
     alerts: u32,
+    again: bool,
+    source: Option<i64>,
 }
 
 impl Sink for TaskSink<'_> {
@@ -194,6 +234,8 @@ impl Sink for TaskSink<'_> {
                 self.actions.push_back(Action::Alert {
                     partition: self.partition,
                     alert,
+                    again: self.again,
+                    source: self.source,
                 });
             }
             other => self.changelog.record(self.rules, &other),
@@ -265,9 +307,35 @@ impl Worker {
         }
     }
 
-    /// The partitions leave; under exactly once their uncommitted work is aborted and the
-    /// partitions still held go back to their last commit.
-    pub fn handle_revoked(&mut self, partitions: &[PartitionId]) {
+    /// The group takes the partitions back: the work done on them is committed first
+    /// (under exactly once with everything else in the open transaction), then their
+    /// state is dropped and [`Action::Release`] gives them back. When a commit is already
+    /// on its way and unanswered, the work after it cannot wait for it: it is given up as
+    /// when the partitions are lost.
+    pub fn handle_revoked(&mut self, partitions: &[PartitionId], now: Millis) {
+        let unfinished = partitions
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .any(|t| t.uncommitted || t.changelog.is_dirty());
+        if unfinished && self.committing {
+            self.handle_lost(partitions);
+        } else {
+            if unfinished {
+                self.commit(now);
+            }
+            for id in partitions {
+                self.tasks.remove(id);
+            }
+        }
+        self.actions.push_back(Action::Release(partitions.to_vec()));
+    }
+
+    /// The partitions were taken away without a revoke (the member was thrown out of
+    /// the group: its session expired, or it was fenced), so another member may own them
+    /// already and nothing of theirs can be committed. Under exactly once their
+    /// uncommitted work is aborted and the partitions still held go back to their last
+    /// commit.
+    pub fn handle_lost(&mut self, partitions: &[PartitionId]) {
         let mut lost_work = false;
         for id in partitions {
             if let Some(task) = self.tasks.remove(id) {
@@ -300,8 +368,15 @@ impl Worker {
             )
         });
         let ids: Vec<PartitionId> = self.tasks.keys().copied().collect();
+        let at_least_once = self.config.guarantee == Guarantee::AtLeastOnce;
         for id in ids {
-            self.tasks.insert(id, Task::restoring(&self.rules, true));
+            let mut task = Task::restoring(&self.rules, true);
+            if let Some(old) = self.tasks.get(&id).filter(|_| at_least_once) {
+                // What was sent from the records taken is out: read again, it is sent again.
+                task.taken_before = old.taken_before.max(old.next_offset);
+                task.marked = old.marked;
+            }
+            self.tasks.insert(id, task);
             self.actions.push_back(Action::Pause(id));
             self.actions.push_back(Action::Restore(id));
         }
@@ -332,6 +407,10 @@ impl Worker {
         let (state, changelog, stats) = restorer.finish();
         task.state = state;
         task.changelog = changelog;
+        if self.config.guarantee == Guarantee::AtLeastOnce {
+            task.taken_before = task.taken_before.max(stats.taken_before);
+            task.marked = task.marked.max(stats.taken_before);
+        }
         self.actions.push_back(Action::Resume {
             partition: id,
             rewind: task.rewinding,
@@ -375,16 +454,64 @@ impl Worker {
             changelog: &mut task.changelog,
             actions: &mut self.actions,
             alerts: 0,
+            again: task.taken_before.is_some_and(|t| offset < t),
+            source: (self.config.guarantee == Guarantee::AtLeastOnce).then_some(offset),
         };
         let taken = task.state.take(&self.rules, &input, &mut sink);
         task.state.settle(&self.rules, &mut sink);
         if task.caught_up {
             task.state.advance(&self.rules, now, &mut sink);
         }
+        if sink.alerts > 0 && self.config.guarantee == Guarantee::AtLeastOnce {
+            task.in_flight.push_back((offset, sink.alerts));
+        }
         match taken {
             Taken::Applied => Outcome::Applied,
             Taken::Skipped => Outcome::Skipped,
             Taken::Duplicate => Outcome::Duplicate,
+        }
+    }
+
+    /// Under at least once, an alert that came from the record at `offset` of the
+    /// partition was delivered.
+    pub fn handle_delivered(&mut self, id: PartitionId, offset: i64) {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        // A rewind since it was sent leaves nothing to match.
+        let Ok(at) = task.in_flight.binary_search_by_key(&offset, |&(o, _)| o) else {
+            return;
+        };
+        task.in_flight[at].1 -= 1;
+        task.delivered = true;
+        while task.in_flight.front().is_some_and(|&(_, n)| n == 0) {
+            task.in_flight.pop_front();
+        }
+    }
+
+    /// The shell has handed over a batch of records: under at least once, each partition
+    /// whose alerts were delivered since its last mark gets a new mark, sent at once: the
+    /// offset before which every record's alerts are delivered. A run after a crash
+    /// counts the alerts of records before it as re-deliveries.
+    pub fn handle_batch_done(&mut self) {
+        if self.config.guarantee != Guarantee::AtLeastOnce {
+            return;
+        }
+        for (&id, task) in &mut self.tasks {
+            if !std::mem::take(&mut task.delivered) {
+                continue;
+            }
+            let upto = match task.in_flight.front() {
+                Some(&(offset, _)) => Some(offset),
+                None => task.next_offset,
+            };
+            if let Some(upto) = upto.filter(|&u| task.marked < Some(u)) {
+                task.marked = Some(upto);
+                self.actions.push_back(Action::Mark {
+                    partition: id,
+                    record: crate::changelog::taken_mark(upto),
+                });
+            }
         }
     }
 
@@ -466,6 +593,8 @@ impl Worker {
             changelog: &mut task.changelog,
             actions: &mut self.actions,
             alerts: 0,
+            again: false,
+            source: None,
         };
         task.state.advance(&self.rules, now, &mut sink);
         if sink.alerts > 0 {

@@ -35,9 +35,13 @@ struct Sim {
     visible: Vec<String>,
     /// Sent in the open transaction.
     open_alerts: Vec<String>,
+    /// Alert ids sent flagged as re-deliveries.
+    again: Vec<String>,
     open_changelog: Vec<Vec<Record>>,
     held: Vec<bool>,
     paused: Vec<bool>,
+    /// Revoked, not yet released.
+    releasing: Vec<bool>,
     position: Vec<i64>,
     fail_next_commit: bool,
     now: Millis,
@@ -59,9 +63,11 @@ impl Sim {
             changelog: vec![Vec::new(); n],
             visible: Vec::new(),
             open_alerts: Vec::new(),
+            again: Vec::new(),
             open_changelog: vec![Vec::new(); n],
             held: vec![false; n],
             paused: vec![false; n],
+            releasing: vec![false; n],
             position: vec![0; n],
             fail_next_commit: false,
             now: Millis::parse_rfc3339("2100-01-01T00:00:00Z").unwrap(),
@@ -102,7 +108,19 @@ impl Sim {
             return;
         }
         self.held[p] = false;
-        self.worker.handle_revoked(&[pid(p)]);
+        self.releasing[p] = true;
+        self.worker.handle_revoked(&[pid(p)], self.now);
+        self.run();
+        assert!(!self.releasing[p], "a revoked partition is released");
+    }
+
+    /// The partition is taken away without a revoke (the session expired).
+    fn lose(&mut self, p: usize) {
+        if !self.held[p] {
+            return;
+        }
+        self.held[p] = false;
+        self.worker.handle_lost(&[pid(p)]);
         self.run();
     }
 
@@ -129,6 +147,9 @@ impl Sim {
             Outcome::Ignored,
             "a record read from the resumed position is taken"
         );
+        self.run();
+        // The alerts just sent are delivered (in `run`) before the next batch is done.
+        self.worker.handle_batch_done();
         self.run();
     }
 
@@ -167,8 +188,20 @@ impl Sim {
                         self.position[p] = self.committed[p];
                     }
                 }
-                Action::Alert { alert, .. } => {
+                Action::Alert {
+                    alert,
+                    again,
+                    source,
+                    partition,
+                } => {
                     let id = alert.id().to_string();
+                    if again {
+                        self.again.push(id.clone());
+                    }
+                    if let Some(offset) = source {
+                        // Delivered as soon as sent, as far as the worker can tell.
+                        self.worker.handle_delivered(partition, offset);
+                    }
                     match self.guarantee {
                         Guarantee::ExactlyOnce => self.open_alerts.push(id),
                         Guarantee::AtLeastOnce => self.visible.push(id),
@@ -176,6 +209,14 @@ impl Sim {
                 }
                 Action::Changelog { partition, record } => {
                     self.open_changelog[partition.partition as usize].push(record)
+                }
+                Action::Mark { partition, record } => {
+                    assert_eq!(
+                        self.guarantee,
+                        Guarantee::AtLeastOnce,
+                        "marks only under at least once"
+                    );
+                    self.changelog[partition.partition as usize].push(record)
                 }
                 Action::Commit(offsets) => {
                     if std::mem::take(&mut self.fail_next_commit) {
@@ -193,6 +234,13 @@ impl Sim {
                     self.worker.handle_commit(true);
                 }
                 Action::Abort => self.abort(),
+                Action::Release(ids) => {
+                    for id in ids {
+                        let p = id.partition as usize;
+                        assert!(self.releasing[p], "only revoked partitions are released");
+                        self.releasing[p] = false;
+                    }
+                }
             }
         }
     }
@@ -270,6 +318,7 @@ enum Op {
     Tick,
     FailNextCommit,
     Revoke(usize),
+    Lose(usize),
     Assign(usize),
     Crash,
 }
@@ -280,6 +329,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Tick),
         1 => Just(Op::FailNextCommit),
         1 => (0..PARTITIONS).prop_map(Op::Revoke),
+        1 => (0..PARTITIONS).prop_map(Op::Lose),
         2 => (0..PARTITIONS).prop_map(Op::Assign),
         1 => Just(Op::Crash),
     ]
@@ -292,6 +342,7 @@ fn play(sim: &mut Sim, ops: &[Op]) {
             Op::Tick => sim.tick(),
             Op::FailNextCommit => sim.fail_next_commit = true,
             Op::Revoke(p) => sim.revoke(p),
+            Op::Lose(p) => sim.lose(p),
             Op::Assign(p) => sim.assign(p),
             Op::Crash => sim.crash(),
         }
@@ -361,6 +412,106 @@ fn the_live_worker_applies_overrides_and_calendars_across_crashes_and_rebalances
     ];
     let mut sim = Sim::with_rules(rules, Guarantee::ExactlyOnce, records);
     play(&mut sim, &ops);
+    let want: BTreeMap<&str, usize> = counts(&reference).into_keys().map(|k| (k, 1)).collect();
+    assert_eq!(counts(&sim.visible), want);
+}
+
+#[test]
+fn a_revoked_partitions_work_is_committed_before_it_is_given_back() {
+    for guarantee in [Guarantee::ExactlyOnce, Guarantee::AtLeastOnce] {
+        let records = partitions(7, 600);
+        let mut sim = Sim::new(guarantee, records.clone());
+        sim.worker.config.commit_interval = Span(3_600_000);
+        sim.tick();
+        for _ in 0..40 {
+            sim.deliver(0);
+            sim.deliver(1);
+        }
+        let committed_before = sim.committed.clone();
+        sim.revoke(0);
+        assert_eq!(
+            sim.committed[0], 40,
+            "{guarantee:?}: the revoked partition's offset"
+        );
+        assert_eq!(
+            sim.committed[1], 40,
+            "{guarantee:?}: the commit covers what is held too"
+        );
+        assert_ne!(committed_before, sim.committed);
+        assert!(
+            sim.open_alerts.is_empty(),
+            "{guarantee:?}: nothing left open"
+        );
+        assert!(sim.worker.task(pid(0)).is_none(), "its state is dropped");
+        // The next owner (here the same worker, after a reassignment) goes on from there.
+        sim.assign(0);
+        assert_eq!(sim.position[0], 40);
+        sim.worker.config.commit_interval = Span(0);
+        sim.drain();
+        let reference = expected(&records);
+        let want: BTreeMap<&str, usize> = counts(&reference).into_keys().map(|k| (k, 1)).collect();
+        if guarantee == Guarantee::ExactlyOnce {
+            assert_eq!(counts(&sim.visible), want);
+        } else {
+            assert_eq!(
+                counts(&sim.visible).keys().collect::<Vec<_>>(),
+                want.keys().collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[test]
+fn under_at_least_once_alerts_sent_again_after_a_crash_are_counted_as_re_deliveries() {
+    let records = partitions(7, 600);
+    let mut sim = Sim::new(Guarantee::AtLeastOnce, records);
+    sim.worker.config.commit_interval = Span(3_600_000);
+    sim.tick();
+    for _ in 0..150 {
+        sim.deliver(0);
+    }
+    let sent = sim.visible.clone();
+    assert!(
+        !sent.is_empty() && sim.committed[0] == 0,
+        "alerts out, nothing committed"
+    );
+    sim.crash();
+    sim.worker.config.commit_interval = Span(0);
+    for _ in 0..150 {
+        sim.deliver(0);
+    }
+    assert_eq!(sim.again, sent, "each alert sent again is flagged, once");
+    sim.deliver(0);
+    sim.drain();
+    assert_eq!(
+        sim.again, sent,
+        "alerts of records not taken before are not flagged"
+    );
+}
+
+#[test]
+fn a_lost_partitions_uncommitted_work_is_aborted_under_exactly_once() {
+    let records = partitions(7, 600);
+    let mut sim = Sim::new(Guarantee::ExactlyOnce, records.clone());
+    sim.worker.config.commit_interval = Span(3_600_000);
+    sim.tick();
+    for _ in 0..40 {
+        sim.deliver(0);
+        sim.deliver(1);
+    }
+    sim.lose(0);
+    assert_eq!(
+        sim.committed,
+        vec![0; sim.committed.len()],
+        "nothing committed"
+    );
+    assert_eq!(
+        sim.position[1], 0,
+        "the partition still held rewinds to its last commit"
+    );
+    sim.worker.config.commit_interval = Span(0);
+    sim.drain();
+    let reference = expected(&records);
     let want: BTreeMap<&str, usize> = counts(&reference).into_keys().map(|k| (k, 1)).collect();
     assert_eq!(counts(&sim.visible), want);
 }
@@ -436,5 +587,13 @@ proptest! {
         let unexpected: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).take(3).collect();
         let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
         prop_assert!(unexpected.is_empty() && missing.is_empty(), "unexpected {:?}, missing {:?}", unexpected, missing);
+        // Every re-delivery is flagged, and nothing else is.
+        let again = counts(&sim.again);
+        let miscounted: Vec<_> = got
+            .iter()
+            .filter(|(id, n)| again.get(*id).copied().unwrap_or(0) != *n - 1)
+            .take(3)
+            .collect();
+        prop_assert!(miscounted.is_empty(), "re-deliveries not counted as such: {:?}", miscounted);
     }
 }

@@ -1,16 +1,22 @@
 //! The consumer's rdkafka context: rebalance and error callbacks.
 //!
 //! Callbacks run on librdkafka's poll path and return quickly: they hand the change of
-//! assignment to the worker loop as a [`Notice`]. The one thing done in place is pausing
-//! newly assigned partitions, before librdkafka fetches anything from them: their state
-//! is restored from the changelog first, and the worker resumes them.
+//! assignment to the worker loop as a [`Notice`]. Two things are done in place: newly
+//! assigned partitions are paused before librdkafka fetches anything from them (their
+//! state is restored from the changelog first, and the worker resumes them); and a
+//! revoke is *not* completed in the callback while the loop runs: the loop commits the
+//! revoked partitions' work first and then gives them back ([`release`]), as librdkafka
+//! allows (the application calls unassign after the callback, within the rebalance
+//! timeout). A lost assignment (the session expired) and a revoke while the consumer
+//! closes are completed at once.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -21,7 +27,11 @@ use crate::http::Health;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Assigned(Vec<(String, i32)>),
+    /// Revoked: commit their work, then give them back with [`release`].
     Revoked(Vec<(String, i32)>),
+    /// Taken away without a revoke (the session expired, the member was fenced):
+    /// already given back, and nothing of theirs can be committed.
+    Lost(Vec<(String, i32)>),
     /// The consumer is in a fatal state (fenced by a newer member with the same
     /// `group.instance.id`, say): it will not consume again.
     Fatal(String),
@@ -32,6 +42,36 @@ pub struct DaemonContext {
     pub notices: UnboundedSender<Notice>,
     pub health: Arc<Health>,
     pub log: Arc<ClientLog>,
+    /// The loop runs and will give revoked partitions back itself; cleared before the
+    /// consumer closes ([`LoopRuns`]).
+    pub deferring: Arc<AtomicBool>,
+}
+
+/// Marks the loop as running for the life of the value: revokes wait for the loop.
+pub struct LoopRuns(Arc<AtomicBool>);
+
+impl LoopRuns {
+    pub fn new(flag: Arc<AtomicBool>) -> LoopRuns {
+        flag.store(true, Ordering::SeqCst);
+        LoopRuns(flag)
+    }
+}
+
+impl Drop for LoopRuns {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Gives revoked partitions back to the group, as the rebalance callback would have.
+pub fn release<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    revoked: &TopicPartitionList,
+) -> rdkafka::error::KafkaResult<()> {
+    match consumer.rebalance_protocol() {
+        RebalanceProtocol::Cooperative => consumer.incremental_unassign(revoked),
+        _ => consumer.unassign(),
+    }
 }
 
 /// The context of the worker's other clients (the changelog reader, the admin client):
@@ -82,17 +122,50 @@ impl ClientContext for DaemonContext {
 }
 
 impl ConsumerContext for DaemonContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let revoked = partitions(tpl);
-            tracing::debug!(?revoked, "revoke callback");
-            let _ = self.notices.send(Notice::Revoked(revoked));
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let revoked = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
+        if !revoked || consumer.assignment_lost() || !self.deferring.load(Ordering::SeqCst) {
+            return self.rebalance_now(consumer, err, tpl);
+        }
+        let revoked = partitions(tpl);
+        tracing::debug!(?revoked, "revoke callback: the loop commits, then releases");
+        if self.notices.send(Notice::Revoked(revoked)).is_err() {
+            // No loop to hand it to.
+            if let Err(e) = release(consumer, tpl) {
+                tracing::error!(error = %e, "cannot give revoked partitions back");
+            }
         }
     }
+}
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => {
+impl DaemonContext {
+    /// What rdkafka's default rebalance does, with the assigned partitions paused and
+    /// every change told to the loop.
+    fn rebalance_now(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let assigned = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = assigned {
+                    tracing::error!(error = %e, "cannot take the assigned partitions");
+                }
                 if let Err(e) = consumer.pause(tpl) {
                     tracing::error!(error = %e, "cannot pause newly assigned partitions");
                 }
@@ -100,8 +173,21 @@ impl ConsumerContext for DaemonContext {
                 tracing::debug!(?assigned, "assign callback");
                 let _ = self.notices.send(Notice::Assigned(assigned));
             }
-            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
-            Rebalance::Revoke(_) => {}
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let lost = partitions(tpl);
+                tracing::debug!(?lost, "revoke callback: given back at once");
+                if let Err(e) = release(consumer, tpl) {
+                    tracing::error!(error = %e, "cannot give revoked partitions back");
+                }
+                let _ = self.notices.send(Notice::Lost(lost));
+            }
+            other => {
+                let error = KafkaError::Rebalance(other.into());
+                tracing::error!(error = %error, "rebalance error");
+                // As rdkafka does: an error leaves the consumer without those partitions.
+                let _ = release(consumer, tpl);
+                let _ = self.notices.send(Notice::Lost(partitions(tpl)));
+            }
         }
     }
 }

@@ -23,8 +23,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
 use super::client_log::ClientLog;
-use super::context::{DaemonContext, LoggedContext, Notice};
-use super::produce::{SendError, Sender};
+use super::context::{DaemonContext, LoggedContext, LoopRuns, Notice};
+use super::produce::{SendError, Sender, Source};
 use super::record::{binary_to_structured, dead_letter_headers, may_be_binary_mode};
 use super::topics::changelog_topic;
 use crate::clock::Clock;
@@ -77,6 +77,8 @@ pub struct Daemon {
     postponed: Vec<Postponed>,
     /// Whether the last commit succeeded.
     last_commit_ok: bool,
+    /// Under at least once, the sources of the alerts delivered (none under exactly once).
+    delivered: std::sync::mpsc::Receiver<Source>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,7 @@ impl Daemon {
             notices: tx,
             health: health.clone(),
             log: log.clone(),
+            deferring: Default::default(),
         };
         let consumer: StreamConsumer<DaemonContext> = super::consumer_config(k)
             .create_with_context(context)
@@ -128,12 +131,15 @@ impl Daemon {
             .context("cannot create the changelog consumer")?;
         let eos = k.guarantee == Guarantee::ExactlyOnce;
         let timeout = Duration::from_millis(k.shutdown_timeout.as_millis().max(1) as u64);
+        // Under at least once, deliveries are told to the worker (its marks, below).
+        let (delivered_tx, delivered) = std::sync::mpsc::channel();
         let sender = Sender::new(
             super::producer_config(k),
             eos,
             timeout,
             metrics.clone(),
             log.clone(),
+            (!eos).then_some(delivered_tx),
         )?;
         let inputs: Vec<String> = k.topics.inputs().iter().map(|t| t.to_string()).collect();
         consumer
@@ -195,6 +201,7 @@ impl Daemon {
             scratch: Vec::new(),
             postponed: Vec::new(),
             last_commit_ok: true,
+            delivered,
         })
     }
 
@@ -208,6 +215,9 @@ impl Daemon {
         let mut records = consumer.stream();
         let restore = self.restore.clone();
         let mut changelog = restore.stream();
+        // Declared after the clients, so dropped before them: once the loop ends, a
+        // revoke (the consumer's close leaving the group) is completed in the callback.
+        let _loop_runs = LoopRuns::new(self.consumer.context().deferring.clone());
         let mut gauges_tick = tokio::time::interval(Duration::from_secs(1));
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
@@ -269,6 +279,11 @@ impl Daemon {
                         self.on_message(message, now, &mut touched)?;
                     }
                     self.refresh_positions(&touched);
+                    while let Ok(s) = self.delivered.try_recv() {
+                        let id = PartitionId { topic: s.topic, partition: s.partition };
+                        self.worker.handle_delivered(id, s.offset);
+                    }
+                    self.worker.handle_batch_done();
                     self.carry_out()?;
                     // While records keep coming the stream is always ready and this
                     // task never waits, so the runtime would never turn its timer
@@ -309,6 +324,7 @@ impl Daemon {
                 .collect::<Vec<_>>()
                 .join(" ")
         }
+        let lost = matches!(notice, Notice::Lost(_));
         match notice {
             Notice::Assigned(list) => {
                 let ids: Vec<PartitionId> = list
@@ -324,15 +340,23 @@ impl Daemon {
                 "the Kafka consumer stopped for good ({}); restart the process to rejoin the group",
                 self.log.redact(&why)
             ),
-            Notice::Revoked(list) => {
+            Notice::Revoked(list) | Notice::Lost(list) => {
                 let ids: Vec<PartitionId> = list
                     .iter()
                     .filter_map(|(t, p)| self.partition_id(t, *p))
                     .collect();
-                tracing::info!(partitions = %describe(&list), "partitions revoked");
+                if lost {
+                    tracing::warn!(partitions = %describe(&list), "partitions lost (the session expired or the member was fenced): their work since the last commit is given up");
+                } else {
+                    tracing::info!(partitions = %describe(&list), "partitions revoked: committing their work, then giving them back");
+                }
                 self.postponed
                     .retain(|&(Postponed::Restore(p) | Postponed::Rewind(p))| !ids.contains(&p));
-                self.worker.handle_revoked(&ids);
+                if lost {
+                    self.worker.handle_lost(&ids);
+                } else {
+                    self.worker.handle_revoked(&ids, self.clock.now());
+                }
                 for id in &ids {
                     self.stop_restoring(*id);
                     self.metrics
@@ -659,7 +683,15 @@ impl Daemon {
                     }
                     self.pause(partition, false);
                 }
-                Action::Alert { alert, partition } => {
+                Action::Alert {
+                    alert,
+                    partition,
+                    again,
+                    source,
+                } => {
+                    if again {
+                        self.metrics.alert_reemitted();
+                    }
                     let live = self
                         .worker
                         .task(partition)
@@ -671,7 +703,13 @@ impl Daemon {
                     self.metrics
                         .fired_late_by(live, (now.0 - alert.time.0).max(0) as f64 / 1000.0);
                     let scratch = std::mem::take(&mut self.scratch);
-                    let sent = self.sender.send(
+                    let source = source.map(|offset| Source {
+                        topic: partition.topic,
+                        partition: partition.partition,
+                        offset,
+                    });
+                    let sent = self.sender.send_from(
+                        source,
                         &topic,
                         None,
                         Some(alert.key().as_bytes()),
@@ -688,6 +726,9 @@ impl Daemon {
                             )
                         }
                     }
+                }
+                Action::Mark { partition, record } => {
+                    self.send_changelog(partition, &record)?;
                 }
                 Action::Changelog { partition, record } => {
                     if self.settings.kafka.guarantee == Guarantee::AtLeastOnce {
@@ -708,6 +749,20 @@ impl Daemon {
                 Action::Abort => {
                     self.held_changelog.clear();
                     self.sender.abort()?;
+                }
+                Action::Release(ids) => {
+                    let mut tpl = TopicPartitionList::new();
+                    for id in &ids {
+                        tpl.add_partition(&self.inputs[id.topic as usize], id.partition);
+                    }
+                    match super::context::release(&*self.consumer, &tpl) {
+                        Ok(()) => {
+                            tracing::info!(partitions = ids.len(), "revoked partitions given back")
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot give revoked partitions back")
+                        }
+                    }
                 }
             }
         }
@@ -944,6 +999,11 @@ impl Daemon {
     /// bounded by it). Work that cannot be committed is aborted: the next owner does it.
     fn shut_down(mut self) -> Result<()> {
         tracing::info!("shutting down: committing what was done");
+        // From here on nothing gives revoked partitions back but the callback itself.
+        self.consumer
+            .context()
+            .deferring
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         self.last_commit_ok = true;
         if self.worker.commit_now(self.clock.now()) {
             self.carry_out()?;

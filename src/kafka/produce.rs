@@ -31,11 +31,43 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use super::client_log::ClientLog;
 use crate::metrics::Metrics;
 
-/// Counts failed deliveries; the delivery callback runs on the producer's thread.
+/// Counts failed deliveries and passes on the sources of delivered records; the
+/// delivery callback runs on the producer's thread.
 pub struct SenderContext {
     failures: AtomicU64,
     metrics: Arc<Metrics>,
     log: Arc<ClientLog>,
+    delivered: Option<std::sync::mpsc::Sender<Source>>,
+}
+
+/// The input record an alert came from, carried through its delivery as the opaque
+/// (packed into a `usize`: no allocation per record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub topic: u16,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl Source {
+    /// 0 for none; else bit 0 set, topic in bits 1-3, partition in 4-19, offset above.
+    fn pack(source: Option<Source>) -> usize {
+        let Some(s) = source else { return 0 };
+        let fits =
+            s.topic < 8 && (0..1 << 16).contains(&s.partition) && (0..1 << 44).contains(&s.offset);
+        if !fits || usize::BITS < 64 {
+            return 0;
+        }
+        1 | (s.topic as usize) << 1 | (s.partition as usize) << 4 | (s.offset as usize) << 20
+    }
+
+    fn unpack(packed: usize) -> Option<Source> {
+        (packed & 1 == 1).then_some(Source {
+            topic: (packed >> 1 & 0x7) as u16,
+            partition: (packed >> 4 & 0xffff) as i32,
+            offset: (packed >> 20) as i64,
+        })
+    }
 }
 
 impl ClientContext for SenderContext {
@@ -49,9 +81,14 @@ impl ClientContext for SenderContext {
 }
 
 impl ProducerContext for SenderContext {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, source: usize) {
+        if result.is_ok() {
+            if let (Some(tx), Some(source)) = (&self.delivered, Source::unpack(source)) {
+                let _ = tx.send(source);
+            }
+        }
         if let Err((e, m)) = result {
             use rdkafka::Message as _;
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -86,6 +123,7 @@ pub struct Sender {
     timeout: Duration,
     metrics: Arc<Metrics>,
     log: Arc<ClientLog>,
+    delivered: Option<std::sync::mpsc::Sender<Source>>,
 }
 
 impl Sender {
@@ -97,8 +135,9 @@ impl Sender {
         timeout: Duration,
         metrics: Arc<Metrics>,
         log: Arc<ClientLog>,
+        delivered: Option<std::sync::mpsc::Sender<Source>>,
     ) -> Result<Sender> {
-        let producer = create(&config, transactional, timeout, &metrics, &log)?;
+        let producer = create(&config, transactional, timeout, &metrics, &log, &delivered)?;
         Ok(Sender {
             producer,
             config,
@@ -108,6 +147,7 @@ impl Sender {
             timeout,
             metrics,
             log,
+            delivered,
         })
     }
 
@@ -129,8 +169,23 @@ impl Sender {
         payload: Option<&[u8]>,
         headers: Option<OwnedHeaders>,
     ) -> Result<(), SendError> {
+        self.send_from(None, topic, partition, key, payload, headers)
+    }
+
+    /// [`Self::send`], telling the channel given at creation once the record is
+    /// delivered that it came from `source`.
+    pub fn send_from(
+        &mut self,
+        source: Option<Source>,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), SendError> {
         self.begin()?;
-        let mut record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::with_opaque_to(topic, ());
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(topic, Source::pack(source));
         if let Some(p) = partition {
             record = record.partition(p);
         }
@@ -241,6 +296,7 @@ impl Sender {
             self.timeout,
             &self.metrics,
             &self.log,
+            &self.delivered,
         )?;
         self.in_transaction = false;
         Ok(())
@@ -280,11 +336,13 @@ fn create(
     timeout: Duration,
     metrics: &Arc<Metrics>,
     log: &Arc<ClientLog>,
+    delivered: &Option<std::sync::mpsc::Sender<Source>>,
 ) -> Result<Arc<KafkaProducer>> {
     let context = SenderContext {
         failures: AtomicU64::new(0),
         metrics: metrics.clone(),
         log: log.clone(),
+        delivered: delivered.clone(),
     };
     let producer: KafkaProducer = config
         .create_with_context(context)
@@ -295,4 +353,39 @@ fn create(
             .context("cannot initialise the producer's transactions")?;
     }
     Ok(Arc::new(producer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Source;
+
+    #[test]
+    fn a_source_survives_the_opaque_and_one_that_does_not_fit_is_none() {
+        for s in [
+            Source {
+                topic: 0,
+                partition: 0,
+                offset: 0,
+            },
+            Source {
+                topic: 2,
+                partition: 65_535,
+                offset: (1 << 44) - 1,
+            },
+            Source {
+                topic: 7,
+                partition: 12,
+                offset: 1_234_567_890,
+            },
+        ] {
+            assert_eq!(Source::unpack(Source::pack(Some(s))), Some(s));
+        }
+        assert_eq!(Source::unpack(Source::pack(None)), None);
+        let far = Source {
+            topic: 0,
+            partition: 0,
+            offset: 1 << 44,
+        };
+        assert_eq!(Source::unpack(Source::pack(Some(far))), None);
+    }
 }

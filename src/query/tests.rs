@@ -269,8 +269,8 @@ fn a_partition_still_restoring_answers_nothing() {
     let mut w = small();
     w.handle_assigned(&[pid(1, 0)]);
     assert_eq!(select(&w, &topics(), &Query::default()).len(), 5);
-    w.handle_revoked(&[pid(0, 0)]);
-    // Under exactly once the revoke with uncommitted work rewinds the rest: restoring.
+    w.handle_lost(&[pid(0, 0)]);
+    // Under exactly once a loss with uncommitted work rewinds the rest: restoring.
     assert!(select(&w, &topics(), &Query::default()).is_empty());
 }
 
