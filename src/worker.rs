@@ -14,7 +14,8 @@
 //! * `handle_record(now)`: one input record, decoded (or a dead letter), at its offset.
 //! * `handle_position`: how far the consumer has read a partition and where its end
 //!   was, which decides the clock mode.
-//! * `handle_batch_done`: a batch of records was handed over (at least once: marks).
+//! * `handle_delivered`, `handle_batch_done` (at least once): an alert was delivered;
+//!   a batch of records was handed over (the time to write marks, below).
 //! * `handle_timeout(now)`: the wall clock reached [`Worker::poll_timeout`].
 //! * `handle_commit(outcome)`: the commit that [`Action::Commit`] asked for succeeded or
 //!   failed (a failed transaction is aborted by the shell).
@@ -33,9 +34,10 @@
 //! * When a commit fails (a transaction is aborted), every partition goes back to its
 //!   last committed state: it is restored from its changelog again and read again from
 //!   its committed offset. Under at least once the alerts sent since are sent again,
-//!   flagged as re-deliveries; so are those of records an earlier run had taken, as far
-//!   as its marks in the changelog tell (a mark is sent after each batch that sent
-//!   alerts, so a crash between the alerts and their mark leaves those uncounted).
+//!   flagged as re-deliveries; so are those of records whose alerts an earlier run had
+//!   delivered, as far as its marks in the changelog tell: after each batch, a mark of
+//!   the offset before which every record's alerts are delivered, sent at once (the
+//!   deliveries since a crashed run's last mark go uncounted).
 //! * A revoked partition's work is committed before it is given back (contract 9.2), so
 //!   its next owner starts where it ended. A partition lost without a revoke (the
 //!   session expired, the member was fenced) takes its uncommitted work with it under
