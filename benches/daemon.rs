@@ -318,6 +318,16 @@ struct DaemonProcess {
     addr: SocketAddr,
 }
 
+impl Drop for DaemonProcess {
+    /// A bench that fails leaves no daemon behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl DaemonProcess {
     /// Starts it and waits until its partitions are assigned and restored.
     async fn start(broker: &str, names: &Names, group: &str) -> Result<DaemonProcess> {

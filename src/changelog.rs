@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `C` | clock (i64 ms), next chunk number (u64) | at each commit that changed the partition |
 //! | `R` + chunk number (u64, big-endian) | the remembered facts changed since the last commit ([`Change`]s, in order) | at each commit with changes; a tombstone once every fact in it is older than the retention window |
-//! | `T` | under at least once, the next offset after the records taken so far (i64), sent as soon as a batch was taken, without waiting for the commit | after each batch of records that sent alerts |
+//! | `T` | under at least once, the offset before which every record's alerts are delivered (i64), sent at once, without waiting for the commit | after a batch of records (or a second) in which deliveries were reported |
 //! | `I` + rule name + `0x00` + key | an open instance: `s`, `d`, its warning leads, its texts, then the override it opened with (u8; absent in records written before overrides, meaning none) | when it opens; a tombstone when it closes |
 //!
 //! Integers are little-endian unless said otherwise; texts are a LEB128 length then
@@ -47,7 +47,7 @@ pub const VERSION: u8 = 1;
 pub const CHUNK_BYTES: usize = 256 * 1024;
 
 const CLOCK_KEY: &[u8] = b"C";
-const TAKEN_KEY: &[u8] = b"T";
+const DELIVERED_KEY: &[u8] = b"T";
 const CHUNK: u8 = b'R';
 const INSTANCE: u8 = b'I';
 
@@ -190,18 +190,17 @@ pub struct RestoreStats {
     pub instances: u64,
     /// Instances dropped because their rule is no longer configured, by rule name.
     pub dropped: BTreeMap<String, u64>,
-    /// Under at least once, the offset up to which an earlier run had taken records
-    /// (and so may have delivered their alerts): alerts of records before it are sent
-    /// again ([`taken_mark`]).
-    pub taken_before: Option<i64>,
+    /// Under at least once, the offset before which an earlier run had delivered every
+    /// record's alerts ([`delivered_mark`]): alerts of records before it are sent again.
+    pub delivered_before: Option<i64>,
 }
 
-/// The record that marks the records of a partition taken up to `next` (exclusive).
-pub fn taken_mark(next: i64) -> Record {
+/// The record that marks every alert of the partition's records before `next` delivered.
+pub fn delivered_mark(next: i64) -> Record {
     let mut value = vec![VERSION];
     value.extend_from_slice(&next.to_le_bytes());
     Record {
-        key: TAKEN_KEY.to_vec(),
+        key: DELIVERED_KEY.to_vec(),
         value: Some(value),
     }
 }
@@ -252,11 +251,10 @@ impl Restorer {
         match key.first() {
             Some(&CHUNK) => self.apply_chunk(key, value).map_err(&fail),
             Some(&INSTANCE) => self.apply_instance(key, value).map_err(&fail),
-            _ if key == TAKEN_KEY => {
-                let v = value.ok_or_else(|| fail("the taken mark has no value"))?;
+            _ if key == DELIVERED_KEY => {
+                let v = value.ok_or_else(|| fail("the delivery mark has no value"))?;
                 let next = Reader(v).i64().map_err(&fail)?;
-                self.stats.taken_before =
-                    Some(self.stats.taken_before.map_or(next, |t| t.max(next)));
+                self.stats.delivered_before = self.stats.delivered_before.max(Some(next));
                 Ok(())
             }
             _ if key == CLOCK_KEY => {

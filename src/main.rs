@@ -31,8 +31,11 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// after a burst (a catch-up, a restore) stay resident until later allocations happen
 /// to purge them: a daemon holding 1M open instances measured 193 to 223 bytes each
 /// above its idle baseline, and 130 with it (`scripts/bench-daemon.sh`, part 3).
+/// (`malloc_conf` where jemalloc's symbols are unprefixed, on Linux; `_rjem_malloc_conf`
+/// elsewhere.)
 #[allow(non_upper_case_globals)]
-#[no_mangle]
+#[cfg_attr(target_os = "linux", export_name = "malloc_conf")]
+#[cfg_attr(not(target_os = "linux"), export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: JemallocConf = JemallocConf(c"background_thread:true".as_ptr());
 
 /// A `const char *` that C reads.

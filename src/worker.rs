@@ -98,10 +98,10 @@ pub enum Action {
         partition: PartitionId,
         alert: Alert,
         again: bool,
-        /// Under at least once, the offset of the record it came from (none for an
-        /// alert fired by the wall clock): answer its delivery with
+        /// Under at least once, the record it came from (none for an alert the wall
+        /// clock fired between records): answer its delivery with
         /// [`Worker::handle_delivered`].
-        source: Option<i64>,
+        source: Option<AlertSource>,
     },
     /// Send a changelog record of the partition.
     Changelog {
@@ -109,7 +109,7 @@ pub enum Action {
         record: Record,
     },
     /// Under at least once, send this changelog record now, without waiting for the
-    /// commit: the mark of the records taken ([`crate::changelog::taken_mark`]).
+    /// commit: the mark of the alerts delivered ([`crate::changelog::delivered_mark`]).
     Mark {
         partition: PartitionId,
         record: Record,
@@ -123,6 +123,20 @@ pub enum Action {
     /// given up) and their state dropped.
     Release(Vec<PartitionId>),
 }
+
+/// The record an alert came from: its offset, and the generation of the partition's
+/// task that took it (a rewind or a new assignment starts another, so a late delivery
+/// of an alert sent before it is not mistaken for one sent after).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertSource {
+    pub offset: i64,
+    /// 0 to [`GENERATIONS`] - 1, counting round.
+    pub generation: u8,
+}
+
+/// Task generations, counted round: a delivery from 16 rewinds ago would be taken for
+/// a current one.
+pub const GENERATIONS: u8 = 16;
 
 /// What happened to one record.
 #[derive(Debug, PartialEq)]
@@ -157,9 +171,10 @@ pub struct Task {
     rewinding: bool,
     /// Offsets taken since the last commit.
     uncommitted: bool,
-    /// Under at least once, records before this offset were taken before (see
-    /// [`Action::Alert`]).
-    taken_before: Option<i64>,
+    /// Under at least once, the alerts of records before this offset were sent before:
+    /// by this process before a rewind, or delivered by an earlier run (its mark). See
+    /// [`Action::Alert`].
+    sent_before: Option<i64>,
     /// Under at least once, the offset of the last mark sent.
     marked: Option<i64>,
     /// Under at least once, alerts sent and not yet delivered: (offset of the record
@@ -167,10 +182,12 @@ pub struct Task {
     in_flight: VecDeque<(i64, u32)>,
     /// A delivery was reported since the last mark.
     delivered: bool,
+    /// See [`AlertSource::generation`].
+    generation: u8,
 }
 
 impl Task {
-    fn restoring(rules: &Arc<RuleSet>, rewinding: bool) -> Task {
+    fn restoring(rules: &Arc<RuleSet>, rewinding: bool, generation: u8) -> Task {
         Task {
             phase: Phase::Restoring(Box::new(Restorer::new(rules.clone()))),
             state: PartitionState::new(),
@@ -179,10 +196,11 @@ impl Task {
             caught_up: false,
             rewinding,
             uncommitted: false,
-            taken_before: None,
+            sent_before: None,
             marked: None,
             in_flight: VecDeque::new(),
             delivered: false,
+            generation,
         }
     }
 
@@ -215,6 +233,8 @@ pub struct Worker {
     last_commit: Option<Millis>,
     /// Something was sent or taken since the last commit.
     dirty: bool,
+    /// The generation the next task gets ([`AlertSource::generation`]).
+    generation: u8,
 }
 
 /// Pushes a partition's effects: alerts to the actions, facts to its changelog.
@@ -225,7 +245,7 @@ struct TaskSink<'a> {
     actions: &'a mut VecDeque<Action>,
     alerts: u32,
     again: bool,
-    source: Option<i64>,
+    source: Option<AlertSource>,
 }
 
 impl Sink for TaskSink<'_> {
@@ -255,6 +275,7 @@ impl Worker {
             committing: false,
             last_commit: None,
             dirty: false,
+            generation: 0,
         }
     }
 
@@ -293,6 +314,12 @@ impl Worker {
         due.into_iter().chain(commit).min()
     }
 
+    fn next_generation(&mut self) -> u8 {
+        let g = self.generation;
+        self.generation = (g + 1) % GENERATIONS;
+        g
+    }
+
     fn next_commit(&self) -> Millis {
         self.last_commit
             .map_or(Millis::MIN, |c| c.plus(self.config.commit_interval))
@@ -303,7 +330,9 @@ impl Worker {
             if self.tasks.contains_key(&id) {
                 continue;
             }
-            self.tasks.insert(id, Task::restoring(&self.rules, false));
+            let generation = self.next_generation();
+            self.tasks
+                .insert(id, Task::restoring(&self.rules, false, generation));
             self.actions.push_back(Action::Pause(id));
             self.actions.push_back(Action::Restore(id));
         }
@@ -313,7 +342,8 @@ impl Worker {
     /// (under exactly once with everything else in the open transaction), then their
     /// state is dropped and [`Action::Release`] gives them back. When a commit is already
     /// on its way and unanswered, the work after it cannot wait for it: it is given up as
-    /// when the partitions are lost.
+    /// when the partitions are lost (the daemon answers each commit before it takes the
+    /// next notice, so only a shell that commits asynchronously gets there).
     pub fn handle_revoked(&mut self, partitions: &[PartitionId], now: Millis) {
         let unfinished = partitions
             .iter()
@@ -372,10 +402,11 @@ impl Worker {
         let ids: Vec<PartitionId> = self.tasks.keys().copied().collect();
         let at_least_once = self.config.guarantee == Guarantee::AtLeastOnce;
         for id in ids {
-            let mut task = Task::restoring(&self.rules, true);
+            let generation = self.next_generation();
+            let mut task = Task::restoring(&self.rules, true, generation);
             if let Some(old) = self.tasks.get(&id).filter(|_| at_least_once) {
                 // What was sent from the records taken is out: read again, it is sent again.
-                task.taken_before = old.taken_before.max(old.next_offset);
+                task.sent_before = old.sent_before.max(old.next_offset);
                 task.marked = old.marked;
             }
             self.tasks.insert(id, task);
@@ -410,8 +441,8 @@ impl Worker {
         task.state = state;
         task.changelog = changelog;
         if self.config.guarantee == Guarantee::AtLeastOnce {
-            task.taken_before = task.taken_before.max(stats.taken_before);
-            task.marked = task.marked.max(stats.taken_before);
+            task.sent_before = task.sent_before.max(stats.delivered_before);
+            task.marked = task.marked.max(stats.delivered_before);
         }
         self.actions.push_back(Action::Resume {
             partition: id,
@@ -456,8 +487,11 @@ impl Worker {
             changelog: &mut task.changelog,
             actions: &mut self.actions,
             alerts: 0,
-            again: task.taken_before.is_some_and(|t| offset < t),
-            source: (self.config.guarantee == Guarantee::AtLeastOnce).then_some(offset),
+            again: task.sent_before.is_some_and(|t| offset < t),
+            source: (self.config.guarantee == Guarantee::AtLeastOnce).then_some(AlertSource {
+                offset,
+                generation: task.generation,
+            }),
         };
         let taken = task.state.take(&self.rules, &input, &mut sink);
         task.state.settle(&self.rules, &mut sink);
@@ -474,17 +508,26 @@ impl Worker {
         }
     }
 
-    /// Under at least once, an alert that came from the record at `offset` of the
-    /// partition was delivered.
-    pub fn handle_delivered(&mut self, id: PartitionId, offset: i64) {
+    /// Under at least once, an alert that came from `source` in the partition was
+    /// delivered.
+    pub fn handle_delivered(&mut self, id: PartitionId, source: AlertSource) {
         let Some(task) = self.tasks.get_mut(&id) else {
             return;
         };
-        // A rewind since it was sent leaves nothing to match.
-        let Ok(at) = task.in_flight.binary_search_by_key(&offset, |&(o, _)| o) else {
+        // Sent before a rewind or by an earlier assignment: nothing here to match.
+        if task.generation != source.generation {
+            return;
+        }
+        let Ok(at) = task
+            .in_flight
+            .binary_search_by_key(&source.offset, |&(o, _)| o)
+        else {
             return;
         };
-        task.in_flight[at].1 -= 1;
+        let Some(left) = task.in_flight[at].1.checked_sub(1) else {
+            return;
+        };
+        task.in_flight[at].1 = left;
         task.delivered = true;
         while task.in_flight.front().is_some_and(|&(_, n)| n == 0) {
             task.in_flight.pop_front();
@@ -511,7 +554,7 @@ impl Worker {
                 task.marked = Some(upto);
                 self.actions.push_back(Action::Mark {
                     partition: id,
-                    record: crate::changelog::taken_mark(upto),
+                    record: crate::changelog::delivered_mark(upto),
                 });
             }
         }
@@ -575,7 +618,7 @@ impl Worker {
         }
     }
 
-    /// Commits now whatever is uncommitted (shutdown, or before giving partitions back).
+    /// Commits now whatever is uncommitted (shutdown).
     /// False when there was nothing to commit.
     pub fn commit_now(&mut self, now: Millis) -> bool {
         if !self.dirty || self.committing {

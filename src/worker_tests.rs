@@ -198,9 +198,9 @@ impl Sim {
                     if again {
                         self.again.push(id.clone());
                     }
-                    if let Some(offset) = source {
+                    if let Some(source) = source {
                         // Delivered as soon as sent, as far as the worker can tell.
-                        self.worker.handle_delivered(partition, offset);
+                        self.worker.handle_delivered(partition, source);
                     }
                     match self.guarantee {
                         Guarantee::ExactlyOnce => self.open_alerts.push(id),

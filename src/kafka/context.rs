@@ -5,16 +5,20 @@
 //! assigned partitions are paused before librdkafka fetches anything from them (their
 //! state is restored from the changelog first, and the worker resumes them); and a
 //! revoke is *not* completed in the callback while the loop runs: the loop commits the
-//! revoked partitions' work first and then gives them back ([`release`]), as librdkafka
-//! allows (the application calls unassign after the callback, within the rebalance
-//! timeout). A lost assignment (the session expired) and a revoke while the consumer
-//! closes are completed at once.
+//! revoked partitions' work first and then gives them back
+//! ([`DaemonContext::release_pending`]), as librdkafka allows (the application calls
+//! unassign after the callback, within the rebalance timeout). A lost assignment (the
+//! session expired) and a revoke while the consumer closes are completed at once, and a
+//! revoke still pending when the loop ends is completed then ([`LoopRuns`]): librdkafka's
+//! close waits for it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::consumer::{
+    BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
@@ -44,22 +48,62 @@ pub struct DaemonContext {
     pub log: Arc<ClientLog>,
     /// The loop runs and will give revoked partitions back itself; cleared before the
     /// consumer closes ([`LoopRuns`]).
-    pub deferring: Arc<AtomicBool>,
+    pub deferring: AtomicBool,
+    /// A revoke the callback left to the loop, until [`DaemonContext::release_pending`].
+    pending: Mutex<Option<TopicPartitionList>>,
+}
+
+impl DaemonContext {
+    pub fn new(notices: UnboundedSender<Notice>, health: Arc<Health>, log: Arc<ClientLog>) -> Self {
+        DaemonContext {
+            notices,
+            health,
+            log,
+            deferring: AtomicBool::new(false),
+            pending: Mutex::new(None),
+        }
+    }
+
+    /// Gives back the partitions of a revoke left to the loop, if one is pending: after
+    /// their work is committed, or when the loop ends without getting to it (whatever
+    /// stopped it, the consumer can then close: librdkafka waits for this call).
+    pub fn release_pending<C: Consumer<X>, X: ConsumerContext>(&self, consumer: &C) -> usize {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(tpl) = pending else { return 0 };
+        if let Err(e) = release(consumer, &tpl) {
+            tracing::error!(error = %e, "cannot give revoked partitions back");
+        }
+        tpl.count()
+    }
 }
 
 /// Marks the loop as running for the life of the value: revokes wait for the loop.
-pub struct LoopRuns(Arc<AtomicBool>);
+/// Dropped (the loop ended, however), it gives back a revoke still pending, so that the
+/// consumer's close does not wait for it forever.
+pub struct LoopRuns(Arc<StreamConsumer<DaemonContext>>);
 
 impl LoopRuns {
-    pub fn new(flag: Arc<AtomicBool>) -> LoopRuns {
-        flag.store(true, Ordering::SeqCst);
-        LoopRuns(flag)
+    pub fn new(consumer: Arc<StreamConsumer<DaemonContext>>) -> LoopRuns {
+        consumer.context().deferring.store(true, Ordering::SeqCst);
+        LoopRuns(consumer)
     }
 }
 
 impl Drop for LoopRuns {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
+        let context = self.0.context();
+        context.deferring.store(false, Ordering::SeqCst);
+        let n = context.release_pending(&*self.0);
+        if n > 0 {
+            tracing::info!(
+                partitions = n,
+                "revoked partitions given back as the loop ends"
+            );
+        }
     }
 }
 
@@ -134,11 +178,22 @@ impl ConsumerContext for DaemonContext {
         }
         let revoked = partitions(tpl);
         tracing::debug!(?revoked, "revoke callback: the loop commits, then releases");
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            match pending.as_mut() {
+                // Not released yet (librdkafka asks again only after the release; but
+                // should it): both are given back together.
+                Some(earlier) => {
+                    for e in tpl.elements() {
+                        earlier.add_partition(e.topic(), e.partition());
+                    }
+                }
+                None => *pending = Some(tpl.clone()),
+            }
+        }
         if self.notices.send(Notice::Revoked(revoked)).is_err() {
             // No loop to hand it to.
-            if let Err(e) = release(consumer, tpl) {
-                tracing::error!(error = %e, "cannot give revoked partitions back");
-            }
+            self.release_pending(consumer);
         }
     }
 }

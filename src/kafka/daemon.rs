@@ -35,7 +35,7 @@ use crate::decode::{decode, DeadLetter};
 use crate::http::Health;
 use crate::metrics::{GaugePart, Metrics};
 use crate::query::ask::Questions;
-use crate::worker::{Action, Guarantee, Outcome, Worker, WorkerConfig};
+use crate::worker::{Action, AlertSource, Guarantee, Outcome, Worker, WorkerConfig};
 
 /// Records taken from librdkafka's queue, when it has them, before the loop looks at
 /// notices, timers and shutdown again.
@@ -114,12 +114,7 @@ impl Daemon {
         let k = &settings.kafka;
         let (tx, notices) = mpsc::unbounded_channel();
         let log = ClientLog::new(settings.kafka.redactor(), clock.clone());
-        let context = DaemonContext {
-            notices: tx,
-            health: health.clone(),
-            log: log.clone(),
-            deferring: Default::default(),
-        };
+        let context = DaemonContext::new(tx, health.clone(), log.clone());
         let consumer: StreamConsumer<DaemonContext> = super::consumer_config(k)
             .create_with_context(context)
             .context("cannot create the Kafka consumer; check kafka.properties")?;
@@ -217,7 +212,7 @@ impl Daemon {
         let mut changelog = restore.stream();
         // Declared after the clients, so dropped before them: once the loop ends, a
         // revoke (the consumer's close leaving the group) is completed in the callback.
-        let _loop_runs = LoopRuns::new(self.consumer.context().deferring.clone());
+        let _loop_runs = LoopRuns::new(self.consumer.clone());
         let mut gauges_tick = tokio::time::interval(Duration::from_secs(1));
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
@@ -257,6 +252,9 @@ impl Daemon {
                 }
                 _ = gauges_tick.tick() => {
                     self.retry_postponed();
+                    // The last batch's deliveries too, once the input goes quiet.
+                    self.take_deliveries();
+                    self.worker.handle_batch_done();
                     let held: Vec<PartitionId> = self.worker.tasks().map(|(id, _)| *id).collect();
                     self.refresh_positions(&held);
                     self.update_gauges();
@@ -279,10 +277,7 @@ impl Daemon {
                         self.on_message(message, now, &mut touched)?;
                     }
                     self.refresh_positions(&touched);
-                    while let Ok(s) = self.delivered.try_recv() {
-                        let id = PartitionId { topic: s.topic, partition: s.partition };
-                        self.worker.handle_delivered(id, s.offset);
-                    }
+                    self.take_deliveries();
                     self.worker.handle_batch_done();
                     self.carry_out()?;
                     // While records keep coming the stream is always ready and this
@@ -663,6 +658,21 @@ impl Daemon {
         Ok(())
     }
 
+    /// Under at least once, hands the deliveries reported since to the worker.
+    fn take_deliveries(&mut self) {
+        while let Ok(s) = self.delivered.try_recv() {
+            let id = PartitionId {
+                topic: s.topic,
+                partition: s.partition,
+            };
+            let source = AlertSource {
+                offset: s.offset,
+                generation: s.generation,
+            };
+            self.worker.handle_delivered(id, source);
+        }
+    }
+
     /// Carries out what the worker asks for, in order.
     fn carry_out(&mut self) -> Result<()> {
         while let Some(action) = self.worker.poll_action() {
@@ -703,10 +713,11 @@ impl Daemon {
                     self.metrics
                         .fired_late_by(live, (now.0 - alert.time.0).max(0) as f64 / 1000.0);
                     let scratch = std::mem::take(&mut self.scratch);
-                    let source = source.map(|offset| Source {
+                    let source = source.map(|s| Source {
                         topic: partition.topic,
                         partition: partition.partition,
-                        offset,
+                        offset: s.offset,
+                        generation: s.generation,
                     });
                     let sent = self.sender.send_from(
                         source,
@@ -717,6 +728,15 @@ impl Daemon {
                         None,
                     );
                     self.scratch = scratch;
+                    if let (Ok(()), Some(s)) = (&sent, source.filter(|s| !s.fits())) {
+                        // Its delivery will not be reported: taken as delivered, so the
+                        // partition's marks go on.
+                        let source = AlertSource {
+                            offset: s.offset,
+                            generation: s.generation,
+                        };
+                        self.worker.handle_delivered(partition, source);
+                    }
                     match sent {
                         Ok(()) => self.metrics.alert_produced(&alert.name, alert.event_type()),
                         Err(SendError::Kafka(e)) => self.send_failed(e)?,
@@ -750,19 +770,10 @@ impl Daemon {
                     self.held_changelog.clear();
                     self.sender.abort()?;
                 }
-                Action::Release(ids) => {
-                    let mut tpl = TopicPartitionList::new();
-                    for id in &ids {
-                        tpl.add_partition(&self.inputs[id.topic as usize], id.partition);
-                    }
-                    match super::context::release(&*self.consumer, &tpl) {
-                        Ok(()) => {
-                            tracing::info!(partitions = ids.len(), "revoked partitions given back")
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot give revoked partitions back")
-                        }
-                    }
+                Action::Release(_) => {
+                    // The partitions librdkafka revoked, as it listed them.
+                    let n = self.consumer.context().release_pending(&*self.consumer);
+                    tracing::info!(partitions = n, "revoked partitions given back");
                 }
             }
         }
@@ -803,7 +814,21 @@ impl Daemon {
         }
         match self.settings.kafka.guarantee {
             Guarantee::ExactlyOnce => {
-                let Some(group) = self.consumer.group_metadata() else {
+                // A member that has lost its place in the group must not commit: once
+                // its session expired librdkafka forgets its member id, and offsets sent
+                // with none are not fenced by the coordinator, so a zombie's work (a
+                // process that was stalled, say) would be committed over that of its
+                // partitions' new owner. Its transaction is aborted; the partitions it
+                // still believes it holds go back to their last commit, and the loss
+                // notice that follows drops them.
+                let member = is_group_member(&self.consumer);
+                let group = self.consumer.group_metadata().filter(|_| member);
+                let Some(group) = group else {
+                    self.log.problem(
+                        "no group membership",
+                        "not a member of the consumer group now (its session expired?): the open transaction is aborted, not committed",
+                    );
+                    self.sender.abort()?;
                     return Ok(false);
                 };
                 self.sender.commit(&tpl, &group)
@@ -999,7 +1024,8 @@ impl Daemon {
     /// bounded by it). Work that cannot be committed is aborted: the next owner does it.
     fn shut_down(mut self) -> Result<()> {
         tracing::info!("shutting down: committing what was done");
-        // From here on nothing gives revoked partitions back but the callback itself.
+        // From here on a revoke is completed in the callback, and one still pending is
+        // given back as the loop ends (`LoopRuns`).
         self.consumer
             .context()
             .deferring
@@ -1016,6 +1042,23 @@ impl Daemon {
         );
         tracing::info!("committed; bye");
         Ok(())
+    }
+}
+
+/// Whether the consumer is a member of its group now: it has a member id (librdkafka
+/// clears it when the session expires, until the member rejoins).
+fn is_group_member(consumer: &StreamConsumer<DaemonContext>) -> bool {
+    let rk = consumer.client().native_ptr();
+    // SAFETY: the client handle is valid while `consumer` lives; librdkafka returns a
+    // NUL-terminated string it allocated (or null), which is freed with its allocator.
+    unsafe {
+        let id = rdkafka::bindings::rd_kafka_memberid(rk);
+        if id.is_null() {
+            return false;
+        }
+        let member = !std::ffi::CStr::from_ptr(id).to_bytes().is_empty();
+        rdkafka::bindings::rd_kafka_mem_free(rk, id.cast());
+        member
     }
 }
 

@@ -47,24 +47,38 @@ pub struct Source {
     pub topic: u16,
     pub partition: i32,
     pub offset: i64,
+    /// The worker's task generation ([`crate::worker::AlertSource`]), 0 to 15.
+    pub generation: u8,
 }
 
 impl Source {
-    /// 0 for none; else bit 0 set, topic in bits 1-3, partition in 4-19, offset above.
+    /// Whether it can be carried: up to 8 input topics, 4,096 partitions and 2^44
+    /// offsets (a source that cannot is not reported back).
+    pub fn fits(&self) -> bool {
+        usize::BITS >= 64
+            && self.topic < 8
+            && (0..1 << 12).contains(&self.partition)
+            && (0..1 << 44).contains(&self.offset)
+            && self.generation < 16
+    }
+
+    /// 0 for none; else bit 0 set, the topic in bits 1-3, the partition in 4-15, the
+    /// generation in 16-19, the offset above.
     fn pack(source: Option<Source>) -> usize {
-        let Some(s) = source else { return 0 };
-        let fits =
-            s.topic < 8 && (0..1 << 16).contains(&s.partition) && (0..1 << 44).contains(&s.offset);
-        if !fits || usize::BITS < 64 {
+        let Some(s) = source.filter(Source::fits) else {
             return 0;
-        }
-        1 | (s.topic as usize) << 1 | (s.partition as usize) << 4 | (s.offset as usize) << 20
+        };
+        1 | (s.topic as usize) << 1
+            | (s.partition as usize) << 4
+            | (s.generation as usize) << 16
+            | (s.offset as usize) << 20
     }
 
     fn unpack(packed: usize) -> Option<Source> {
         (packed & 1 == 1).then_some(Source {
             topic: (packed >> 1 & 0x7) as u16,
-            partition: (packed >> 4 & 0xffff) as i32,
+            partition: (packed >> 4 & 0xfff) as i32,
+            generation: (packed >> 16 & 0xf) as u8,
             offset: (packed >> 20) as i64,
         })
     }
@@ -361,31 +375,28 @@ mod tests {
 
     #[test]
     fn a_source_survives_the_opaque_and_one_that_does_not_fit_is_none() {
+        let source = |topic, partition, offset, generation| Source {
+            topic,
+            partition,
+            offset,
+            generation,
+        };
         for s in [
-            Source {
-                topic: 0,
-                partition: 0,
-                offset: 0,
-            },
-            Source {
-                topic: 2,
-                partition: 65_535,
-                offset: (1 << 44) - 1,
-            },
-            Source {
-                topic: 7,
-                partition: 12,
-                offset: 1_234_567_890,
-            },
+            source(0, 0, 0, 0),
+            source(2, 4_095, (1 << 44) - 1, 15),
+            source(7, 12, 1_234_567_890, 3),
         ] {
+            assert!(s.fits());
             assert_eq!(Source::unpack(Source::pack(Some(s))), Some(s));
         }
         assert_eq!(Source::unpack(Source::pack(None)), None);
-        let far = Source {
-            topic: 0,
-            partition: 0,
-            offset: 1 << 44,
-        };
-        assert_eq!(Source::unpack(Source::pack(Some(far))), None);
+        for far in [
+            source(0, 0, 1 << 44, 0),
+            source(0, 4_096, 0, 0),
+            source(8, 0, 0, 0),
+        ] {
+            assert!(!far.fits());
+            assert_eq!(Source::unpack(Source::pack(Some(far))), None);
+        }
     }
 }

@@ -662,8 +662,8 @@ fn under_at_least_once_a_kill_9_re_delivers_with_the_same_ids_and_counts_them() 
         started.elapsed().as_secs_f64()
     );
     assert!(duplicates > 0, "a kill -9 under at least once re-delivers");
-    // Not exact: alerts still in the killed producer's queue are counted but were never
-    // delivered, and the last batch's mark may die with the process.
+    // Not exact, and low rather than high: the deliveries after the killed member's last
+    // mark are not counted.
     assert!(
         counted > 0.0
             && (counted - duplicates as f64).abs() <= (duplicates as f64 / 10.0).max(2_000.0),
