@@ -89,7 +89,7 @@ impl Metrics {
             records: counter(&r, "sla_records_consumed_total", "Input records by topic and outcome (applied, skipped, duplicate, dead_lettered).", &["topic", "outcome"]),
             dead_letters: counter(&r, "sla_dead_letters_total", "Dead-lettered records by reason class.", &["class"]),
             alerts: counter(&r, "sla_alerts_produced_total", "Alerts acknowledged by the broker, by rule or check and type.", &["rule", "type"]),
-            alerts_reemitted: IntCounter::new("sla_alerts_reemitted_total", "Alerts produced again while re-reading records consumed before a restart or rebalance.").expect("valid"),
+            alerts_reemitted: IntCounter::new("sla_alerts_reemitted_total", "Under at least once, alerts sent again that had been delivered before: re-read after a crash or a failed commit (counted from the changelog's delivery marks; errs low).").expect("valid"),
             alert_ids_suppressed: IntCounter::new("sla_alert_ids_suppressed_total", "Alerts not produced because their id was already emitted.").expect("valid"),
             open_instances: gauge(&r, "sla_open_instances", "Open SLA instances by rule.", &["rule"]),
             pending_points: IntGauge::new("sla_pending_timer_points", "Warning and breach points waiting to fire.").expect("valid"),

@@ -584,7 +584,7 @@ fn shutdown_with_the_broker_gone_ends_in_time_and_says_work_was_left() {
 
 /// Under at least once a `kill -9` re-delivers alerts, with the same ids and nothing
 /// else, and the restarted member counts what it sends again
-/// (`sla_alerts_reemitted_total`, from the marks of records taken in the changelog).
+/// (`sla_alerts_reemitted_total`, from the delivery marks in the changelog).
 #[test]
 fn under_at_least_once_a_kill_9_re_delivers_with_the_same_ids_and_counts_them() {
     let Some(broker) = broker() else { return };
