@@ -595,7 +595,14 @@ fn under_at_least_once_a_kill_9_re_delivers_with_the_same_ids_and_counts_them() 
         ("SLA_TIMERD__KAFKA__COMMIT_INTERVAL", "30s"),
     ];
     let a = backlog.spawn("a", Membership::Static, &alo);
-    std::thread::sleep(Duration::from_millis(4_000));
+    // Killed once some of its alerts are out (its commits are 30 s apart: none since).
+    let out = consume(
+        &backlog.broker,
+        &backlog.names.alerts,
+        Duration::from_secs(60),
+        |got| got.len() >= 5_000,
+    );
+    assert!(out.len() >= 5_000, "the first member sends alerts");
     a.kill_9();
     let listen = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
