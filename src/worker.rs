@@ -115,7 +115,9 @@ pub enum Action {
         record: Record,
     },
     /// Commit: the next offset to read of each partition listed (and under exactly
-    /// once, the open transaction). Answer with [`Worker::handle_commit`].
+    /// once, the open transaction). Every running partition whose position is known is
+    /// listed, changed or not, so that the group fences every transaction. Answer with
+    /// [`Worker::handle_commit`].
     Commit(Vec<(PartitionId, i64)>),
     /// Abort the open transaction (exactly once); the partitions still held rewind.
     Abort,
@@ -218,6 +220,15 @@ impl Task {
 
     pub fn next_offset(&self) -> Option<i64> {
         self.next_offset
+    }
+
+    /// Under at least once, the offset before which every record taken has had its
+    /// alerts delivered.
+    fn delivered_before(&self) -> Option<i64> {
+        match self.in_flight.front() {
+            Some(&(offset, _)) => Some(offset),
+            None => self.next_offset,
+        }
     }
 }
 
@@ -405,8 +416,9 @@ impl Worker {
             let generation = self.next_generation();
             let mut task = Task::restoring(&self.rules, true, generation);
             if let Some(old) = self.tasks.get(&id).filter(|_| at_least_once) {
-                // What was sent from the records taken is out: read again, it is sent again.
-                task.sent_before = old.sent_before.max(old.next_offset);
+                // What was delivered from the records taken is out: read again, it is
+                // sent again.
+                task.sent_before = old.sent_before.max(old.delivered_before());
                 task.marked = old.marked;
             }
             self.tasks.insert(id, task);
@@ -450,6 +462,14 @@ impl Worker {
         });
         task.rewinding = false;
         Some(stats)
+    }
+
+    /// The partition's committed offset, read when it resumed: the position it starts
+    /// from until it takes a record, sent with every commit (see [`Action::Commit`]).
+    pub fn handle_committed(&mut self, id: PartitionId, offset: i64) {
+        if let Some(task) = self.tasks.get_mut(&id).filter(|t| !t.is_restoring()) {
+            task.next_offset.get_or_insert(offset);
+        }
     }
 
     /// Takes one record of a running partition.
@@ -546,11 +566,7 @@ impl Worker {
             if !std::mem::take(&mut task.delivered) {
                 continue;
             }
-            let upto = match task.in_flight.front() {
-                Some(&(offset, _)) => Some(offset),
-                None => task.next_offset,
-            };
-            if let Some(upto) = upto.filter(|&u| task.marked < Some(u)) {
+            if let Some(upto) = task.delivered_before().filter(|&u| task.marked < Some(u)) {
                 task.marked = Some(upto);
                 self.actions.push_back(Action::Mark {
                     partition: id,
@@ -660,7 +676,11 @@ impl Worker {
                     record,
                 });
             }
-            if let Some(next) = task.next_offset.filter(|_| task.uncommitted) {
+            // Every partition with a known position, taken from or not: a transaction
+            // is fenced by the group only through its offsets, so one that holds alerts
+            // fired by the wall clock and no new offset must still carry some (else a
+            // member that has lost its partitions could commit such alerts unfenced).
+            if let Some(next) = task.next_offset {
                 offsets.push((id, next));
             }
         }

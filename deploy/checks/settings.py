@@ -46,14 +46,7 @@ def chart(path, tmp):
     docs = [d for d in yaml.safe_load_all(open(path)) if d]
     work = next(d for d in docs if d["kind"] in ("StatefulSet", "Deployment"))
     (c,) = work["spec"]["template"]["spec"]["containers"]
-    env = {}
-    for e in c["env"]:
-        if "value" in e:
-            env[e["name"]] = e["value"].replace("$(POD_NAME)", POD)
-        elif "fieldRef" in e["valueFrom"]:
-            env[e["name"]] = POD
-        else:
-            env[e["name"]] = "stand-in-secret"
+    env = container_env(c["env"])
     config = next(d for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}))
     rules = os.path.join(tmp, "chart-config.toml")
     open(rules, "w").write(config["data"]["config.toml"])
@@ -83,7 +76,15 @@ def manifest(path):
     docs = [d for d in yaml.safe_load_all(open(path)) if d]
     env = dict(next(d for d in docs if d["kind"] == "ConfigMap")["data"])
     work = next(d for d in docs if d["kind"] == "Deployment")
-    for e in work["spec"]["template"]["spec"]["containers"][0].get("env", []):
+    env.update(container_env(work["spec"]["template"]["spec"]["containers"][0].get("env", [])))
+    return env
+
+
+def container_env(entries):
+    """A Kubernetes container's env list as the process would see it: the pod's name for
+    $(POD_NAME) and field references, a stand-in for values from secrets."""
+    env = {}
+    for e in entries:
         if "value" in e:
             env[e["name"]] = e["value"].replace("$(POD_NAME)", POD)
         elif "fieldRef" in e["valueFrom"]:

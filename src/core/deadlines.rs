@@ -13,23 +13,16 @@
 //!   ([`PartitionState::restore_done`]), so it counts the same.
 
 use super::PartitionState;
-use crate::core::instances::{first_point, point_time, Slot, NO_POINT};
+use crate::core::effect::Opened;
+use crate::core::instances::{point_time, Slot, NO_POINT};
 use crate::core::rules::RuleId;
 use crate::core::time::{Millis, Span};
 
-/// One open instance, borrowed from its partition's state.
+/// One open instance, borrowed from its partition's state: what it opened with, and
+/// where it stands now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenDeadline<'a> {
-    pub rule: RuleId,
-    pub key: &'a str,
-    pub opened_by: &'a str,
-    pub order_id: Option<&'a str>,
-    pub seller_id: Option<&'a str>,
-    pub marketplace: Option<&'a str>,
-    /// `s`.
-    pub started: Millis,
-    /// `d`.
-    pub deadline: Millis,
+    pub opened: Opened<'a>,
     /// `d` lies before the partition's clock.
     pub overdue: bool,
     pub next_point: Option<NextPoint>,
@@ -60,30 +53,21 @@ impl PartitionState {
     }
 
     fn open_deadline_at(&self, i: u32, slot: &Slot) -> OpenDeadline<'_> {
-        let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
-        let leads = &self.schedules[slot.schedule as usize];
-        let (s, d) = (slot.started, slot.deadline);
-        let first = first_point(leads, s, d);
+        let opened = self.opened_at(i, slot);
+        let (leads, first) = (opened.leads, opened.first_point);
         let (next_point, passed) = if slot.next_point == NO_POINT {
             (None, leads.len() as u8 + 1 - first)
         } else {
             let index = slot.next_point;
             let point = NextPoint {
                 lead: leads.get(index as usize).copied(),
-                at: point_time(leads, s, d, index),
+                at: point_time(leads, opened.started, opened.deadline, index),
             };
             (Some(point), index - first)
         };
         OpenDeadline {
-            rule: slot.rule,
-            key: key.expect("every slot stores its key"),
-            opened_by: opened_by.unwrap_or_default(),
-            order_id,
-            seller_id,
-            marketplace,
-            started: s,
-            deadline: d,
-            overdue: self.clock.is_some_and(|c| c > d),
+            opened,
+            overdue: self.clock.is_some_and(|c| c > opened.deadline),
             next_point,
             alerts_emitted: passed,
         }
@@ -132,13 +116,13 @@ mod tests {
             &message("e-1", "T1", "2026-11-20T00:00:00Z"),
         );
         let d = state.open_deadlines().next().expect("one open instance");
-        assert_eq!(rules.rule(d.rule).name.as_ref(), "customer_reply");
-        assert_eq!((d.key, d.opened_by), ("T1", "e-1"));
+        assert_eq!(rules.rule(d.opened.rule).name.as_ref(), "customer_reply");
+        assert_eq!((d.opened.key, d.opened.opened_by), ("T1", "e-1"));
         assert_eq!(
-            (d.order_id, d.seller_id, d.marketplace),
+            (d.opened.order_id, d.opened.seller_id, d.opened.marketplace),
             (Some("o-T1"), Some("S1"), Some("NL"))
         );
-        assert_eq!(d.deadline, t("2026-11-22T00:00:00Z"));
+        assert_eq!(d.opened.deadline, t("2026-11-22T00:00:00Z"));
         assert!(!d.overdue);
         let next = d.next_point.unwrap();
         assert_eq!(
@@ -146,7 +130,7 @@ mod tests {
             (Some(Span(24 * H)), t("2026-11-21T00:00:00Z"))
         );
         assert_eq!(d.alerts_emitted, 0);
-        let rule = d.rule;
+        let rule = d.opened.rule;
 
         take(&mut state, &rules, &tick("2026-11-21T21:00:00Z"));
         let d = state.open_deadline(rule, "T1").unwrap();
@@ -165,7 +149,7 @@ mod tests {
             &message("e-1", "T1", "2026-11-20T00:00:00Z"),
         );
         take(&mut state, &rules, &tick("2026-11-22T00:00:00Z"));
-        let rule = state.open_deadlines().next().unwrap().rule;
+        let rule = state.open_deadlines().next().unwrap().opened.rule;
         let at_deadline = state.open_deadline(rule, "T1").unwrap();
         assert!(
             !at_deadline.overdue,

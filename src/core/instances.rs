@@ -22,7 +22,7 @@
 use hashbrown::HashTable;
 
 use super::arena::Arena;
-use super::packed::{Interner, TextRef, TextSlab};
+use super::packed::{read_varint, write_varint, Interner, TextRef, TextSlab};
 use super::rules::RuleId;
 use super::time::{Millis, Span};
 
@@ -150,26 +150,14 @@ fn utf8(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8")
 }
 
-/// A shared text's number as stored in a block: 1 to 5 bytes, little-endian 7-bit groups
-/// with a continuation bit.
-fn encode_number(mut n: u32, out: &mut [u8; 5]) -> &[u8] {
-    let mut len = 0;
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        out[len] = low | if n > 0 { 0x80 } else { 0 };
-        len += 1;
-        if n == 0 {
-            return &out[..len];
-        }
-    }
+/// A shared text's number as stored in a block: a LEB128 varint, as the block's lengths.
+fn encode_number(n: u32, out: &mut [u8; 5]) -> &[u8] {
+    let len = write_varint(out, 0, n as usize);
+    &out[..len]
 }
 
 fn decode_number(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .rev()
-        .fold(0, |n, &b| (n << 7) | u32::from(b & 0x7f))
+    read_varint(bytes).0 as u32
 }
 
 impl SlotTable {

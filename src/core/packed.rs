@@ -255,7 +255,7 @@ fn varint_len(n: usize) -> usize {
 }
 
 /// Writes `n` at `at`, returning the position after it.
-fn write_varint(out: &mut [u8], mut at: usize, mut n: usize) -> usize {
+pub(super) fn write_varint(out: &mut [u8], mut at: usize, mut n: usize) -> usize {
     while n >= 0x80 {
         out[at] = (n as u8) | 0x80;
         n >>= 7;
@@ -265,7 +265,8 @@ fn write_varint(out: &mut [u8], mut at: usize, mut n: usize) -> usize {
     at + 1
 }
 
-fn read_varint(bytes: &[u8]) -> (usize, usize) {
+/// The value of the varint at the start of `bytes`, and its length.
+pub(super) fn read_varint(bytes: &[u8]) -> (usize, usize) {
     let mut n = 0usize;
     for (i, b) in bytes.iter().enumerate() {
         n |= usize::from(b & 0x7f) << (7 * i);

@@ -597,23 +597,28 @@ impl PartitionState {
 
     /// Every open instance, as it would be reported when opened (for a snapshot).
     pub fn instances(&self) -> impl Iterator<Item = Opened<'_>> {
-        self.slots.iter_indexed().map(|(i, slot)| {
-            let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
-            let leads = &self.schedules[slot.schedule as usize];
-            Opened {
-                rule: slot.rule,
-                key: key.expect("every slot stores its key"),
-                opened_by: opened_by.unwrap_or_default(),
-                order_id,
-                seller_id,
-                marketplace,
-                started: slot.started,
-                deadline: slot.deadline,
-                leads,
-                first_point: first_point(leads, slot.started, slot.deadline),
-                profile: slot.profile,
-            }
-        })
+        self.slots
+            .iter_indexed()
+            .map(|(i, slot)| self.opened_at(i, slot))
+    }
+
+    /// The open instance in slot `i`, as it was reported when opened.
+    pub(super) fn opened_at(&self, i: u32, slot: &Slot) -> Opened<'_> {
+        let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
+        let leads = &self.schedules[slot.schedule as usize];
+        Opened {
+            rule: slot.rule,
+            key: key.expect("every slot stores its key"),
+            opened_by: opened_by.unwrap_or_default(),
+            order_id,
+            seller_id,
+            marketplace,
+            started: slot.started,
+            deadline: slot.deadline,
+            leads,
+            first_point: first_point(leads, slot.started, slot.deadline),
+            profile: slot.profile,
+        }
     }
 }
 

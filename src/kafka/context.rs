@@ -31,7 +31,8 @@ use crate::http::Health;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Assigned(Vec<(String, i32)>),
-    /// Revoked: commit their work, then give them back with [`release`].
+    /// Revoked: commit their work, then give them back
+    /// ([`DaemonContext::release_pending`]).
     Revoked(Vec<(String, i32)>),
     /// Taken away without a revoke (the session expired, the member was fenced):
     /// already given back, and nothing of theirs can be committed.
@@ -108,7 +109,7 @@ impl Drop for LoopRuns {
 }
 
 /// Gives revoked partitions back to the group, as the rebalance callback would have.
-pub fn release<C: Consumer<X>, X: ConsumerContext>(
+fn release<C: Consumer<X>, X: ConsumerContext>(
     consumer: &C,
     revoked: &TopicPartitionList,
 ) -> rdkafka::error::KafkaResult<()> {

@@ -35,7 +35,7 @@ use crate::decode::{decode, DeadLetter};
 use crate::http::Health;
 use crate::metrics::{GaugePart, Metrics};
 use crate::query::ask::Questions;
-use crate::worker::{Action, AlertSource, Guarantee, Outcome, Worker, WorkerConfig};
+use crate::worker::{Action, Guarantee, Outcome, Worker, WorkerConfig};
 
 /// Records taken from librdkafka's queue, when it has them, before the loop looks at
 /// notices, timers and shutdown again.
@@ -641,7 +641,12 @@ impl Daemon {
                         .fetch_metadata(Some(topic), Duration::from_secs(2));
                     self.start_restore(id)
                 }
-                Postponed::Rewind(id) => self.seek_to_committed(id).map(|()| self.pause(id, false)),
+                Postponed::Rewind(id) => self.seek_to_committed(id).map(|committed| {
+                    if let Some(offset) = committed {
+                        self.worker.handle_committed(id, offset);
+                    }
+                    self.pause(id, false)
+                }),
             };
             if let Err(e) = outcome {
                 self.postpone(what, &e);
@@ -661,15 +666,7 @@ impl Daemon {
     /// Under at least once, hands the deliveries reported since to the worker.
     fn take_deliveries(&mut self) {
         while let Ok(s) = self.delivered.try_recv() {
-            let id = PartitionId {
-                topic: s.topic,
-                partition: s.partition,
-            };
-            let source = AlertSource {
-                offset: s.offset,
-                generation: s.generation,
-            };
-            self.worker.handle_delivered(id, source);
+            self.worker.handle_delivered(s.partition, s.record);
         }
     }
 
@@ -684,12 +681,24 @@ impl Daemon {
                     }
                 }
                 Action::Resume { partition, rewind } => {
-                    if rewind {
-                        if let Err(e) = self.seek_to_committed(partition) {
-                            // Paused it stays, until the rewind succeeds.
-                            self.postpone(Postponed::Rewind(partition), &e);
-                            continue;
+                    let committed = if rewind {
+                        match self.seek_to_committed(partition) {
+                            Ok(committed) => committed,
+                            Err(e) => {
+                                // Paused it stays, until the rewind succeeds.
+                                self.postpone(Postponed::Rewind(partition), &e);
+                                continue;
+                            }
                         }
+                    } else {
+                        // Known, every commit carries it: see `Worker::handle_committed`.
+                        self.committed_offset(partition).unwrap_or_else(|e| {
+                            tracing::debug!(error = %e, "committed offset unknown");
+                            None
+                        })
+                    };
+                    if let Some(offset) = committed {
+                        self.worker.handle_committed(partition, offset);
                     }
                     self.pause(partition, false);
                 }
@@ -713,12 +722,7 @@ impl Daemon {
                     self.metrics
                         .fired_late_by(live, (now.0 - alert.time.0).max(0) as f64 / 1000.0);
                     let scratch = std::mem::take(&mut self.scratch);
-                    let source = source.map(|s| Source {
-                        topic: partition.topic,
-                        partition: partition.partition,
-                        offset: s.offset,
-                        generation: s.generation,
-                    });
+                    let source = source.map(|record| Source { partition, record });
                     let sent = self.sender.send_from(
                         source,
                         &topic,
@@ -731,11 +735,7 @@ impl Daemon {
                     if let (Ok(()), Some(s)) = (&sent, source.filter(|s| !s.fits())) {
                         // Its delivery will not be reported: taken as delivered, so the
                         // partition's marks go on.
-                        let source = AlertSource {
-                            offset: s.offset,
-                            generation: s.generation,
-                        };
-                        self.worker.handle_delivered(partition, source);
+                        self.worker.handle_delivered(partition, s.record);
                     }
                     match sent {
                         Ok(()) => self.metrics.alert_produced(&alert.name, alert.event_type()),
@@ -764,6 +764,9 @@ impl Daemon {
                         .commit_took((self.clock.now().0 - began.0).max(0) as f64 / 1000.0);
                     self.last_commit_ok = ok;
                     self.metrics.commit(ok);
+                    // Under at least once the commit waited for every delivery report:
+                    // the worker learns them before it rewinds on a failure.
+                    self.take_deliveries();
                     self.worker.handle_commit(ok);
                 }
                 Action::Abort => {
@@ -873,7 +876,8 @@ impl Daemon {
         }
     }
 
-    fn seek_to_committed(&self, id: PartitionId) -> Result<()> {
+    /// The partition's committed offset, if it has one.
+    fn committed_offset(&self, id: PartitionId) -> Result<Option<i64>> {
         let topic = &self.inputs[id.topic as usize];
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(topic, id.partition);
@@ -881,17 +885,31 @@ impl Daemon {
             .consumer
             .committed_offsets(tpl, Duration::from_secs(10))
             .context("cannot read the committed offsets")?;
-        let offset = match committed
-            .find_partition(topic, id.partition)
-            .map(|e| e.offset())
-        {
-            Some(Offset::Offset(n)) => Offset::Offset(n),
-            _ => Offset::Beginning,
-        };
+        Ok(
+            match committed
+                .find_partition(topic, id.partition)
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(n)) => Some(n),
+                _ => None,
+            },
+        )
+    }
+
+    /// Moves the partition back to its committed offset (the start when it has none),
+    /// and returns that offset.
+    fn seek_to_committed(&self, id: PartitionId) -> Result<Option<i64>> {
+        let committed = self.committed_offset(id)?;
+        let offset = committed.map_or(Offset::Beginning, Offset::Offset);
         self.consumer
-            .seek(topic, id.partition, offset, Duration::from_secs(10))
+            .seek(
+                &self.inputs[id.topic as usize],
+                id.partition,
+                offset,
+                Duration::from_secs(10),
+            )
             .context("cannot rewind a partition")?;
-        Ok(())
+        Ok(committed)
     }
 
     fn update_gauges(&mut self) {

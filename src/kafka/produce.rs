@@ -29,7 +29,9 @@ use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProd
 use rdkafka::{ClientContext, TopicPartitionList};
 
 use super::client_log::ClientLog;
+use crate::core::engine::PartitionId;
 use crate::metrics::Metrics;
+use crate::worker::AlertSource;
 
 /// Counts failed deliveries and passes on the sources of delivered records; the
 /// delivery callback runs on the producer's thread.
@@ -44,42 +46,45 @@ pub struct SenderContext {
 /// (packed into a `usize`: no allocation per record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Source {
-    pub topic: u16,
-    pub partition: i32,
-    pub offset: i64,
-    /// The worker's task generation ([`crate::worker::AlertSource`]), 0 to 15.
-    pub generation: u8,
+    /// The input partition.
+    pub partition: PartitionId,
+    /// The record and its task's generation, as the worker named them.
+    pub record: AlertSource,
 }
 
 impl Source {
-    /// Whether it can be carried: up to 8 input topics, 4,096 partitions and 2^44
-    /// offsets (a source that cannot is not reported back).
+    /// Whether it can be carried: up to 8 input topics, 4,096 partitions, 2^44 offsets
+    /// and 16 generations (a source that cannot is not reported back).
     pub fn fits(&self) -> bool {
         usize::BITS >= 64
-            && self.topic < 8
-            && (0..1 << 12).contains(&self.partition)
-            && (0..1 << 44).contains(&self.offset)
-            && self.generation < 16
+            && self.partition.topic < 8
+            && (0..1 << 12).contains(&self.partition.partition)
+            && (0..1 << 44).contains(&self.record.offset)
+            && self.record.generation < 16
     }
 
     /// 0 for none; else bit 0 set, the topic in bits 1-3, the partition in 4-15, the
     /// generation in 16-19, the offset above.
     fn pack(source: Option<Source>) -> usize {
-        let Some(s) = source.filter(Source::fits) else {
+        let Some(Source { partition, record }) = source.filter(Source::fits) else {
             return 0;
         };
-        1 | (s.topic as usize) << 1
-            | (s.partition as usize) << 4
-            | (s.generation as usize) << 16
-            | (s.offset as usize) << 20
+        1 | (partition.topic as usize) << 1
+            | (partition.partition as usize) << 4
+            | (record.generation as usize) << 16
+            | (record.offset as usize) << 20
     }
 
     fn unpack(packed: usize) -> Option<Source> {
         (packed & 1 == 1).then_some(Source {
-            topic: (packed >> 1 & 0x7) as u16,
-            partition: (packed >> 4 & 0xfff) as i32,
-            generation: (packed >> 16 & 0xf) as u8,
-            offset: (packed >> 20) as i64,
+            partition: PartitionId {
+                topic: (packed >> 1 & 0x7) as u16,
+                partition: (packed >> 4 & 0xfff) as i32,
+            },
+            record: AlertSource {
+                offset: (packed >> 20) as i64,
+                generation: (packed >> 16 & 0xf) as u8,
+            },
         })
     }
 }
@@ -372,14 +377,14 @@ fn create(
 #[cfg(test)]
 mod tests {
     use super::Source;
+    use crate::core::engine::PartitionId;
+    use crate::worker::AlertSource;
 
     #[test]
     fn a_source_survives_the_opaque_and_one_that_does_not_fit_is_none() {
         let source = |topic, partition, offset, generation| Source {
-            topic,
-            partition,
-            offset,
-            generation,
+            partition: PartitionId { topic, partition },
+            record: AlertSource { offset, generation },
         };
         for s in [
             source(0, 0, 0, 0),

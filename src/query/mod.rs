@@ -67,14 +67,15 @@ impl Filter {
         let text = |want: &Option<String>, have: Option<&str>| {
             want.as_deref().is_none_or(|w| have == Some(w))
         };
-        self.rule.is_none_or(|r| r == d.rule)
-            && text(&self.key, Some(d.key))
-            && text(&self.seller_id, d.seller_id)
-            && text(&self.marketplace, d.marketplace)
+        let o = &d.opened;
+        self.rule.is_none_or(|r| r == o.rule)
+            && text(&self.key, Some(o.key))
+            && text(&self.seller_id, o.seller_id)
+            && text(&self.marketplace, o.marketplace)
             && self
                 .status
                 .is_none_or(|s| (s == Status::Overdue) == d.overdue)
-            && self.due_before.is_none_or(|b| d.deadline < b)
+            && self.due_before.is_none_or(|b| o.deadline < b)
     }
 }
 
@@ -122,18 +123,19 @@ type SortKey<'a> = (i64, &'a str, &'a str, &'a str, i32);
 impl Entry {
     fn new(rules: &RuleSet, d: &OpenDeadline<'_>, topic: &str, partition: i32) -> Entry {
         let owned = |t: Option<&str>| t.map(str::to_string);
+        let o = &d.opened;
         Entry {
-            rule: rules.rule(d.rule).name.to_string(),
-            key: d.key.to_string(),
-            opened_by: d.opened_by.to_string(),
-            started_at: d.started,
-            deadline: d.deadline,
+            rule: rules.rule(o.rule).name.to_string(),
+            key: o.key.to_string(),
+            opened_by: o.opened_by.to_string(),
+            started_at: o.started,
+            deadline: o.deadline,
             overdue: d.overdue,
             next_point: d.next_point,
             alerts_emitted: d.alerts_emitted,
-            order_id: owned(d.order_id),
-            seller_id: owned(d.seller_id),
-            marketplace: owned(d.marketplace),
+            order_id: owned(o.order_id),
+            seller_id: owned(o.seller_id),
+            marketplace: owned(o.marketplace),
             topic: topic.to_string(),
             partition,
         }
@@ -218,8 +220,14 @@ pub fn select(worker: &Worker, topics: &[String], query: &Query) -> Vec<Entry> {
             if !query.filter.admits(&view) {
                 continue;
             }
-            let rule: &str = &rules.rule(view.rule).name;
-            let key = (view.deadline.0, rule, view.key, topic, id.partition);
+            let rule: &str = &rules.rule(view.opened.rule).name;
+            let key = (
+                view.opened.deadline.0,
+                rule,
+                view.opened.key,
+                topic,
+                id.partition,
+            );
             if after.is_some_and(|a| key <= a) {
                 continue;
             }

@@ -274,25 +274,9 @@ pub fn replay_alerts(text: &str, until: &str) -> Vec<Value> {
     crate::helpers::json_lines(&String::from_utf8(sinks.alerts).unwrap())
 }
 
-/// GETs a path from the service's HTTP endpoint.
+/// GETs a path from the service's HTTP endpoint: the status and the body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("the endpoint accepts connections");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let (status, _, body) = http_get_as(addr, path, None).await;
     (status, body)
 }
 
