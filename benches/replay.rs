@@ -33,10 +33,27 @@
 //!
 //! Both are measured, and the ratio printed for each.
 //!
+//! # Whole processes
+//!
+//! The in-process figures leave out what a user's run also pays: reading the file,
+//! writing the output through the operating system, the process's start. So the stream
+//! is also written to a temporary file and three processes read it, each timed from
+//! spawn to exit (median of a few runs each):
+//!
+//! * the serde baseline: this bench's binary again (`SLA_BENCH_SERDE_FILE`), reading
+//!   the file through a `BufReader` the same way and decoding each line into
+//!   [`Envelope`];
+//! * `sla-timerd replay FILE`, alerts to `/dev/null`;
+//! * `sla-timerd report FILE --format json`, to `/dev/null`.
+//!
+//! Goals: replay at most 2.0x the baseline, report at most 1.2x replay.
+//!
 //! # Size
 //!
 //! `SLA_BENCH_EVENTS` sets `N` (default 1,000,000; 20,000 under `--test`), per profile;
-//! `SLA_BENCH_PROFILE=sample` or `many_keys` runs one. The default run takes about four
+//! `SLA_BENCH_PROFILE=sample` or `many_keys` runs one; `SLA_BENCH_RATIOS_ONLY=1` skips
+//! criterion's part and prints only the ratios; `SLA_BENCH_KEEP=1` keeps the temporary
+//! files (for a profiler) and prints where they are. The default run takes about four
 //! minutes on two cores.
 
 // `Instant::now` is this bench's stopwatch, not a reading of the clock the engine runs on
@@ -45,7 +62,9 @@
 
 use std::borrow::Cow;
 use std::hint::black_box;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -308,7 +327,129 @@ fn print_ratio(input: &Input, reps: usize, profile: Profile) {
     );
 }
 
+/// The whole-process serde baseline: decodes the file `path` names and prints how many
+/// lines decoded.
+fn serde_process(path: &str) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    let mut input = BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::with_capacity(4096);
+    let mut ok = 0u64;
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                let record = line.strip_suffix(b"\n").unwrap_or(&line);
+                if let Ok(env) = serde_json::from_slice::<Envelope>(record) {
+                    black_box(&env);
+                    ok += 1;
+                }
+            }
+            Err(e) => panic!("cannot read {path}: {e}"),
+        }
+    }
+    println!("{ok}");
+}
+
+/// The stream written to a temporary file, removed when dropped.
+struct TempInput(PathBuf);
+
+impl TempInput {
+    fn write(input: &Input, profile: Profile) -> TempInput {
+        let path = std::env::temp_dir().join(format!(
+            "sla-timerd-replay-bench-{}-{}.jsonl",
+            std::process::id(),
+            profile.name()
+        ));
+        std::fs::write(&path, &input.buf)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        TempInput(path)
+    }
+}
+
+impl Drop for TempInput {
+    fn drop(&mut self) {
+        if std::env::var_os("SLA_BENCH_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// Wall time of one run of `command`, its standard output to `/dev/null`; panics
+/// unless it succeeds.
+fn time_process(mut command: Command) -> Duration {
+    let null = std::fs::File::create("/dev/null").expect("/dev/null opens");
+    let started = Instant::now();
+    let output = command
+        .stdout(null)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let spent = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    spent
+}
+
+/// The whole-process figures: serde baseline, replay and report on the same file.
+fn print_process_ratios(input: &Input, reps: usize, profile: Profile) {
+    let file = TempInput::write(input, profile);
+    let binary = env!("CARGO_BIN_EXE_sla-timerd");
+    let path: &Path = &file.0;
+    let me = std::env::current_exe().expect("the bench knows its own path");
+    let serde = median_time_of(reps, || {
+        let mut c = Command::new(&me);
+        c.env("SLA_BENCH_SERDE_FILE", path);
+        c
+    });
+    let replay = median_time_of(reps, || {
+        let mut c = Command::new(binary);
+        c.arg("replay").arg(path);
+        c
+    });
+    let report = median_time_of(reps, || {
+        let mut c = Command::new(binary);
+        c.args(["report", "--format", "json"]).arg(path);
+        c
+    });
+    let secs = |d: Duration| d.as_secs_f64();
+    println!(
+        "{}: whole processes, median of {reps} runs over {} events: serde baseline {:.2} s, replay {:.2} s, report {:.2} s",
+        profile.name(),
+        input.events,
+        secs(serde),
+        secs(replay),
+        secs(report)
+    );
+    println!(
+        "{}: whole process replay/serde time ratio: {:.2} (goal <= 2.0)",
+        profile.name(),
+        secs(replay) / secs(serde)
+    );
+    println!(
+        "{}: whole process report/replay time ratio: {:.2} (goal <= 1.2)",
+        profile.name(),
+        secs(report) / secs(replay)
+    );
+}
+
+/// Median wall time of `reps` runs of the command `make` builds.
+fn median_time_of(reps: usize, mut make: impl FnMut() -> Command) -> Duration {
+    let mut times: Vec<Duration> = (0..reps).map(|_| time_process(make())).collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("SLA_BENCH_SERDE_FILE") {
+        return serde_process(&path);
+    }
     let test_mode = std::env::args().any(|a| a == "--test");
     let events = std::env::var("SLA_BENCH_EVENTS")
         .ok()
@@ -319,14 +460,19 @@ fn main() {
         })
         .unwrap_or(if test_mode { 20_000 } else { 1_000_000 });
     let only = std::env::var("SLA_BENCH_PROFILE").ok();
+    let only_ratios = std::env::var_os("SLA_BENCH_RATIOS_ONLY").is_some();
     let mut criterion = Criterion::default().configure_from_args();
     for profile in [Profile::Sample, Profile::ManyKeys] {
         if only.as_deref().is_some_and(|o| o != profile.name()) {
             continue;
         }
         let input = Input::generate(events, profile);
-        bench_throughput(&mut criterion, &input, profile);
-        print_ratio(&input, if test_mode { 1 } else { 5 }, profile);
+        if !only_ratios {
+            bench_throughput(&mut criterion, &input, profile);
+        }
+        let reps = if test_mode { 1 } else { 5 };
+        print_ratio(&input, reps, profile);
+        print_process_ratios(&input, reps, profile);
     }
     criterion.final_summary();
 }

@@ -20,13 +20,9 @@ impl Sink for Journal<'_> {
     fn emit(&mut self, effect: Effect<'_>) {
         self.writer.record(self.rules, &effect);
         if let Effect::Alert(a) = effect {
-            self.alerts.push(alert_line(&a));
+            self.alerts.push(a.to_json());
         }
     }
-}
-
-fn alert_line(a: &Alert) -> String {
-    a.to_json()
 }
 
 /// A compacted topic: the latest value per key, in the order of their last write
@@ -128,7 +124,7 @@ fn run_with_restores(
     }
     let mut tail = Vec::new();
     state.finish(rules, None, &mut tail);
-    alerts.extend(tail.iter().map(alert_line));
+    alerts.extend(tail.iter().map(Alert::to_json));
     alerts
 }
 
@@ -207,7 +203,7 @@ fn settling_after_each_input_changes_no_alert_of_a_replay() {
         }
     }
     state.finish(&rules, None, &mut plain);
-    let plain: Vec<String> = plain.iter().map(alert_line).collect();
+    let plain: Vec<String> = plain.iter().map(Alert::to_json).collect();
     assert_eq!(
         first_difference(&run_with_restores(&rules, &lines, &[], false), &plain),
         None

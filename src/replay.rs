@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufRead, Write};
 
-use crate::core::alert::Alert;
+use crate::core::alert::AlertRef;
 use crate::core::effect::{Effect, Sink};
 use crate::core::engine::{Engine, PartitionId};
 use crate::core::partition::Taken;
@@ -152,7 +152,7 @@ impl Default for AlertTally {
 }
 
 impl AlertTally {
-    fn count(&mut self, alert: &Alert) {
+    fn count(&mut self, alert: &AlertRef<'_>) {
         use crate::core::alert::{AlertKind, SlaStage};
         let i = match &alert.kind {
             AlertKind::Sla {

@@ -266,7 +266,7 @@ impl Sink for TaskSink<'_> {
                 self.alerts += 1;
                 self.actions.push_back(Action::Alert {
                     partition: self.partition,
-                    alert,
+                    alert: alert.to_alert(),
                     again: self.again,
                     source: self.source,
                 });

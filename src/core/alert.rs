@@ -60,6 +60,276 @@ pub struct Copied<'a> {
     pub marketplace: Option<&'a str>,
 }
 
+/// An alert as the engine emits it, borrowed from the engine's state for the duration
+/// of one [`super::effect::Sink::emit`] call: written out from there without an owned
+/// copy (replay), or turned into an [`Alert`] by a sink that keeps it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AlertRef<'a> {
+    /// The id (see the module doc).
+    pub id: &'a str,
+    pub key: &'a str,
+    /// The opening event's id (SLA alerts) or the checked event's id (violations).
+    event: &'a str,
+    /// The closing event of a resolution.
+    pub closed_by: Option<&'a str>,
+    pub copied: Copied<'a>,
+    pub kind: AlertKind,
+    /// The rule's or the check's name.
+    pub name: &'a Arc<str>,
+    pub time: Millis,
+    pub texts: &'a Texts,
+}
+
+/// Appends an SLA alert's id to `out`: `{rule}:{key}:{opened_by}:` and `warning-{lead
+/// seconds}`, `breach` or `resolved`.
+pub fn write_sla_id(out: &mut String, rule: &str, key: &str, opened_by: &str, stage: SlaStage) {
+    for part in [rule, ":", key, ":", opened_by, ":"] {
+        out.push_str(part);
+    }
+    match stage {
+        SlaStage::Warning(lead) => {
+            out.push_str("warning-");
+            let mut digits = Vec::with_capacity(20);
+            json_int(&mut digits, lead.whole_secs());
+            out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+        }
+        SlaStage::Breach => out.push_str("breach"),
+        SlaStage::Resolved(_) => out.push_str("resolved"),
+    }
+}
+
+/// Appends a violation's id to `out`: `{check}:{event id}`.
+pub fn write_violation_id(out: &mut String, check: &str, event_id: &str) {
+    for part in [check, ":", event_id] {
+        out.push_str(part);
+    }
+}
+
+impl<'a> AlertRef<'a> {
+    /// An alert about an instance of `rule` opened by `opened_by`, whose `id` is
+    /// [`write_sla_id`]'s; `closed_by` is the closing event of a resolution.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sla(
+        id: &'a str,
+        rule: &'a Arc<str>,
+        key: &'a str,
+        opened_by: &'a str,
+        closed_by: Option<&'a str>,
+        time: Millis,
+        kind: AlertKind,
+        copied: Copied<'a>,
+        texts: &'a Texts,
+    ) -> AlertRef<'a> {
+        assert!(
+            matches!(kind, AlertKind::Sla { .. }),
+            "AlertRef::sla needs an AlertKind::Sla, got {kind:?}"
+        );
+        AlertRef {
+            id,
+            key,
+            event: opened_by,
+            closed_by,
+            copied,
+            kind,
+            name: rule,
+            time,
+            texts,
+        }
+    }
+
+    /// A check's violation on one event, whose `id` is [`write_violation_id`]'s.
+    pub fn violation(
+        id: &'a str,
+        check: &'a Arc<str>,
+        key: &'a str,
+        event_id: &'a str,
+        time: Millis,
+        copied: Copied<'a>,
+        texts: &'a Texts,
+    ) -> AlertRef<'a> {
+        AlertRef {
+            id,
+            key,
+            event: event_id,
+            closed_by: None,
+            copied,
+            kind: AlertKind::Violation,
+            name: check,
+            time,
+            texts,
+        }
+    }
+
+    /// The event that opened the instance (SLA alerts).
+    pub fn opened_by(&self) -> Option<&'a str> {
+        matches!(self.kind, AlertKind::Sla { .. }).then_some(self.event)
+    }
+
+    /// The checked event (violations).
+    pub fn event_id(&self) -> Option<&'a str> {
+        matches!(self.kind, AlertKind::Violation).then_some(self.event)
+    }
+
+    /// `sla.warning`, `sla.breach`, `sla.resolved` or `sla.violation`.
+    pub fn event_type(&self) -> &'static str {
+        match &self.kind {
+            AlertKind::Sla {
+                stage: SlaStage::Warning(_),
+                ..
+            } => "sla.warning",
+            AlertKind::Sla {
+                stage: SlaStage::Breach,
+                ..
+            } => "sla.breach",
+            AlertKind::Sla {
+                stage: SlaStage::Resolved(_),
+                ..
+            } => "sla.resolved",
+            AlertKind::Violation => "sla.violation",
+        }
+    }
+
+    /// `warning`, `breach`, `resolved` or `violation`.
+    pub fn stage(&self) -> &'static str {
+        self.event_type().trim_start_matches("sla.")
+    }
+
+    fn severity(&self) -> &'a str {
+        match &self.kind {
+            AlertKind::Sla {
+                stage: SlaStage::Warning(_),
+                ..
+            } => "warning",
+            AlertKind::Sla {
+                stage: SlaStage::Resolved(_),
+                ..
+            } => "info",
+            _ => &self.texts.severity,
+        }
+    }
+
+    /// An owned copy, for a sink that keeps the alert.
+    pub fn to_alert(&self) -> Alert {
+        let parts = [
+            Some(self.id),
+            Some(self.key),
+            Some(self.event),
+            self.closed_by,
+            self.copied.order_id,
+            self.copied.seller_id,
+            self.copied.marketplace,
+        ];
+        let len = parts.iter().flatten().map(|p| p.len()).sum();
+        let mut text = String::with_capacity(len);
+        let mut spans = [(0, 0); 7];
+        for (part, span) in parts.iter().zip(&mut spans) {
+            let at = text.len() as u32;
+            text.push_str(part.unwrap_or_default());
+            *span = (at, text.len() as u32);
+        }
+        Alert {
+            text,
+            spans,
+            kind: self.kind,
+            name: self.name.clone(),
+            time: self.time,
+            texts: self.texts.clone(),
+        }
+    }
+
+    /// The CloudEvents 1.0 structured-mode JSON object, on one line.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(640);
+        self.write_json(&mut out);
+        String::from_utf8(out).expect("written from str and ASCII")
+    }
+
+    /// Appends [`Self::to_json`]'s text to `out`: written field by field (alerts are the
+    /// output's bulk), in the order of contract section 8, absent fields left out.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let copied = [
+            (&br#","order_id":"#[..], self.copied.order_id),
+            (br#","seller_id":"#, self.copied.seller_id),
+            (br#","marketplace":"#, self.copied.marketplace),
+        ];
+        let texts_len = self.id.len()
+            + self.name.len() * 2
+            + self.key.len() * 2
+            + self.event.len()
+            + self.closed_by.map_or(0, str::len)
+            + copied
+                .iter()
+                .filter_map(|(_, v)| *v)
+                .map(str::len)
+                .sum::<usize>()
+            + self.texts.action.len();
+        out.reserve(texts_len + 512);
+        out.extend_from_slice(br#"{"specversion":"1.0","id":"#);
+        json_str(out, self.id);
+        out.extend_from_slice(br#","source":"sla-timerd","type":""#);
+        out.extend_from_slice(self.event_type().as_bytes());
+        out.extend_from_slice(br#"","time":"#);
+        json_time(out, self.time);
+        out.extend_from_slice(br#","subject":""#);
+        json_str_body(out, self.name);
+        out.push(b'/');
+        json_str_body(out, self.key);
+        out.extend_from_slice(br#"","datacontenttype":"application/json","data":{"#);
+        match self.kind {
+            AlertKind::Violation => out.extend_from_slice(br#""check":"#),
+            AlertKind::Sla { .. } => out.extend_from_slice(br#""rule":"#),
+        }
+        json_str(out, self.name);
+        out.extend_from_slice(br#","key":"#);
+        json_str(out, self.key);
+        out.extend_from_slice(br#","stage":""#);
+        out.extend_from_slice(self.stage().as_bytes());
+        out.push(b'"');
+        match self.kind {
+            AlertKind::Sla {
+                stage,
+                deadline,
+                started_at,
+            } => {
+                if let SlaStage::Warning(lead) = stage {
+                    out.extend_from_slice(br#","lead_seconds":"#);
+                    json_int(out, lead.whole_secs());
+                }
+                if let SlaStage::Resolved(outcome) = stage {
+                    out.extend_from_slice(br#","outcome":""#);
+                    out.extend_from_slice(outcome.as_str().as_bytes());
+                    out.push(b'"');
+                }
+                out.extend_from_slice(br#","deadline":"#);
+                json_time(out, deadline);
+                out.extend_from_slice(br#","started_at":"#);
+                json_time(out, started_at);
+                out.extend_from_slice(br#","opened_by":"#);
+                json_str(out, self.event);
+                if let Some(closed_by) = self.closed_by {
+                    out.extend_from_slice(br#","closed_by":"#);
+                    json_str(out, closed_by);
+                }
+            }
+            AlertKind::Violation => {
+                out.extend_from_slice(br#","event_id":"#);
+                json_str(out, self.event);
+            }
+        }
+        for (name, value) in copied {
+            if let Some(value) = value {
+                out.extend_from_slice(name);
+                json_str(out, value);
+            }
+        }
+        out.extend_from_slice(br#","severity":"#);
+        json_str(out, self.severity());
+        out.extend_from_slice(br#","action":"#);
+        json_str(out, &self.texts.action);
+        out.extend_from_slice(b"}}");
+    }
+}
+
 /// Indices into [`Alert::spans`].
 const ID: usize = 0;
 const KEY: usize = 1;
@@ -70,9 +340,9 @@ const ORDER_ID: usize = 4;
 const SELLER_ID: usize = 5;
 const MARKETPLACE: usize = 6;
 
-/// One alert, ready to be written. Its texts share one allocation: the id (which holds
-/// the name, the key and the event id) followed by the closing event id and the copied
-/// values; `spans` says where each is. Alerts outnumber input events, so this matters.
+/// An alert kept past the engine's call ([`AlertRef::to_alert`]). Its texts share one
+/// allocation: the id, the key, the event id, the closing event id and the copied
+/// values; `spans` says where each is.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Alert {
     text: String,
@@ -102,17 +372,12 @@ impl Alert {
         let AlertKind::Sla { stage, .. } = kind else {
             panic!("Alert::sla needs an AlertKind::Sla, got {kind:?}");
         };
-        let lead = match stage {
-            SlaStage::Warning(lead) => lead.whole_secs().to_string(),
-            _ => String::new(),
-        };
-        let suffix = match stage {
-            SlaStage::Warning(_) => "warning-",
-            SlaStage::Breach => "breach",
-            SlaStage::Resolved(_) => "resolved",
-        };
-        let id = [&**rule, ":", key, ":", opened_by, ":", suffix, &lead];
-        Alert::build(&id, (2, 4), closed_by, kind, rule, time, copied, texts)
+        let mut id = String::new();
+        write_sla_id(&mut id, rule, key, opened_by, stage);
+        AlertRef::sla(
+            &id, rule, key, opened_by, closed_by, time, kind, copied, texts,
+        )
+        .to_alert()
     }
 
     /// A check's violation on one event.
@@ -124,73 +389,24 @@ impl Alert {
         copied: Copied<'_>,
         texts: &Texts,
     ) -> Alert {
-        let mut alert = Alert::build(
-            &[&**check, ":", event_id],
-            (usize::MAX, 2),
-            None,
-            AlertKind::Violation,
-            check,
-            time,
-            copied,
-            texts,
-        );
-        alert.push(KEY, key);
-        alert
+        let mut id = String::new();
+        write_violation_id(&mut id, check, event_id);
+        AlertRef::violation(&id, check, key, event_id, time, copied, texts).to_alert()
     }
 
-    /// Lays out the texts: `id_parts` concatenated, `(key, event)` the indices in it of the
-    /// key (`usize::MAX` when the id holds none) and of the event id.
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        id_parts: &[&str],
-        (key, event): (usize, usize),
-        closed_by: Option<&str>,
-        kind: AlertKind,
-        name: &Arc<str>,
-        time: Millis,
-        copied: Copied<'_>,
-        texts: &Texts,
-    ) -> Alert {
-        let extra = [
-            closed_by,
-            copied.order_id,
-            copied.seller_id,
-            copied.marketplace,
-        ];
-        let len = id_parts.iter().map(|p| p.len()).sum::<usize>()
-            + extra.iter().flatten().map(|p| p.len()).sum::<usize>();
-        let mut alert = Alert {
-            text: String::with_capacity(len + 32),
-            spans: [(0, 0); 7],
-            kind,
-            name: name.clone(),
-            time,
-            texts: texts.clone(),
-        };
-        for (i, part) in id_parts.iter().enumerate() {
-            let at = alert.text.len() as u32;
-            alert.text.push_str(part);
-            if i == key {
-                alert.spans[KEY] = (at, alert.text.len() as u32);
-            }
-            if i == event {
-                alert.spans[EVENT] = (at, alert.text.len() as u32);
-            }
+    /// The borrowed form, which writes the JSON.
+    pub fn as_ref(&self) -> AlertRef<'_> {
+        AlertRef {
+            id: self.part(ID).unwrap_or_default(),
+            key: self.part(KEY).unwrap_or_default(),
+            event: self.part(EVENT).unwrap_or_default(),
+            closed_by: self.part(CLOSED_BY),
+            copied: self.copied(),
+            kind: self.kind,
+            name: &self.name,
+            time: self.time,
+            texts: &self.texts,
         }
-        alert.spans[ID] = (0, alert.text.len() as u32);
-        for (part, index) in extra
-            .into_iter()
-            .zip([CLOSED_BY, ORDER_ID, SELLER_ID, MARKETPLACE])
-        {
-            alert.push(index, part.unwrap_or_default());
-        }
-        alert
-    }
-
-    fn push(&mut self, index: usize, part: &str) {
-        let at = self.text.len() as u32;
-        self.text.push_str(part);
-        self.spans[index] = (at, self.text.len() as u32);
     }
 
     fn part(&self, index: usize) -> Option<&str> {
@@ -208,9 +424,7 @@ impl Alert {
 
     /// The event that opened the instance (SLA alerts).
     pub fn opened_by(&self) -> Option<&str> {
-        matches!(self.kind, AlertKind::Sla { .. })
-            .then(|| self.part(EVENT))
-            .flatten()
+        self.as_ref().opened_by()
     }
 
     /// The event that closed the instance (resolutions).
@@ -220,9 +434,7 @@ impl Alert {
 
     /// The checked event (violations).
     pub fn event_id(&self) -> Option<&str> {
-        matches!(self.kind, AlertKind::Violation)
-            .then(|| self.part(EVENT))
-            .flatten()
+        self.as_ref().event_id()
     }
 
     pub fn copied(&self) -> Copied<'_> {
@@ -235,128 +447,22 @@ impl Alert {
 
     /// `sla.warning`, `sla.breach`, `sla.resolved` or `sla.violation`.
     pub fn event_type(&self) -> &'static str {
-        match &self.kind {
-            AlertKind::Sla {
-                stage: SlaStage::Warning(_),
-                ..
-            } => "sla.warning",
-            AlertKind::Sla {
-                stage: SlaStage::Breach,
-                ..
-            } => "sla.breach",
-            AlertKind::Sla {
-                stage: SlaStage::Resolved(_),
-                ..
-            } => "sla.resolved",
-            AlertKind::Violation => "sla.violation",
-        }
+        self.as_ref().event_type()
     }
 
     /// `warning`, `breach`, `resolved` or `violation`.
     pub fn stage(&self) -> &'static str {
-        self.event_type().trim_start_matches("sla.")
-    }
-
-    fn severity(&self) -> &str {
-        match &self.kind {
-            AlertKind::Sla {
-                stage: SlaStage::Warning(_),
-                ..
-            } => "warning",
-            AlertKind::Sla {
-                stage: SlaStage::Resolved(_),
-                ..
-            } => "info",
-            _ => &self.texts.severity,
-        }
+        self.as_ref().stage()
     }
 
     /// The CloudEvents 1.0 structured-mode JSON object, on one line.
     pub fn to_json(&self) -> String {
-        let mut out = Vec::with_capacity(640);
-        self.write_json(&mut out);
-        String::from_utf8(out).expect("written from str and ASCII")
+        self.as_ref().to_json()
     }
 
-    /// Appends [`Self::to_json`]'s text to `out`: written field by field (alerts are the
-    /// output's bulk), in the order of contract section 8, absent fields left out.
+    /// Appends [`Self::to_json`]'s text to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(br#"{"specversion":"1.0","id":"#);
-        json_str(out, &[self.id()]);
-        out.extend_from_slice(br#","source":"sla-timerd","type":""#);
-        out.extend_from_slice(self.event_type().as_bytes());
-        out.extend_from_slice(br#"","time":"#);
-        json_time(out, self.time);
-        out.extend_from_slice(br#","subject":"#);
-        json_str(out, &[&self.name, "/", self.key()]);
-        out.extend_from_slice(br#","datacontenttype":"application/json","data":{"#);
-        let mut data = Fields(out);
-        match self.kind {
-            AlertKind::Violation => data.text("check", &self.name),
-            AlertKind::Sla { .. } => data.text("rule", &self.name),
-        }
-        data.text("key", self.key());
-        data.text("stage", self.stage());
-        match self.kind {
-            AlertKind::Sla {
-                stage,
-                deadline,
-                started_at,
-            } => {
-                if let SlaStage::Warning(lead) = stage {
-                    data.name("lead_seconds");
-                    json_int(data.0, lead.whole_secs());
-                }
-                if let SlaStage::Resolved(outcome) = stage {
-                    data.text("outcome", outcome.as_str());
-                }
-                data.time("deadline", deadline);
-                data.time("started_at", started_at);
-                data.text("opened_by", self.opened_by().unwrap_or_default());
-                if let Some(closed_by) = self.closed_by() {
-                    data.text("closed_by", closed_by);
-                }
-            }
-            AlertKind::Violation => data.text("event_id", self.event_id().unwrap_or_default()),
-        }
-        let copied = self.copied();
-        let copied = [
-            ("order_id", copied.order_id),
-            ("seller_id", copied.seller_id),
-            ("marketplace", copied.marketplace),
-        ];
-        for (name, value) in copied {
-            if let Some(value) = value {
-                data.text(name, value);
-            }
-        }
-        data.text("severity", self.severity());
-        data.text("action", &self.texts.action);
-        out.extend_from_slice(b"}}");
-    }
-}
-
-/// The members of a JSON object being written; the first has no leading comma.
-struct Fields<'a>(&'a mut Vec<u8>);
-
-impl Fields<'_> {
-    fn name(&mut self, name: &str) {
-        if self.0.last() != Some(&b'{') {
-            self.0.push(b',');
-        }
-        self.0.push(b'"');
-        self.0.extend_from_slice(name.as_bytes());
-        self.0.extend_from_slice(b"\":");
-    }
-
-    fn text(&mut self, name: &str, value: &str) {
-        self.name(name);
-        json_str(self.0, &[value]);
-    }
-
-    fn time(&mut self, name: &str, value: Millis) {
-        self.name(name);
-        json_time(self.0, value);
+        self.as_ref().write_json(out)
     }
 }
 
@@ -379,51 +485,58 @@ fn json_int(out: &mut Vec<u8>, value: i64) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// A JSON string of the parts concatenated, escaped as serde_json does: `"` and `\`
-/// with a backslash, control characters as `\n`-style or `\u00XX` escapes, the rest as is.
-fn json_str(out: &mut Vec<u8>, parts: &[&str]) {
+/// A JSON string, escaped as serde_json does: `"` and `\` with a backslash, control
+/// characters as `\n`-style or `\u00XX` escapes, the rest as is.
+fn json_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
-    for part in parts {
-        let bytes = part.as_bytes();
-        let clean = clean_prefix(bytes);
-        out.extend_from_slice(&bytes[..clean]);
-        let mut from = clean;
-        for (i, &b) in bytes.iter().enumerate().skip(clean) {
-            let escape: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0x08 => b"\\b",
-                0x0C => b"\\f",
-                0..=0x1F => b"",
-                _ => continue,
-            };
-            out.extend_from_slice(&bytes[from..i]);
-            from = i + 1;
-            if escape.is_empty() {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 15) as usize],
-                ]);
-            } else {
-                out.extend_from_slice(escape);
-            }
-        }
-        out.extend_from_slice(&bytes[from..]);
-    }
+    json_str_body(out, text);
     out.push(b'"');
 }
 
-/// The length of the longest prefix, in whole 8-byte words, with nothing to escape
-/// (no `"`, `\` or control character): checked a word at a time, since alert text
-/// almost never needs escaping.
+/// [`json_str`] without the quotes.
+fn json_str_body(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let clean = clean_prefix(bytes);
+    if clean == bytes.len() {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.extend_from_slice(&bytes[..clean]);
+    let mut from = clean;
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0C => b"\\f",
+            0..=0x1F => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[from..i]);
+        from = i + 1;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+    }
+    out.extend_from_slice(&bytes[from..]);
+}
+
+/// The length of the longest prefix with nothing to escape (no `"`, `\` or control
+/// character): checked a word of 8 bytes at a time, since alert text almost never needs
+/// escaping, then byte by byte.
 fn clean_prefix(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -435,7 +548,13 @@ fn clean_prefix(bytes: &[u8]) -> usize {
             || has_zero(w ^ (ONES * u64::from(b'"')))
             || has_zero(w ^ (ONES * u64::from(b'\\'))))
     });
-    words.count() * 8
+    let words = words.count() * 8;
+    let needs_escape = |b: &&u8| **b < 0x20 || **b == b'"' || **b == b'\\';
+    words
+        + bytes[words..]
+            .iter()
+            .take_while(|b| !needs_escape(b))
+            .count()
 }
 
 fn json_time(out: &mut Vec<u8>, t: Millis) {
@@ -445,7 +564,7 @@ fn json_time(out: &mut Vec<u8>, t: Millis) {
             out.extend_from_slice(&bytes);
             out.push(b'"');
         }
-        None => json_str(out, &[&t.to_rfc3339()]),
+        None => json_str(out, &t.to_rfc3339()),
     }
 }
 
@@ -550,16 +669,19 @@ mod tests {
     }
 
     #[test]
-    fn the_clean_prefix_stops_at_the_word_holding_the_first_escape() {
-        assert_eq!(clean_prefix(b"abcdefghijklmnopq"), 16);
+    fn the_clean_prefix_stops_at_the_first_escape() {
+        assert_eq!(clean_prefix(b"abcdefghijklmnopq"), 17);
         for (i, special) in [b'"', b'\\', b'\n', 0x00, 0x1F].into_iter().enumerate() {
-            let mut text = *b"abcdefghijklmnopqrstuvwx";
-            text[9 + i] = special;
-            assert_eq!(clean_prefix(&text), 8, "{special:#x} at {}", 9 + i);
+            for at in [0, 3, 9 + i, 23] {
+                let mut text = *b"abcdefghijklmnopqrstuvwx";
+                text[at] = special;
+                assert_eq!(clean_prefix(&text), at, "{special:#x} at {at}");
+            }
         }
+        let text = "ééééééééé ✓✓✓✓";
         assert_eq!(
-            clean_prefix("ééééééééé ✓✓✓✓".as_bytes()),
-            24,
+            clean_prefix(text.as_bytes()),
+            text.len(),
             "bytes above 0x7F need no escape"
         );
     }

@@ -12,7 +12,7 @@
 //! * Effects borrow from the engine's state for the duration of the call: a sink that
 //!   keeps something copies it.
 
-use super::alert::{Alert, Outcome};
+use super::alert::{Alert, AlertRef, Outcome};
 use super::event::{EventType, Money};
 use super::rules::{Profile, RuleId};
 use super::time::{Millis, Span};
@@ -20,8 +20,8 @@ use super::time::{Millis, Span};
 /// One fact.
 #[derive(Debug)]
 pub enum Effect<'a> {
-    /// An alert to deliver.
-    Alert(Alert),
+    /// An alert to deliver (a sink that keeps it takes [`AlertRef::to_alert`]).
+    Alert(AlertRef<'a>),
     /// An instance opened (contract 4.1).
     Opened(Opened<'a>),
     /// An instance closed (contract 4.3).
@@ -94,7 +94,7 @@ impl Sink for Vec<Alert> {
     #[inline]
     fn emit(&mut self, effect: Effect<'_>) {
         if let Effect::Alert(alert) = effect {
-            self.push(alert);
+            self.push(alert.to_alert());
         }
     }
 }

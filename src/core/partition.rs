@@ -20,7 +20,9 @@
 //!   once older than the retention window of clock time; open instances never are.
 //! * One value holds everything, so moving or restoring a partition moves this value.
 
-use super::alert::{Alert, AlertKind, Copied, Outcome, SlaStage};
+use super::alert::{
+    write_sla_id, write_violation_id, AlertKind, AlertRef, Copied, Outcome, SlaStage,
+};
 use super::effect::{Change, Closed, Effect, Opened, Sink};
 use super::event::{Event, EventType, Field, Input, Money};
 use super::instances::{first_point, point_time, Slot, SlotTable, NO_POINT, NO_TIMER};
@@ -69,6 +71,8 @@ pub struct PartitionState {
     schedules: Vec<Box<[Span]>>,
     /// Per rule, the index in `schedules` of its configured leads, once interned.
     rule_schedules: Vec<u16>,
+    /// Where the id of the alert being emitted is written (no allocation per alert).
+    alert_id: String,
 }
 
 impl PartitionState {
@@ -193,8 +197,7 @@ impl PartitionState {
             None => SlaStage::Breach,
         };
         self.pass_point(i);
-        let alert = self.instance_alert(rules, i, when, stage, None);
-        self.emit(rules.retention, alert, out);
+        self.emit_instance(rules, i, when, stage, None, out);
     }
 
     /// The instance's next point has fired (its timer already taken from the wheel):
@@ -213,17 +216,22 @@ impl PartitionState {
         }
     }
 
-    fn instance_alert(
-        &self,
+    /// Emits an alert of instance `i` at `time`, unless its id already was: written
+    /// from the slot's texts, with no owned copy.
+    fn emit_instance<S: Sink>(
+        &mut self,
         rules: &RuleSet,
         i: u32,
         time: Millis,
         stage: SlaStage,
         closed_by: Option<&str>,
-    ) -> Alert {
+        out: &mut S,
+    ) {
         let slot = self.slots.get(i);
         let rule = rules.rule(slot.rule);
         let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
+        let key = key.expect("every slot stores its key");
+        let opened_by = opened_by.unwrap_or_default();
         let kind = AlertKind::Sla {
             stage,
             deadline: slot.deadline,
@@ -234,28 +242,26 @@ impl PartitionState {
             seller_id,
             marketplace,
         };
-        let key = key.expect("every slot stores its key");
-        Alert::sla(
+        self.alert_id.clear();
+        write_sla_id(&mut self.alert_id, &rule.name, key, opened_by, stage);
+        let alert = AlertRef::sla(
+            &self.alert_id,
             &rule.name,
             key,
-            opened_by.unwrap_or_default(),
+            opened_by,
             closed_by,
             time,
             kind,
             copied,
             rule.texts(slot.profile),
-        )
-    }
-
-    fn emit<S: Sink>(&mut self, retention: Span, alert: Alert, out: &mut S) {
-        let id = fingerprint(&[alert.id()]);
-        let stamp = self.clock.unwrap_or(alert.time);
-        if self.emitted.insert(id, stamp, retention) {
-            out.emit(Effect::Changed(Change::Emitted { id, stamp }));
-            out.emit(Effect::Alert(alert));
-        } else {
-            self.tally.alert_ids_suppressed += 1;
-        }
+        );
+        let once = Once {
+            emitted: &mut self.emitted,
+            tally: &mut self.tally,
+            clock: self.clock,
+            retention: rules.retention,
+        };
+        once.emit(alert, out);
     }
 
     fn apply<S: Sink>(&mut self, rules: &RuleSet, event: &Event<'_>, out: &mut S) {
@@ -298,7 +304,10 @@ impl PartitionState {
                 return;
             }
         }
-        let alert = Alert::violation(
+        self.alert_id.clear();
+        write_violation_id(&mut self.alert_id, &check.name, &event.id);
+        let alert = AlertRef::violation(
+            &self.alert_id,
             &check.name,
             key,
             &event.id,
@@ -306,7 +315,13 @@ impl PartitionState {
             copied_from(event),
             &check.texts,
         );
-        self.emit(rules.retention, alert, out);
+        let once = Once {
+            emitted: &mut self.emitted,
+            tally: &mut self.tally,
+            clock: self.clock,
+            retention: rules.retention,
+        };
+        once.emit(alert, out);
     }
 
     fn remember_total<S: Sink>(&mut self, event: &Event<'_>, out: &mut S) {
@@ -370,14 +385,8 @@ impl PartitionState {
             Outcome::Late
         };
         if slot.has_emitted() {
-            let alert = self.instance_alert(
-                rules,
-                i,
-                event.time,
-                SlaStage::Resolved(outcome),
-                Some(&event.id),
-            );
-            self.emit(rules.retention, alert, out);
+            let stage = SlaStage::Resolved(outcome);
+            self.emit_instance(rules, i, event.time, stage, Some(&event.id), out);
         }
         let slot = self.slots.get(i);
         let rule = slot.rule;
@@ -626,6 +635,29 @@ impl PartitionState {
 /// stays valid when rules are added or reordered.
 fn rule_key(rules: &RuleSet, rule: RuleId, key: &str) -> u64 {
     fingerprint(&[&rules.rule(rule).name, key])
+}
+
+/// The rule that an alert id is emitted once per retention window (contract section
+/// 4, duplicates), over the partition's emitted set.
+struct Once<'a> {
+    emitted: &'a mut RetainedSet,
+    tally: &'a mut Tally,
+    clock: Option<Millis>,
+    retention: Span,
+}
+
+impl Once<'_> {
+    /// Emits `alert` unless its id was emitted within the retention window.
+    fn emit<S: Sink>(self, alert: AlertRef<'_>, out: &mut S) {
+        let id = fingerprint(&[alert.id]);
+        let stamp = self.clock.unwrap_or(alert.time);
+        if self.emitted.insert(id, stamp, self.retention) {
+            out.emit(Effect::Changed(Change::Emitted { id, stamp }));
+            out.emit(Effect::Alert(alert));
+        } else {
+            self.tally.alert_ids_suppressed += 1;
+        }
+    }
 }
 
 fn copied_from<'a>(event: &'a Event<'_>) -> Copied<'a> {
