@@ -129,6 +129,31 @@ struct RawEnvelope<'a> {
     data: Option<RawData<'a>>,
 }
 
+/// A record's envelope attributes and `data` as raw JSON text, however it was read:
+/// by the fast path ([`scan`]) or through serde ([`RawEnvelope`]).
+#[derive(Default, Debug, PartialEq)]
+struct Raw<'a> {
+    specversion: Option<&'a str>,
+    id: Option<&'a str>,
+    source: Option<&'a str>,
+    event_type: Option<&'a str>,
+    time: Option<&'a str>,
+    data: Option<RawData<'a>>,
+}
+
+impl<'a> From<RawEnvelope<'a>> for Raw<'a> {
+    fn from(env: RawEnvelope<'a>) -> Raw<'a> {
+        Raw {
+            specversion: env.specversion.map(RawValue::get),
+            id: env.id.map(RawValue::get),
+            source: env.source.map(RawValue::get),
+            event_type: env.event_type.map(RawValue::get),
+            time: env.time.map(RawValue::get),
+            data: env.data,
+        }
+    }
+}
+
 fn keep_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
 }
@@ -137,9 +162,10 @@ fn keep_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawVa
 /// be read per schema once the type is known), or the kind of JSON found instead.
 /// Unboxed: it lives on the stack for one record.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug, PartialEq)]
 enum RawData<'a> {
     Object {
-        fields: [Option<&'a RawValue>; FIELD_COUNT],
+        fields: [Option<&'a str>; FIELD_COUNT],
         /// A known field given twice: named as the reason once the type is known.
         duplicate: Option<Field>,
     },
@@ -167,6 +193,7 @@ impl<'de> Visitor<'de> for RawDataVisitor {
                 Some(field) => {
                     let value: &RawValue = map.next_value()?;
                     let slot = &mut fields[field.index()];
+                    let value = value.get();
                     if slot.is_some() {
                         duplicate.get_or_insert(field);
                     }
@@ -251,16 +278,19 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
         // Checked first: serde would read a JSON array positionally into the struct.
         let whole: Result<&RawValue, _> = serde_json::from_slice(bytes);
         return Err(match whole {
-            Ok(raw) => DeadLetter::NotAnObject(json_kind(raw)),
+            Ok(raw) => DeadLetter::NotAnObject(json_kind(raw.get())),
             Err(e) => DeadLetter::NotJson(e.to_string()),
         });
     }
-    // One UTF-8 check of the whole record, then a parse that trusts it (serde_json checks
-    // each string of a byte slice on its own, which costs more). Bytes that are not UTF-8
-    // take the byte-slice parse, whose error says where.
-    let env: Result<RawEnvelope, _> = match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(bytes),
+    // One UTF-8 check of the whole record, then the fast path, or else a serde parse that
+    // trusts it (serde_json checks each string of a byte slice on its own, which costs
+    // more). Bytes that are not UTF-8 take the byte-slice parse, whose error says where.
+    let env: Result<Raw, serde_json::Error> = match std::str::from_utf8(bytes) {
+        Ok(text) => match scan::scan(text) {
+            Some(raw) => Ok(raw),
+            None => serde_json::from_str::<RawEnvelope>(text).map(Raw::from),
+        },
+        Err(_) => serde_json::from_slice::<RawEnvelope>(bytes).map(Raw::from),
     };
     let env = env.map_err(|e| DeadLetter::NotJson(e.to_string()))?;
     let specversion = envelope_text(env.specversion, "specversion")?;
@@ -308,7 +338,7 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
 }
 
 fn envelope_text<'a>(
-    raw: Option<&'a RawValue>,
+    raw: Option<&'a str>,
     attribute: &'static str,
 ) -> Result<Cow<'a, str>, DeadLetter> {
     let raw = raw.ok_or(DeadLetter::MissingAttribute(attribute))?;
@@ -325,7 +355,7 @@ fn envelope_text<'a>(
 
 fn decode_data<'a>(
     event_type: EventType,
-    raw: &[Option<&'a RawValue>; FIELD_COUNT],
+    raw: &[Option<&'a str>; FIELD_COUNT],
 ) -> Result<Fields<'a>, DeadLetter> {
     let mut fields = Fields::default();
     for (field, presence) in event_type.schema() {
@@ -350,7 +380,7 @@ fn decode_data<'a>(
 fn read_field<'a>(
     event_type: EventType,
     field: Field,
-    raw: &'a RawValue,
+    raw: &'a str,
 ) -> Result<Value<'a>, DeadLetter> {
     let wrong = |found, expected| DeadLetter::FieldType {
         event_type,
@@ -363,14 +393,14 @@ fn read_field<'a>(
         field,
         problem,
     };
-    if raw.get() == "null" {
+    if raw == "null" {
         return Ok(Value::Absent);
     }
     Ok(match field.kind() {
         Kind::Text => text(raw)
             .map_err(|found| wrong(found, "a string"))?
             .map_or(Value::Absent, Value::Text),
-        Kind::Flag => match raw.get() {
+        Kind::Flag => match raw {
             "true" => Value::Flag(true),
             "false" => Value::Flag(false),
             _ => return Err(wrong(json_kind(raw), "a boolean")),
@@ -385,32 +415,33 @@ fn read_field<'a>(
 }
 
 /// A decimal string or a JSON number.
-fn decimal(raw: &RawValue) -> Result<Decimal, String> {
+fn decimal(raw: &str) -> Result<Decimal, String> {
     let kind = json_kind(raw);
     let digits = match kind {
-        "a number" => Cow::Borrowed(raw.get()),
+        "a number" => Cow::Borrowed(raw),
         "a string" => text(raw).ok().flatten().unwrap_or_default(),
         other => return Err(format!("is {other}, expected a decimal string or a number")),
     };
     Decimal::parse(&digits).ok_or_else(|| format!("`{}` is not a decimal number", shorten(&digits)))
 }
 
-fn money(raw: &RawValue) -> Result<Money, String> {
+fn money(raw: &str) -> Result<Money, String> {
     if json_kind(raw) != "an object" {
         return Err(format!(
             "is {}, expected an object with `amount` and `currency`",
             json_kind(raw)
         ));
     }
-    let parts: RawMoney = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    let parts: RawMoney = serde_json::from_str(raw).map_err(|e| e.to_string())?;
     let amount = parts
         .amount
-        .filter(|a| a.get() != "null")
+        .map(RawValue::get)
+        .filter(|&a| a != "null")
         .ok_or("`amount` is missing")?;
     let amount = decimal(amount).map_err(|e| format!("`amount` {e}"))?;
     let currency = parts
         .currency
-        .map(text)
+        .map(|c| text(c.get()))
         .and_then(|t| t.ok().flatten())
         .ok_or("`currency` is missing or not a string")?;
     let currency = Currency::parse(&currency).ok_or_else(|| {
@@ -422,11 +453,11 @@ fn money(raw: &RawValue) -> Result<Money, String> {
     Ok(Money { amount, currency })
 }
 
-/// A JSON string's text (`None` when empty after trimming), or the kind found instead.
-fn text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, &'static str> {
-    let json = raw.get();
+/// A JSON string's text (`None` when empty after trimming), or the kind found instead;
+/// `json` is valid JSON.
+fn text(json: &str) -> Result<Option<Cow<'_, str>>, &'static str> {
     if !json.starts_with('"') {
-        return Err(json_kind(raw));
+        return Err(json_kind(json));
     }
     let inner = &json[1..json.len() - 1];
     let value = if inner.contains('\\') {
@@ -442,8 +473,8 @@ fn text(raw: &RawValue) -> Result<Option<Cow<'_, str>>, &'static str> {
 }
 
 /// "a string", "a number", ... for messages; `raw` is valid JSON by construction.
-fn json_kind(raw: &RawValue) -> &'static str {
-    match raw.get().as_bytes().first() {
+fn json_kind(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
         Some(b'{') => "an object",
         Some(b'[') => "an array",
         Some(b'"') => "a string",
@@ -452,6 +483,9 @@ fn json_kind(raw: &RawValue) -> &'static str {
         _ => "a number",
     }
 }
+
+#[path = "decode_scan.rs"]
+mod scan;
 
 #[cfg(test)]
 #[path = "decode_tests.rs"]

@@ -283,3 +283,138 @@ fn invalid_utf8_is_dead_lettered_not_a_panic() {
         Decoded::Dead(DeadLetter::NotJson(_))
     ));
 }
+
+mod fast_path {
+    //! The fast path against serde's: whenever [`scan::scan`] answers, serde's derived
+    //! reader reads the same raw texts; and it answers for what producers send.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Serde's reading of a UTF-8 record, as the fast path's type.
+    fn serde_raw(text: &str) -> Option<Raw<'_>> {
+        serde_json::from_str::<RawEnvelope>(text)
+            .map(Raw::from)
+            .ok()
+    }
+
+    /// Pieces of JSON and near-JSON, valid and not.
+    fn value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            4 => Just("null".to_string()),
+            4 => Just("true".to_string()),
+            4 => Just("false".to_string()),
+            1 => Just("nul".to_string()),
+            1 => Just("tru".to_string()),
+            20 => "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,3})?",
+            2 => "-?0[0-9]|1\\.|\\.5|\\+1|1e|-|1e400|0x1",
+            40 => "\"[a-zA-Z0-9 :._-]{0,12}\"",
+            4 => "\"[a-z\\\\\"\\t\\u{1}é✓/]{0,6}\"",
+            1 => Just("\"unterminated".to_string()),
+            10 => Just("\"2026-11-02T10:00:00Z\"".to_string()),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                8 => prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+                8 => prop::collection::vec(("[a-z_]{1,8}|thread_id|order_id|amount|currency", inner), 0..4)
+                    .prop_map(|m| {
+                        let members: Vec<String> =
+                            m.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                        format!("{{{}}}", members.join(","))
+                    }),
+                1 => Just("[1,]".to_string()),
+                1 => Just("{\"a\":1,}".to_string()),
+            ]
+        })
+    }
+
+    fn member() -> impl Strategy<Value = String> {
+        let name = prop_oneof![
+            Just("specversion"),
+            Just("id"),
+            Just("source"),
+            Just("type"),
+            Just("time"),
+            Just("data"),
+            Just("datacontenttype"),
+            Just("subject"),
+            Just("i\\u0064"),
+            Just("Data"),
+            Just("specversion"),
+            Just("id"),
+            Just("type"),
+            Just("time"),
+            Just("data"),
+        ];
+        let data = prop::collection::vec(
+            (
+                prop_oneof![
+                    Just("thread_id"),
+                    Just("order_id"),
+                    Just("seller_id"),
+                    Just("marketplace"),
+                    Just("order_total"),
+                    Just("other"),
+                    Just("thread\\u005fid"),
+                ],
+                value(),
+            ),
+            0..5,
+        )
+        .prop_map(|m| {
+            let members: Vec<String> = m
+                .into_iter()
+                .map(|(k, v)| format!("\"{k}\" : {v}"))
+                .collect();
+            format!("{{ {} }}", members.join(" ,"))
+        });
+        (name, prop_oneof![1 => value(), 2 => data]).prop_map(|(n, v)| format!("\"{n}\":{v}"))
+    }
+
+    fn record() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(member(), 0..9),
+            prop_oneof![6 => Just(""), 1 => Just(" "), 1 => Just("\t\r\n"), 1 => Just("\u{c}")],
+            prop_oneof![6 => Just(""), 2 => Just(" "), 1 => Just(" x"), 1 => Just("}"), 1 => Just(",")],
+        )
+            .prop_map(|(members, lead, tail)| format!("{lead}{{{}}}{tail}", members.join(",")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn whenever_the_fast_path_answers_serde_reads_the_same(line in record()) {
+            if let Some(fast) = scan::scan(&line) {
+                prop_assert_eq!(Some(fast), serde_raw(&line), "{}", line);
+            }
+        }
+    }
+
+    #[test]
+    fn producers_records_take_the_fast_path() {
+        let lines = [
+            event(
+                "customer_message.received",
+                r#"{"thread_id":"T-1","marketplace":"NL"}"#,
+            ),
+            event(
+                "order.placed",
+                r#"{"order_id":"1","order_total":{"amount":"12.50","currency":"EUR"},"n":[1,{"x":null}]}"#,
+            ),
+            format!(" {} ", event("x.y", "{}")),
+        ];
+        for line in &lines {
+            let fast = scan::scan(line);
+            assert!(fast.is_some(), "{line}");
+            assert_eq!(fast, serde_raw(line));
+        }
+        for line in [
+            event("a", r#"{"thread_id":"T\"1"}"#),
+            r#"{"id":"a","id":"b"}"#.to_string(),
+            event("a", "[]"),
+            format!("{} x", event("a", "{}")),
+        ] {
+            assert_eq!(scan::scan(&line), None, "{line}");
+        }
+    }
+}

@@ -49,7 +49,11 @@ impl Millis {
 
     /// Parses an RFC 3339 timestamp with an explicit offset, truncated to the millisecond.
     pub fn parse_rfc3339(text: &str) -> Result<Millis, TimeError> {
-        let parsed = chrono::DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
+        let text = text.trim();
+        if let Some(t) = parse_common_rfc3339(text.as_bytes()) {
+            return Ok(t);
+        }
+        let parsed = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
             TimeError(format!(
                 "`{}` is not an RFC 3339 timestamp with an offset ({e})",
                 shorten(text)
@@ -77,19 +81,19 @@ impl Millis {
         let (y, m, d) = civil_from_days(days);
         let (secs, ms) = (ms_of_day / 1000, ms_of_day % 1000);
         let mut out = *b"0000-00-00T00:00:00.000Z";
-        let mut put = |at: usize, width: usize, mut value: i64| {
-            for i in (at..at + width).rev() {
-                out[i] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
+        let mut pair = |at: usize, value: i64| {
+            let v = value as usize * 2;
+            out[at..at + 2].copy_from_slice(&PAIRS[v..v + 2]);
         };
-        put(0, 4, y);
-        put(5, 2, m);
-        put(8, 2, d);
-        put(11, 2, secs / 3600);
-        put(14, 2, secs / 60 % 60);
-        put(17, 2, secs % 60);
-        put(20, 3, ms);
+        pair(0, y / 100);
+        pair(2, y % 100);
+        pair(5, m);
+        pair(8, d);
+        pair(11, secs / 3600);
+        pair(14, secs / 60 % 60);
+        pair(17, secs % 60);
+        pair(20, ms / 10);
+        out[22] = b'0' + (ms % 10) as u8;
         Some(out)
     }
 }
@@ -106,6 +110,95 @@ impl fmt::Display for Millis {
         }
     }
 }
+
+/// The common form `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, with an
+/// uppercase `T` and `Z`, a valid date and a second below 60, read without chrono (input
+/// events carry one each, at a high rate); `None` for anything else, which chrono reads
+/// (or refuses with its message). The fraction is truncated to milliseconds, as chrono's
+/// `timestamp_millis` does.
+fn parse_common_rfc3339(b: &[u8]) -> Option<Millis> {
+    let num = |from: usize, to: usize| -> Option<i64> {
+        b.get(from..to)?.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0;
+    if at(i, b'.') {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        for k in 0..3 {
+            ms = ms * 10
+                + if k < digits {
+                    i64::from(b[i + 1 + k] - b'0')
+                } else {
+                    0
+                };
+        }
+        i += 1 + digits;
+    }
+    let offset_secs = match b.get(i)? {
+        b'Z' if b.len() == i + 1 => 0,
+        sign @ (b'+' | b'-') if b.len() == i + 6 && at(i + 3, b':') => {
+            let (oh, om) = (num(i + 1, i + 3)?, num(i + 4, i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let secs = oh * 3600 + om * 60;
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss - offset_secs;
+    Some(Millis(secs * 1000 + ms))
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a (year, month, day) (Howard Hinnant's algorithm, the
+/// inverse of [`civil_from_days`]).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// "00" to "99", two bytes each.
+const PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        pairs[2 * i] = b'0' + (i / 10) as u8;
+        pairs[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    pairs
+};
 
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -260,6 +353,67 @@ mod tests {
         assert_eq!(Span::parse("250ms").unwrap(), Span(250));
         for bad in ["-4h", "", "4", "h", "4x", "4h-"] {
             assert!(Span::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    mod common_form {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn chrono_millis(text: &str) -> Option<Millis> {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| Millis(t.timestamp_millis()))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+            /// Near-valid timestamps, digits anywhere in range and a little beyond.
+            #[test]
+            fn the_fast_reading_agrees_with_chrono(
+                y in prop_oneof![0i64..=9999, 1999i64..=2101],
+                m in 0i64..=13,
+                d in 0i64..=32,
+                hh in 0i64..=24,
+                mm in 0i64..=60,
+                ss in 0i64..=61,
+                fraction in "(\\.[0-9]{0,11})?",
+                zone in prop_oneof![
+                    Just("Z".to_string()),
+                    Just("z".to_string()),
+                    Just("".to_string()),
+                    (0i64..=24, 0i64..=60, prop::bool::ANY).prop_map(|(h, m, neg)| {
+                        format!("{}{h:02}:{m:02}", if neg { '-' } else { '+' })
+                    }),
+                ],
+                sep in prop_oneof![8 => Just('T'), 1 => Just('t'), 1 => Just(' ')],
+            ) {
+                let text = format!("{y:04}-{m:02}-{d:02}{sep}{hh:02}:{mm:02}:{ss:02}{fraction}{zone}");
+                let fast = parse_common_rfc3339(text.as_bytes());
+                let reference = chrono_millis(&text);
+                if let Some(fast) = fast {
+                    prop_assert_eq!(Some(fast), reference, "{}", text);
+                }
+                let common = sep == 'T' && ss < 60 && zone != "z" && fraction != ".";
+                if reference.is_some() && common {
+                    prop_assert!(fast.is_some(), "the common form {} takes the fast path", text);
+                }
+                prop_assert_eq!(Millis::parse_rfc3339(&text).ok(), reference, "{}", text);
+            }
+
+            #[test]
+            fn instants_are_written_as_chrono_writes_them(
+                t in -62_167_219_200_000i64..=253_402_300_799_999,
+            ) {
+                let bytes = Millis(t).rfc3339_bytes().expect("years 0 to 9999");
+                let chrono = chrono::DateTime::from_timestamp_millis(t)
+                    .unwrap()
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string();
+                prop_assert_eq!(std::str::from_utf8(&bytes).unwrap(), chrono.as_str());
+                prop_assert_eq!(Millis::parse_rfc3339(&chrono).ok(), Some(Millis(t)));
+            }
         }
     }
 }

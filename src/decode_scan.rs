@@ -1,0 +1,241 @@
+//! The decoder's fast path: one pass over a record in the shape producers send, finding
+//! the raw JSON text of the envelope's attributes and of `data`'s known fields.
+//!
+//! # Ground rules
+//!
+//! * [`scan`] answers only when serde_json would read the record into exactly the same
+//!   raw texts; for anything else it answers `None` and the record takes serde's path,
+//!   which is the reference (its errors name the problem). So this pass never decides a
+//!   dead letter, and a record it does not know how to read costs one aborted scan.
+//! * It knows: JSON whitespace, objects, arrays (to skip), strings with no escape and no
+//!   control character (a `\` sends the record to serde, which decodes escapes), numbers
+//!   by the JSON grammar, `true`, `false` and `null`, nesting up to [`MAX_DEPTH`].
+//! * It gives up where serde's derived reader would fail or differ: an envelope
+//!   attribute given twice, `data` that is not an object, trailing characters.
+//! * The differential property test in `decode_tests.rs` holds it to serde's answers.
+
+use crate::core::event::{Field, FIELD_COUNT};
+use crate::core::json::plain_prefix_len;
+
+use super::{Raw, RawData};
+
+/// Nesting beyond this goes to serde (its limit is 128).
+const MAX_DEPTH: u32 = 32;
+
+/// The raw texts of a record, or `None` to say "ask serde".
+pub(super) fn scan(text: &str) -> Option<Raw<'_>> {
+    let mut s = Scanner {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let raw = s.envelope()?;
+    s.ws();
+    (s.at == s.bytes.len()).then_some(raw)
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        self.ws();
+        (self.peek() == Some(b)).then(|| self.at += 1)
+    }
+
+    /// A string with nothing escaped, its text without the quotes; at its opening quote.
+    fn string(&mut self) -> Option<&'a str> {
+        debug_assert_eq!(self.peek(), Some(b'"'));
+        let start = self.at + 1;
+        let end = start + plain_prefix_len(&self.bytes[start..]);
+        if self.bytes.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.at = end + 1;
+        // The quotes are ASCII, so both ends are character boundaries.
+        Some(&self.text[start..end])
+    }
+
+    /// Skips one value of any kind, checking its grammar; its raw text.
+    fn value(&mut self, depth: u32) -> Option<&'a str> {
+        self.ws();
+        let start = self.at;
+        match self.peek()? {
+            b'"' => _ = self.string()?,
+            b'{' => self.object(depth + 1, |s, _| s.value(depth + 1).map(drop))?,
+            b'[' => self.array(depth + 1)?,
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => return None,
+        }
+        Some(&self.text[start..self.at])
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.bytes[self.at..]
+            .starts_with(word)
+            .then(|| self.at += word.len())
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        (self.at > start).then_some(())
+    }
+
+    fn array(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An object, at its `{`; `member` reads each member's value after its name.
+    fn object(
+        &mut self,
+        depth: u32,
+        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            let name = self.string()?;
+            self.eat(b':')?;
+            member(self, name)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn envelope(&mut self) -> Option<Raw<'a>> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        let mut raw = Raw::default();
+        self.object(1, |s, name| {
+            let attribute = match name {
+                "specversion" => &mut raw.specversion,
+                "id" => &mut raw.id,
+                "source" => &mut raw.source,
+                "type" => &mut raw.event_type,
+                "time" => &mut raw.time,
+                "data" => {
+                    if raw.data.is_some() {
+                        return None;
+                    }
+                    raw.data = Some(s.data()?);
+                    return Some(());
+                }
+                _ => return s.value(1).map(drop),
+            };
+            if attribute.is_some() {
+                return None;
+            }
+            *attribute = Some(s.value(1)?);
+            Some(())
+        })?;
+        Some(raw)
+    }
+
+    /// `data`, which must be an object here (serde names any other kind).
+    fn data(&mut self) -> Option<RawData<'a>> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        let (mut fields, mut duplicate) = ([None; FIELD_COUNT], None);
+        self.object(2, |s, name| {
+            let value = s.value(2)?;
+            if let Some(field) = Field::from_name(name) {
+                let slot: &mut Option<&str> = &mut fields[field.index()];
+                if slot.is_some() {
+                    duplicate.get_or_insert(field);
+                }
+                *slot = Some(value);
+            }
+            Some(())
+        })?;
+        Some(RawData::Object { fields, duplicate })
+    }
+}
