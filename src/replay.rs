@@ -81,18 +81,13 @@ pub fn replay<A: Write, D: Write>(
     until: Option<Millis>,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
-    let mut line = Vec::with_capacity(4096);
     let mut alerts = AlertLines::default();
     let mut number = 0u64;
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
+    for_each_line(&mut input, |line, _| {
         number += 1;
-        let record = trim_line_end(&line);
+        let record = trim_line_end(line);
         if record.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return Ok(());
         }
         summary.records += 1;
         match decode(record).into_input() {
@@ -112,7 +107,8 @@ pub fn replay<A: Write, D: Write>(
             sinks.alerts.write_all(&alerts.lines)?;
             alerts.lines.clear();
         }
-    }
+        Ok(())
+    })?;
     engine.finish(PartitionId::REPLAY, until, &mut alerts);
     sinks.alerts.write_all(&alerts.lines)?;
     summary.alerts_by_type = alerts
@@ -129,6 +125,47 @@ pub fn replay<A: Write, D: Write>(
         out.flush()?;
     }
     Ok(summary)
+}
+
+/// Calls `f` on each line of `input` (without its `\n`) and the bytes it took (with
+/// the `\n`): straight from the reader's buffer when the line lies within it, from a
+/// copy when it spans two fills. The last line may lack its `\n`.
+pub(crate) fn for_each_line<R: BufRead>(
+    mut input: R,
+    mut f: impl FnMut(&[u8], u64) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut spill = Vec::new();
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return match spill.is_empty() {
+                true => Ok(()),
+                false => f(&spill, spill.len() as u64),
+            };
+        }
+        let mut from = 0;
+        if !spill.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', buf) else {
+                spill.extend_from_slice(buf);
+                let used = buf.len();
+                input.consume(used);
+                continue;
+            };
+            spill.extend_from_slice(&buf[..end]);
+            f(&spill, spill.len() as u64 + 1)?;
+            spill.clear();
+            from = end + 1;
+        }
+        let start = from;
+        for end in memchr::memchr_iter(b'\n', &buf[start..]) {
+            let line = &buf[from..start + end];
+            f(line, line.len() as u64 + 1)?;
+            from = start + end + 1;
+        }
+        spill.extend_from_slice(&buf[from..]);
+        let used = buf.len();
+        input.consume(used);
+    }
 }
 
 /// A line without its `\n` or `\r\n`.
@@ -258,6 +295,31 @@ mod tests {
             ("foobar", "Zm9vYmFy"),
         ] {
             assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    proptest::proptest! {
+        /// Lines come out as `split` cuts them, whatever the buffer's size.
+        #[test]
+        fn lines_are_cut_as_split_cuts_them(
+            text in "[ab\\n]{0,60}",
+            capacity in 1usize..20,
+        ) {
+            let reader = io::BufReader::with_capacity(capacity, text.as_bytes());
+            let mut lines = Vec::new();
+            let mut taken = 0;
+            for_each_line(reader, |line, n| {
+                lines.push(String::from_utf8(line.to_vec()).unwrap());
+                taken += n;
+                Ok(())
+            })
+            .unwrap();
+            let mut expected: Vec<String> = text.split('\n').map(String::from).collect();
+            if text.is_empty() || text.ends_with('\n') {
+                expected.pop();
+            }
+            proptest::prop_assert_eq!(lines, expected);
+            proptest::prop_assert_eq!(taken, text.len() as u64);
         }
     }
 

@@ -7,20 +7,25 @@ pub fn plain_prefix_len(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
-    let words = bytes.chunks_exact(8).take_while(|chunk| {
-        let w = u64::from_le_bytes((*chunk).try_into().expect("chunks of 8"));
+    let mut i = 0;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
         let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
-        !(control
+        if control
             || has_zero(w ^ (ONES * u64::from(b'"')))
-            || has_zero(w ^ (ONES * u64::from(b'\\'))))
-    });
-    let words = words.count() * 8;
-    let needs_escape = |b: &&u8| **b < 0x20 || **b == b'"' || **b == b'\\';
-    words
-        + bytes[words..]
-            .iter()
-            .take_while(|b| !needs_escape(b))
-            .count()
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+        {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 #[cfg(test)]

@@ -157,14 +157,18 @@ impl TextSlab {
 }
 
 /// Texts shared by many instances, each stored once and counted by its users: a
-/// number names one while anyone uses it, and is given to another text once nobody does.
+/// number names one while anyone uses it, and may be given to another text once nobody
+/// does. A text whose last user leaves is kept (idle) for a while, since another user
+/// of it usually comes soon; idle texts are dropped once they outnumber those in use.
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
-    /// The text and its users, by number; a text nobody uses is empty, its number free.
+    /// The text and its users, by number; a dropped text is empty, its number free.
     entries: Vec<(Box<str>, u32)>,
-    /// Numbers of texts in use, hashed by their text.
+    /// Numbers of texts kept (in use or idle), hashed by their text.
     index: HashTable<u32>,
     free: Vec<u32>,
+    /// Texts kept with no user.
+    idle: usize,
 }
 
 impl Interner {
@@ -173,7 +177,11 @@ impl Interner {
         let h = hash_text(text);
         let entries = &mut self.entries;
         if let Some(&n) = self.index.find(h, |&n| &*entries[n as usize].0 == text) {
-            entries[n as usize].1 += 1;
+            let users = &mut entries[n as usize].1;
+            if *users == 0 {
+                self.idle -= 1;
+            }
+            *users += 1;
             return n;
         }
         let n = match self.free.pop() {
@@ -192,18 +200,32 @@ impl Interner {
         n
     }
 
-    /// One user fewer of text `n`; the last one frees it.
+    /// One user fewer of text `n`.
     pub fn release(&mut self, n: u32) {
-        let entry = &mut self.entries[n as usize];
-        entry.1 -= 1;
-        if entry.1 == 0 {
-            let text = std::mem::take(&mut entry.0);
-            self.index
-                .find_entry(hash_text(&text), |&m| m == n)
-                .expect("a text in use is indexed")
-                .remove();
-            self.free.push(n);
+        let users = &mut self.entries[n as usize].1;
+        *users -= 1;
+        if *users == 0 {
+            self.idle += 1;
+            if self.idle > 64 + self.len() {
+                self.drop_idle();
+            }
         }
+    }
+
+    /// Drops every idle text, freeing its number.
+    fn drop_idle(&mut self) {
+        let entries = &mut self.entries;
+        let free = &mut self.free;
+        self.index.retain(|&mut n| {
+            let entry = &mut entries[n as usize];
+            if entry.1 > 0 {
+                return true;
+            }
+            entry.0 = Box::default();
+            free.push(n);
+            false
+        });
+        self.idle = 0;
     }
 
     /// Text `n`, which someone uses.
@@ -213,11 +235,11 @@ impl Interner {
 
     /// Texts in use.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.index.len() - self.idle
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -375,6 +397,9 @@ mod tests {
         assert_eq!(shared.get(a), "ATVPDKIKX0DER", "one user is left");
         shared.release(a);
         assert_eq!(shared.len(), 1);
+        assert_eq!(shared.acquire("ATVPDKIKX0DER"), a, "an idle text is kept");
+        shared.release(a);
+        shared.drop_idle();
         let c = shared.acquire("A13V1IB3VIYZZH");
         assert_eq!(c, a, "the freed number is given again");
         assert_eq!(
@@ -382,6 +407,23 @@ mod tests {
             ("A13V1IB3VIYZZH", "A1PA6795UKMFR9")
         );
         assert_eq!(shared.acquire("ATVPDKIKX0DER"), 2);
+    }
+
+    #[test]
+    fn idle_texts_are_dropped_once_they_outnumber_those_in_use() {
+        let mut shared = Interner::default();
+        let kept = shared.acquire("kept");
+        for k in 0..10_000 {
+            let n = shared.acquire(&format!("seller-{k}"));
+            shared.release(n);
+            assert!(
+                shared.index.len() <= 64 + 2 + 1,
+                "{} kept",
+                shared.index.len()
+            );
+        }
+        assert_eq!((shared.len(), shared.get(kept)), (1, "kept"));
+        assert!(shared.entries.len() <= 64 + 3, "numbers are reused");
     }
 
     #[test]

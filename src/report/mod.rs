@@ -53,31 +53,26 @@ pub fn report(
     mut progress: impl FnMut(Progress),
 ) -> io::Result<Report> {
     let mut facts = Facts::new();
-    let mut line = Vec::with_capacity(4096);
     let mut seen = Progress::default();
-    loop {
-        line.clear();
-        let n = input.read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
-        }
-        seen.bytes += n as u64;
-        let record = crate::replay::trim_line_end(&line);
+    crate::replay::for_each_line(&mut input, |line, n| {
+        seen.bytes += n;
+        let record = crate::replay::trim_line_end(line);
         if record.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return Ok(());
         }
         seen.records += 1;
         if seen.records % PROGRESS_EVERY == 0 {
             progress(seen);
         }
         let Ok(input) = decode(record).into_input() else {
-            continue;
+            return Ok(());
         };
         let taken = engine.take(PartitionId::REPLAY, &input, &mut facts);
         if let (Taken::Applied, Input::Known(event)) = (taken, &input) {
             facts.observe(event);
         }
-    }
+        Ok(())
+    })?;
     let clock = engine
         .partition(PartitionId::REPLAY)
         .and_then(|p| p.clock());
