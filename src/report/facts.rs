@@ -13,6 +13,11 @@
 //!   being `""`; `--by` picks from the pair later.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use crate::core::retained::PassThrough;
 
 use crate::core::effect::{Effect, Sink};
 use crate::core::event::{Event, EventType, Field};
@@ -53,11 +58,15 @@ pub struct OrderFacts {
 pub struct Facts {
     /// (`seller_id`, `marketplace`), `""` when absent.
     pub groups: Vec<(String, String)>,
-    group_ids: HashMap<(String, String), GroupId>,
+    group_ids: HashMap<(String, String), GroupId, Xxh3DefaultBuilder>,
+    /// The group last looked up: consecutive events are often of one seller.
+    last_group: Option<GroupId>,
     pub instances: Vec<InstanceFact>,
-    /// The open instance of each (rule, key), as an index into `instances`.
-    open: HashMap<(RuleId, String), usize>,
-    pub orders: HashMap<String, OrderFacts>,
+    /// The open instance of each (rule, key), by a 64-bit hash of the pair (as the
+    /// engine names a (rule, key) in its retained state), as an index into `instances`.
+    open: HashMap<u64, usize, BuildHasherDefault<PassThrough>>,
+    /// The orders, by a 64-bit hash of their id.
+    pub orders: HashMap<u64, OrderFacts, BuildHasherDefault<PassThrough>>,
 }
 
 impl Facts {
@@ -66,16 +75,25 @@ impl Facts {
     }
 
     fn group(&mut self, seller_id: Option<&str>, marketplace: Option<&str>) -> GroupId {
-        let key = (
-            seller_id.unwrap_or_default().trim().to_string(),
-            marketplace.unwrap_or_default().trim().to_string(),
-        );
-        if let Some(&id) = self.group_ids.get(&key) {
-            return id;
+        let seller = seller_id.unwrap_or_default().trim();
+        let market = marketplace.unwrap_or_default().trim();
+        if let Some(last) = self.last_group {
+            let (s, m) = &self.groups[last as usize];
+            if s == seller && m == market {
+                return last;
+            }
         }
-        let id = self.groups.len() as GroupId;
-        self.groups.push(key.clone());
-        self.group_ids.insert(key, id);
+        let key = (seller.to_string(), market.to_string());
+        let id = match self.group_ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.groups.len() as GroupId;
+                self.groups.push(key.clone());
+                self.group_ids.insert(key, id);
+                id
+            }
+        };
+        self.last_group = Some(id);
         id
     }
 
@@ -111,11 +129,14 @@ impl Facts {
     }
 
     fn order(&mut self, order: &str) -> &mut OrderFacts {
-        if !self.orders.contains_key(order) {
-            self.orders.insert(order.to_string(), OrderFacts::default());
-        }
-        self.orders.get_mut(order).expect("just inserted")
+        let id = xxhash_rust::xxh3::xxh3_64(order.as_bytes());
+        self.orders.entry(id).or_default()
     }
+}
+
+/// Names an open (rule, key) in [`Facts::open`].
+fn open_key(rule: RuleId, key: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), u64::from(rule))
 }
 
 /// The engine's effects feed the instance lifecycle; alerts are not needed.
@@ -125,7 +146,7 @@ impl Sink for Facts {
             Effect::Opened(o) => {
                 let group = self.group(o.seller_id, o.marketplace);
                 self.open
-                    .insert((o.rule, o.key.to_string()), self.instances.len());
+                    .insert(open_key(o.rule, o.key), self.instances.len());
                 self.instances.push(InstanceFact {
                     rule: o.rule,
                     group,
@@ -135,7 +156,7 @@ impl Sink for Facts {
                 });
             }
             Effect::Closed(c) => {
-                if let Some(i) = self.open.remove(&(c.rule, c.key.to_string())) {
+                if let Some(i) = self.open.remove(&open_key(c.rule, c.key)) {
                     self.instances[i].closed = Some((c.at, c.closed_by));
                 }
             }
