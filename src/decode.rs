@@ -15,6 +15,9 @@
 //!   and a present field of another JSON type make a dead letter. Fields outside the
 //!   schema are ignored.
 //! * `fulfillment_channel` defaults to `"MFN"` when absent (contract section 2).
+//! * Two readers, one answer: a record in the shape producers send is read in one scan
+//!   (`decode_scan.rs`); anything that scan does not vouch for is read by serde_json,
+//!   which is the reference, and whose errors become the dead letters' reasons.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -40,17 +40,58 @@ pub struct InstanceFact {
     pub closed: Option<(Millis, EventType)>,
 }
 
-/// The events of one order that the metrics read.
+/// One event of an order that the metrics read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OrderEvent {
+    /// `order.placed` with `fulfillment_channel` MFN.
+    Placed(Millis, GroupId),
+    /// `order.cancelled`, and whether the buyer cancelled.
+    Cancelled(Millis, bool),
+    /// `shipment.confirmed`, and whether it has a non-empty tracking number.
+    Confirmed(Millis, bool, GroupId),
+    /// `shipment.carrier_scanned` or `shipment.delivered`.
+    Scanned(Millis),
+}
+
+/// The events of one order that the metrics read, in input order (one list, so most
+/// orders cost one allocation).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrderFacts {
+    events: Vec<OrderEvent>,
+}
+
+impl OrderFacts {
     /// `order.placed` with `fulfillment_channel` MFN: time and group.
-    pub placements: Vec<(Millis, GroupId)>,
+    pub fn placements(&self) -> impl Iterator<Item = (Millis, GroupId)> + '_ {
+        self.events.iter().filter_map(|e| match *e {
+            OrderEvent::Placed(t, g) => Some((t, g)),
+            _ => None,
+        })
+    }
+
     /// `order.cancelled`: time, and whether the buyer cancelled.
-    pub cancels: Vec<(Millis, bool)>,
+    pub fn cancels(&self) -> impl Iterator<Item = (Millis, bool)> + '_ {
+        self.events.iter().filter_map(|e| match *e {
+            OrderEvent::Cancelled(t, by_buyer) => Some((t, by_buyer)),
+            _ => None,
+        })
+    }
+
     /// `shipment.confirmed`, in input order: time, non-empty tracking number, group.
-    pub confirms: Vec<(Millis, bool, GroupId)>,
+    pub fn confirms(&self) -> impl Iterator<Item = (Millis, bool, GroupId)> + '_ {
+        self.events.iter().filter_map(|e| match *e {
+            OrderEvent::Confirmed(t, tracked, g) => Some((t, tracked, g)),
+            _ => None,
+        })
+    }
+
     /// `shipment.carrier_scanned` and `shipment.delivered`: times.
-    pub scans: Vec<Millis>,
+    pub fn scans(&self) -> impl Iterator<Item = Millis> + '_ {
+        self.events.iter().filter_map(|e| match *e {
+            OrderEvent::Scanned(t) => Some(t),
+            _ => None,
+        })
+    }
 }
 
 /// Everything the report needs from a history.
@@ -110,19 +151,23 @@ impl Facts {
                     return;
                 }
                 let g = self.group(d.text(Field::SellerId), d.text(Field::Marketplace));
-                self.order(order).placements.push((t, g));
+                self.order(order).events.push(OrderEvent::Placed(t, g));
             }
             EventType::OrderCancelled => {
                 let by_buyer = d.text(Field::CancelledBy).map(str::trim) == Some("buyer");
-                self.order(order).cancels.push((t, by_buyer));
+                self.order(order)
+                    .events
+                    .push(OrderEvent::Cancelled(t, by_buyer));
             }
             EventType::ShipmentConfirmed => {
                 let tracked = d.text(Field::TrackingNumber).is_some();
                 let g = self.group(d.text(Field::SellerId), d.text(Field::Marketplace));
-                self.order(order).confirms.push((t, tracked, g));
+                self.order(order)
+                    .events
+                    .push(OrderEvent::Confirmed(t, tracked, g));
             }
             EventType::ShipmentCarrierScanned | EventType::ShipmentDelivered => {
-                self.order(order).scans.push(t);
+                self.order(order).events.push(OrderEvent::Scanned(t));
             }
             _ => {}
         }

@@ -259,26 +259,20 @@ impl<'a> Counter<'a> {
 
     fn order(&mut self, o: &OrderFacts) {
         let (w, e) = (self.window, self.window.until);
-        let first_confirm = o
-            .confirms
-            .iter()
-            .filter(|c| c.0 <= e)
-            .min_by_key(|c| c.0)
-            .copied();
-        for &(placed, group) in &o.placements {
+        let first_confirm = o.confirms().filter(|c| c.0 <= e).min_by_key(|c| c.0);
+        for (placed, group) in o.placements() {
             if placed > e || !w.holds(placed) {
                 continue;
             }
             let before_shipping = |t: Millis| first_confirm.is_none_or(|c| t < c.0);
             let cancelled = o
-                .cancels
-                .iter()
-                .any(|&(t, by_buyer)| !by_buyer && t <= e && t >= placed && before_shipping(t));
+                .cancels()
+                .any(|(t, by_buyer)| !by_buyer && t <= e && t >= placed && before_shipping(t));
             self.metric(group, Metric::PreFulfillmentCancelRate, placed, cancelled);
         }
         if let Some((at, tracked, group)) = first_confirm {
             if w.holds(at) {
-                let scanned = o.scans.iter().any(|&t| t >= at && t <= e);
+                let scanned = o.scans().any(|t| t >= at && t <= e);
                 self.metric(group, Metric::ValidTrackingRate, at, tracked && scanned);
             }
         }
