@@ -19,7 +19,7 @@
 //!   alerts serialised to `io::sink()`.
 //!
 //! Goal: `replay` takes at most twice the time of `serde_envelope`. After criterion's
-//! report, the ratio is measured again in the same process (median of a few timed
+//! report, the ratio is measured again in the same process (a few interleaved timed
 //! repetitions of each) and printed on one line.
 //!
 //! # Stream profiles
@@ -38,7 +38,7 @@
 //! The in-process figures leave out what a user's run also pays: reading the file,
 //! writing the output through the operating system, the process's start. So the stream
 //! is also written to a temporary file and three processes read it, each timed from
-//! spawn to exit (median of a few runs each):
+//! spawn to exit (a few interleaved runs each):
 //!
 //! * the serde baseline: this bench's binary again (`SLA_BENCH_SERDE_FILE`), reading
 //!   the file through a `BufReader` the same way and decoding each line into
@@ -47,6 +47,10 @@
 //! * `sla-timerd report FILE --format json`, to `/dev/null`.
 //!
 //! Goals: replay at most 2.0x the baseline, report at most 1.2x replay.
+//!
+//! Every ratio is printed as the ratio of medians, and of the best runs: the variants
+//! run in turn, round after round, so a slow spell of a shared machine falls on all of
+//! them alike, and the best runs show the work without the spells.
 //!
 //! # Size
 //!
@@ -268,38 +272,71 @@ fn bench_throughput(c: &mut Criterion, input: &Input, profile: Profile) {
     group.finish();
 }
 
-/// Median wall time of `reps` runs of `f`.
-fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..reps)
-        .map(|_| {
+/// Wall times of `reps` rounds, each round running every variant once in turn, so that
+/// a slow spell of a shared machine falls on all of them alike.
+fn interleaved<const N: usize>(reps: usize, mut variants: [&mut dyn FnMut(); N]) -> [Times; N] {
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(reps));
+    for _ in 0..reps {
+        for (variant, times) in variants.iter_mut().zip(&mut times) {
             let started = Instant::now();
-            f();
-            started.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
+            variant();
+            times.push(started.elapsed());
+        }
+    }
+    times.map(Times::new)
+}
+
+/// The times of one variant: median and best.
+#[derive(Clone, Copy)]
+struct Times {
+    median: Duration,
+    best: Duration,
+}
+
+impl Times {
+    fn new(mut times: Vec<Duration>) -> Times {
+        times.sort();
+        Times {
+            median: times[times.len() / 2],
+            best: times[0],
+        }
+    }
+
+    /// "median (best)" of `self / base`.
+    fn ratio(self, base: Times) -> String {
+        let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        format!(
+            "{:.2} (best runs: {:.2})",
+            r(self.median, base.median),
+            r(self.best, base.best)
+        )
+    }
 }
 
 /// The goal's figure, measured in this process: replay time over decode-only time.
 fn print_ratio(input: &Input, reps: usize, profile: Profile) {
-    let serde = median_time(reps, || {
-        black_box(serde_envelope(&input.buf));
-    });
-    let ours = median_time(reps, || {
-        black_box(decode_only(&input.buf));
-    });
     let mut engines: Vec<Engine> = (0..reps)
         .map(|_| Engine::new(Arc::clone(&input.rules)))
         .collect();
     let mut spent = Vec::new();
-    let replayed = median_time(reps, || {
-        let mut engine = engines.pop().expect("one engine per repetition");
-        black_box(replay_all(&mut engine, &input.buf));
-        spent.push(engine); // dropped after the timing
-    });
+    let [serde, ours, replayed] = interleaved(
+        reps,
+        [
+            &mut || {
+                black_box(serde_envelope(&input.buf));
+            },
+            &mut || {
+                black_box(decode_only(&input.buf));
+            },
+            &mut || {
+                let mut engine = engines.pop().expect("one engine per repetition");
+                black_box(replay_all(&mut engine, &input.buf));
+                spent.push(engine); // dropped after the timing
+            },
+        ],
+    );
     drop(spent);
-    let rate = |d: Duration| input.events as f64 / d.as_secs_f64();
+    let rate = |t: Times| input.events as f64 / t.median.as_secs_f64();
     let mut probe = Engine::new(Arc::clone(&input.rules));
     let alerts = replay_all(&mut probe, &input.buf);
     println!(
@@ -308,7 +345,7 @@ fn print_ratio(input: &Input, reps: usize, profile: Profile) {
         alerts as f64 / input.events as f64
     );
     println!(
-        "{}: median of {reps} runs over {} events: serde_envelope {:.0} events/s, decode {:.0} events/s, replay {:.0} events/s",
+        "{}: median of {reps} interleaved runs over {} events: serde_envelope {:.0} events/s, decode {:.0} events/s, replay {:.0} events/s",
         profile.name(),
         input.events,
         rate(serde),
@@ -316,14 +353,14 @@ fn print_ratio(input: &Input, reps: usize, profile: Profile) {
         rate(replayed)
     );
     println!(
-        "{}: replay/decode-only time ratio: {:.2} (goal <= 2.0)",
+        "{}: replay/decode-only time ratio: {} (goal <= 2.0)",
         profile.name(),
-        replayed.as_secs_f64() / serde.as_secs_f64()
+        replayed.ratio(serde)
     );
     println!(
-        "{}: decode/decode-only time ratio: {:.2}",
+        "{}: decode/decode-only time ratio: {}",
         profile.name(),
-        ours.as_secs_f64() / serde.as_secs_f64()
+        ours.ratio(serde)
     );
 }
 
@@ -377,24 +414,21 @@ impl Drop for TempInput {
     }
 }
 
-/// Wall time of one run of `command`, its standard output to `/dev/null`; panics
-/// unless it succeeds.
-fn time_process(mut command: Command) -> Duration {
+/// Runs `command` to its end, its standard output to `/dev/null`; panics unless it
+/// succeeds.
+fn time_process(command: &mut Command) {
     let null = std::fs::File::create("/dev/null").expect("/dev/null opens");
-    let started = Instant::now();
     let output = command
         .stdout(null)
         .stderr(Stdio::piped())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let spent = started.elapsed();
     assert!(
         output.status.success(),
         "{command:?} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    spent
 }
 
 /// The whole-process figures: serde baseline, replay and report on the same file.
@@ -403,24 +437,24 @@ fn print_process_ratios(input: &Input, reps: usize, profile: Profile) {
     let binary = env!("CARGO_BIN_EXE_sla-timerd");
     let path: &Path = &file.0;
     let me = std::env::current_exe().expect("the bench knows its own path");
-    let serde = median_time_of(reps, || {
-        let mut c = Command::new(&me);
-        c.env("SLA_BENCH_SERDE_FILE", path);
-        c
-    });
-    let replay = median_time_of(reps, || {
-        let mut c = Command::new(binary);
-        c.arg("replay").arg(path);
-        c
-    });
-    let report = median_time_of(reps, || {
-        let mut c = Command::new(binary);
-        c.args(["report", "--format", "json"]).arg(path);
-        c
-    });
-    let secs = |d: Duration| d.as_secs_f64();
+    let run = |command: &mut Command| {
+        time_process(command);
+    };
+    let [serde, replay, report] = interleaved(
+        reps,
+        [
+            &mut || run(Command::new(&me).env("SLA_BENCH_SERDE_FILE", path)),
+            &mut || run(Command::new(binary).arg("replay").arg(path)),
+            &mut || {
+                run(Command::new(binary)
+                    .args(["report", "--format", "json"])
+                    .arg(path))
+            },
+        ],
+    );
+    let secs = |t: Times| t.median.as_secs_f64();
     println!(
-        "{}: whole processes, median of {reps} runs over {} events: serde baseline {:.2} s, replay {:.2} s, report {:.2} s",
+        "{}: whole processes, median of {reps} interleaved runs over {} events: serde baseline {:.2} s, replay {:.2} s, report {:.2} s",
         profile.name(),
         input.events,
         secs(serde),
@@ -428,22 +462,15 @@ fn print_process_ratios(input: &Input, reps: usize, profile: Profile) {
         secs(report)
     );
     println!(
-        "{}: whole process replay/serde time ratio: {:.2} (goal <= 2.0)",
+        "{}: whole process replay/serde time ratio: {} (goal <= 2.0)",
         profile.name(),
-        secs(replay) / secs(serde)
+        replay.ratio(serde)
     );
     println!(
-        "{}: whole process report/replay time ratio: {:.2} (goal <= 1.2)",
+        "{}: whole process report/replay time ratio: {} (goal <= 1.2)",
         profile.name(),
-        secs(report) / secs(replay)
+        report.ratio(replay)
     );
-}
-
-/// Median wall time of `reps` runs of the command `make` builds.
-fn median_time_of(reps: usize, mut make: impl FnMut() -> Command) -> Duration {
-    let mut times: Vec<Duration> = (0..reps).map(|_| time_process(make())).collect();
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn main() {

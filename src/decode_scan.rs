@@ -7,15 +7,16 @@
 //!   raw texts; for anything else it answers `None` and the record takes serde's path,
 //!   which is the reference (its errors name the problem). So this pass never decides a
 //!   dead letter, and a record it does not know how to read costs one aborted scan.
-//! * It knows: JSON whitespace, objects, arrays (to skip), strings with no escape and no
-//!   control character (a `\` sends the record to serde, which decodes escapes), numbers
-//!   by the JSON grammar, `true`, `false` and `null`, nesting up to [`MAX_DEPTH`].
+//! * It knows: spaces between tokens, objects, arrays (to skip), strings with no escape
+//!   (a `\` sends the record to serde, which decodes escapes), numbers by the JSON
+//!   grammar, `true`, `false` and `null`, nesting up to [`MAX_DEPTH`]. A record with
+//!   any control character (a tab or line break between tokens, or one inside a string,
+//!   which serde refuses) goes to serde whole.
 //! * It gives up where serde's derived reader would fail or differ: an envelope
 //!   attribute given twice, `data` that is not an object, trailing characters.
 //! * The differential property test in `decode_tests.rs` holds it to serde's answers.
 
 use crate::core::event::{Field, FIELD_COUNT};
-use crate::core::json::plain_prefix_len;
 
 use super::{Raw, RawData};
 
@@ -24,6 +25,12 @@ const MAX_DEPTH: u32 = 32;
 
 /// The raw texts of a record, or `None` to say "ask serde".
 pub(super) fn scan(text: &str) -> Option<Raw<'_>> {
+    // A control character is refused inside a string and allowed (`\t`, `\n`, `\r`)
+    // between tokens; producers write neither, so any sends the record to serde, and the
+    // scan of a string need only look for its closing quote or an escape.
+    if text.bytes().fold(false, |control, b| control | (b < 0x20)) {
+        return None;
+    }
     let mut s = Scanner {
         text,
         bytes: text.as_bytes(),
@@ -45,8 +52,10 @@ impl<'a> Scanner<'a> {
         self.bytes.get(self.at).copied()
     }
 
+    /// JSON whitespace; only spaces are left once [`scan`] has refused control
+    /// characters.
     fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+        while self.peek() == Some(b' ') {
             self.at += 1;
         }
     }
@@ -60,8 +69,8 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a str> {
         debug_assert_eq!(self.peek(), Some(b'"'));
         let start = self.at + 1;
-        let end = start + plain_prefix_len(&self.bytes[start..]);
-        if self.bytes.get(end) != Some(&b'"') {
+        let end = start + memchr::memchr2(b'"', b'\\', &self.bytes[start..])?;
+        if self.bytes[end] != b'"' {
             return None;
         }
         self.at = end + 1;

@@ -11,7 +11,6 @@ pub mod effect;
 pub mod engine;
 pub mod event;
 pub mod instances;
-pub mod json;
 pub mod packed;
 pub mod partition;
 pub mod retained;
