@@ -137,22 +137,28 @@ impl<'a> Scanner<'a> {
         (self.at > start).then_some(())
     }
 
-    fn array(&mut self, depth: u32) -> Option<()> {
+    /// A container at its opening bracket, whose elements `item` reads, up to `close`.
+    fn items(
+        &mut self,
+        depth: u32,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.at += 1;
         self.ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.at += 1;
             return Some(());
         }
         loop {
-            self.value(depth)?;
+            item(self)?;
             self.ws();
             match self.peek()? {
                 b',' => self.at += 1,
-                b']' => {
+                b if b == close => {
                     self.at += 1;
                     return Some(());
                 }
@@ -161,39 +167,25 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    fn array(&mut self, depth: u32) -> Option<()> {
+        self.items(depth, b']', |s| s.value(depth).map(drop))
+    }
+
     /// An object, at its `{`; `member` reads each member's value after its name.
     fn object(
         &mut self,
         depth: u32,
         mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
     ) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.at += 1;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
+        self.items(depth, b'}', |s| {
+            s.ws();
+            if s.peek() != Some(b'"') {
                 return None;
             }
-            let name = self.string()?;
-            self.eat(b':')?;
-            member(self, name)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+            let name = s.string()?;
+            s.eat(b':')?;
+            member(s, name)
+        })
     }
 
     fn envelope(&mut self) -> Option<Raw<'a>> {

@@ -56,7 +56,7 @@ pub struct Tally {
 pub struct PartitionState {
     clock: Option<Millis>,
     seen: RetainedSet,
-    emitted: RetainedSet,
+    emitted: EmittedIds,
     totals: Retained<Money>,
     /// `L` of each (rule, key) with no open instance, by [`rule_key`] fingerprint,
     /// stamped with `L` itself: forgotten once `L` is older than the retention window.
@@ -65,7 +65,6 @@ pub struct PartitionState {
     /// One timer per open instance: its next point.
     wheel: TimerWheel<u32>,
     open_by_rule: Vec<u64>,
-    tally: Tally,
     /// The distinct lists of warning leads of open instances ([`Slot::schedule`]): an
     /// instance keeps the leads it opened with, whatever the configuration says later.
     schedules: Vec<Box<[Span]>>,
@@ -153,7 +152,9 @@ impl PartitionState {
     }
 
     pub fn tally(&self) -> Tally {
-        self.tally
+        Tally {
+            alert_ids_suppressed: self.emitted.suppressed,
+        }
     }
 
     /// Heap bytes held, approximately (slot table, wheel, retained sets).
@@ -167,7 +168,7 @@ impl PartitionState {
         parts.extend([
             ("timers", self.wheel.heap_bytes()),
             ("seen ids", self.seen.heap_bytes()),
-            ("emitted ids", self.emitted.heap_bytes()),
+            ("emitted ids", self.emitted.ids.heap_bytes()),
             ("order totals", self.totals.heap_bytes()),
             ("closing times", self.lasts.heap_bytes()),
         ]);
@@ -176,7 +177,7 @@ impl PartitionState {
 
     fn sweep(&mut self, rules: &RuleSet, clock: Millis) {
         self.seen.sweep(clock, rules.retention);
-        self.emitted.sweep(clock, rules.retention);
+        self.emitted.ids.sweep(clock, rules.retention);
         self.totals.sweep(clock, rules.retention);
         self.lasts.sweep(clock, rules.retention);
     }
@@ -255,13 +256,7 @@ impl PartitionState {
             copied,
             rule.texts(slot.profile),
         );
-        let once = Once {
-            emitted: &mut self.emitted,
-            tally: &mut self.tally,
-            clock: self.clock,
-            retention: rules.retention,
-        };
-        once.emit(alert, out);
+        self.emitted.emit(alert, self.clock, rules.retention, out);
     }
 
     fn apply<S: Sink>(&mut self, rules: &RuleSet, event: &Event<'_>, out: &mut S) {
@@ -315,13 +310,7 @@ impl PartitionState {
             copied_from(event),
             &check.texts,
         );
-        let once = Once {
-            emitted: &mut self.emitted,
-            tally: &mut self.tally,
-            clock: self.clock,
-            retention: rules.retention,
-        };
-        once.emit(alert, out);
+        self.emitted.emit(alert, self.clock, rules.retention, out);
     }
 
     fn remember_total<S: Sink>(&mut self, event: &Event<'_>, out: &mut S) {
@@ -548,7 +537,7 @@ impl PartitionState {
                 self.seen.insert(id, stamp, rules.retention);
             }
             Change::Emitted { id, stamp } => {
-                self.emitted.insert(id, stamp, rules.retention);
+                self.emitted.ids.insert(id, stamp, rules.retention);
             }
             Change::Total {
                 order,
@@ -637,25 +626,31 @@ fn rule_key(rules: &RuleSet, rule: RuleId, key: &str) -> u64 {
     fingerprint(&[&rules.rule(rule).name, key])
 }
 
-/// The rule that an alert id is emitted once per retention window (contract section
-/// 4, duplicates), over the partition's emitted set.
-struct Once<'a> {
-    emitted: &'a mut RetainedSet,
-    tally: &'a mut Tally,
-    clock: Option<Millis>,
-    retention: Span,
+/// The alert ids emitted within the retention window, under the rule that an id is
+/// emitted once (contract section 4, duplicates).
+#[derive(Debug, Default)]
+struct EmittedIds {
+    ids: RetainedSet,
+    /// Alerts not emitted because their id already was.
+    suppressed: u64,
 }
 
-impl Once<'_> {
-    /// Emits `alert` unless its id was emitted within the retention window.
-    fn emit<S: Sink>(self, alert: AlertRef<'_>, out: &mut S) {
+impl EmittedIds {
+    /// Emits `alert` unless its id was emitted within the window before `clock`.
+    fn emit<S: Sink>(
+        &mut self,
+        alert: AlertRef<'_>,
+        clock: Option<Millis>,
+        retention: Span,
+        out: &mut S,
+    ) {
         let id = fingerprint(&[alert.id]);
-        let stamp = self.clock.unwrap_or(alert.time);
-        if self.emitted.insert(id, stamp, self.retention) {
+        let stamp = clock.unwrap_or(alert.time);
+        if self.ids.insert(id, stamp, retention) {
             out.emit(Effect::Changed(Change::Emitted { id, stamp }));
             out.emit(Effect::Alert(alert));
         } else {
-            self.tally.alert_ids_suppressed += 1;
+            self.suppressed += 1;
         }
     }
 }

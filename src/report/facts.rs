@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+use hashbrown::HashTable;
 
 use crate::core::retained::PassThrough;
 
@@ -53,17 +53,17 @@ enum OrderEvent {
     Scanned(Millis),
 }
 
-/// The events of one order that the metrics read, in input order (one list, so most
-/// orders cost one allocation).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OrderFacts {
-    events: Vec<OrderEvent>,
+/// The events of one order that the metrics read, in input order: a run of the sorted
+/// log ([`Facts::orders`]), each event with its order's hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderFacts<'a> {
+    events: &'a [(u64, OrderEvent)],
 }
 
-impl OrderFacts {
+impl OrderFacts<'_> {
     /// `order.placed` with `fulfillment_channel` MFN: time and group.
     pub fn placements(&self) -> impl Iterator<Item = (Millis, GroupId)> + '_ {
-        self.events.iter().filter_map(|e| match *e {
+        self.events.iter().filter_map(|(_, e)| match *e {
             OrderEvent::Placed(t, g) => Some((t, g)),
             _ => None,
         })
@@ -71,7 +71,7 @@ impl OrderFacts {
 
     /// `order.cancelled`: time, and whether the buyer cancelled.
     pub fn cancels(&self) -> impl Iterator<Item = (Millis, bool)> + '_ {
-        self.events.iter().filter_map(|e| match *e {
+        self.events.iter().filter_map(|(_, e)| match *e {
             OrderEvent::Cancelled(t, by_buyer) => Some((t, by_buyer)),
             _ => None,
         })
@@ -79,7 +79,7 @@ impl OrderFacts {
 
     /// `shipment.confirmed`, in input order: time, non-empty tracking number, group.
     pub fn confirms(&self) -> impl Iterator<Item = (Millis, bool, GroupId)> + '_ {
-        self.events.iter().filter_map(|e| match *e {
+        self.events.iter().filter_map(|(_, e)| match *e {
             OrderEvent::Confirmed(t, tracked, g) => Some((t, tracked, g)),
             _ => None,
         })
@@ -87,7 +87,7 @@ impl OrderFacts {
 
     /// `shipment.carrier_scanned` and `shipment.delivered`: times.
     pub fn scans(&self) -> impl Iterator<Item = Millis> + '_ {
-        self.events.iter().filter_map(|e| match *e {
+        self.events.iter().filter_map(|(_, e)| match *e {
             OrderEvent::Scanned(t) => Some(t),
             _ => None,
         })
@@ -99,15 +99,30 @@ impl OrderFacts {
 pub struct Facts {
     /// (`seller_id`, `marketplace`), `""` when absent.
     pub groups: Vec<(String, String)>,
-    group_ids: HashMap<(String, String), GroupId, Xxh3DefaultBuilder>,
+    /// Indices into `groups`, by [`group_hash`].
+    group_ids: HashTable<GroupId>,
     /// The group last looked up: consecutive events are often of one seller.
     last_group: Option<GroupId>,
     pub instances: Vec<InstanceFact>,
     /// The open instance of each (rule, key), by a 64-bit hash of the pair (as the
     /// engine names a (rule, key) in its retained state), as an index into `instances`.
     open: HashMap<u64, usize, BuildHasherDefault<PassThrough>>,
-    /// The orders, by a 64-bit hash of their id.
-    pub orders: HashMap<u64, OrderFacts, BuildHasherDefault<PassThrough>>,
+    /// Every order event the metrics read, in input order, with a 64-bit hash of its
+    /// order id: appended as read, grouped by order only at the end ([`Self::orders`]),
+    /// so reading a history never looks an order up.
+    order_log: Vec<(u64, OrderEvent)>,
+}
+
+/// The order events of a history, grouped by order ([`Facts::orders`]).
+pub struct Orders(Vec<(u64, OrderEvent)>);
+
+impl Orders {
+    /// Each order's events, in input order; orders in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = OrderFacts<'_>> {
+        self.0
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|events| OrderFacts { events })
+    }
 }
 
 impl Facts {
@@ -124,13 +139,21 @@ impl Facts {
                 return last;
             }
         }
-        let key = (seller.to_string(), market.to_string());
-        let id = match self.group_ids.get(&key) {
+        let groups = &mut self.groups;
+        let h = group_hash(seller, market);
+        let same = |&id: &GroupId| {
+            let (s, m) = &groups[id as usize];
+            s == seller && m == market
+        };
+        let id = match self.group_ids.find(h, same) {
             Some(&id) => id,
             None => {
-                let id = self.groups.len() as GroupId;
-                self.groups.push(key.clone());
-                self.group_ids.insert(key, id);
+                let id = groups.len() as GroupId;
+                groups.push((seller.to_string(), market.to_string()));
+                self.group_ids.insert_unique(h, id, |&id| {
+                    let (s, m) = &groups[id as usize];
+                    group_hash(s, m)
+                });
                 id
             }
         };
@@ -151,32 +174,42 @@ impl Facts {
                     return;
                 }
                 let g = self.group(d.text(Field::SellerId), d.text(Field::Marketplace));
-                self.order(order).events.push(OrderEvent::Placed(t, g));
+                self.log(order, OrderEvent::Placed(t, g));
             }
             EventType::OrderCancelled => {
                 let by_buyer = d.text(Field::CancelledBy).map(str::trim) == Some("buyer");
-                self.order(order)
-                    .events
-                    .push(OrderEvent::Cancelled(t, by_buyer));
+                self.log(order, OrderEvent::Cancelled(t, by_buyer));
             }
             EventType::ShipmentConfirmed => {
                 let tracked = d.text(Field::TrackingNumber).is_some();
                 let g = self.group(d.text(Field::SellerId), d.text(Field::Marketplace));
-                self.order(order)
-                    .events
-                    .push(OrderEvent::Confirmed(t, tracked, g));
+                self.log(order, OrderEvent::Confirmed(t, tracked, g));
             }
             EventType::ShipmentCarrierScanned | EventType::ShipmentDelivered => {
-                self.order(order).events.push(OrderEvent::Scanned(t));
+                self.log(order, OrderEvent::Scanned(t));
             }
             _ => {}
         }
     }
 
-    fn order(&mut self, order: &str) -> &mut OrderFacts {
+    fn log(&mut self, order: &str, event: OrderEvent) {
         let id = xxhash_rust::xxh3::xxh3_64(order.as_bytes());
-        self.orders.entry(id).or_default()
+        self.order_log.push((id, event));
     }
+
+    /// The order events, grouped by order (a stable sort of the log, so each order's
+    /// events stay in input order).
+    pub fn orders(&self) -> Orders {
+        let mut log = self.order_log.clone();
+        log.sort_by_key(|&(id, _)| id);
+        Orders(log)
+    }
+}
+
+/// Hashes a group's (`seller_id`, `marketplace`) pair.
+fn group_hash(seller: &str, market: &str) -> u64 {
+    let seed = xxhash_rust::xxh3::xxh3_64(seller.as_bytes());
+    xxhash_rust::xxh3::xxh3_64_with_seed(market.as_bytes(), seed)
 }
 
 /// Names an open (rule, key) in [`Facts::open`].

@@ -120,8 +120,8 @@ pub fn tally(facts: &Facts, rules: &RuleSet, window: Option<Window>, by: &[Group
     for instance in &facts.instances {
         counter.instance(instance);
     }
-    for order in facts.orders.values() {
-        counter.order(order);
+    for order in facts.orders().iter() {
+        counter.order(&order);
     }
     let mut groups: Vec<GroupReport> = counter
         .groups
@@ -257,7 +257,7 @@ impl<'a> Counter<'a> {
         }
     }
 
-    fn order(&mut self, o: &OrderFacts) {
+    fn order(&mut self, o: &OrderFacts<'_>) {
         let (w, e) = (self.window, self.window.until);
         let first_confirm = o.confirms().filter(|c| c.0 <= e).min_by_key(|c| c.0);
         for (placed, group) in o.placements() {
