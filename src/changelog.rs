@@ -102,7 +102,7 @@ impl ChangelogWriter {
                     self.cut_chunk();
                 }
             }
-            Effect::Opened(o) => {
+            Effect::Opened(o, _) => {
                 let key = instance_key(&rules.rule(o.rule).name, o.key);
                 self.records.push(Record {
                     key,

@@ -22,13 +22,17 @@ use super::time::{Millis, Span};
 pub enum Effect<'a> {
     /// An alert to deliver (a sink that keeps it takes [`AlertRef::to_alert`]).
     Alert(AlertRef<'a>),
-    /// An instance opened (contract 4.1).
-    Opened(Opened<'a>),
+    /// An instance opened (contract 4.1), and the number it has while open.
+    Opened(Opened<'a>, InstanceId),
     /// An instance closed (contract 4.3).
     Closed(Closed<'a>),
     /// A remembered fact changed.
     Changed(Change),
 }
+
+/// Names an open instance among its partition's open instances, from its
+/// [`Effect::Opened`] to its [`Effect::Closed`]; given to another after it closes.
+pub type InstanceId = u32;
 
 /// A newly opened instance, with everything needed to rebuild it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +58,8 @@ pub struct Opened<'a> {
 /// A closed instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Closed<'a> {
+    /// The number its [`Effect::Opened`] gave it.
+    pub instance: InstanceId,
     pub rule: RuleId,
     pub key: &'a str,
     pub seller_id: Option<&'a str>,

@@ -384,6 +384,7 @@ impl PartitionState {
         let (started, deadline, at, closed_by) =
             (slot.started, slot.deadline, event.time, event.event_type);
         out.emit(Effect::Closed(Closed {
+            instance: i,
             rule,
             key,
             seller_id,
@@ -454,8 +455,8 @@ impl PartitionState {
             first_point: first,
             profile,
         };
-        out.emit(Effect::Opened(opened));
-        self.install(rules, opened, schedule, first);
+        let i = self.install(rules, opened, schedule, first);
+        out.emit(Effect::Opened(opened, i));
     }
 
     /// Stores an open instance whose next point is `next` (an index into its leads, or

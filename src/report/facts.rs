@@ -12,17 +12,15 @@
 //! * A group is interned once as its (`seller_id`, `marketplace`) pair, blank or absent
 //!   being `""`; `--by` picks from the pair later.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-
 use hashbrown::HashTable;
-
-use crate::core::retained::PassThrough;
 
 use crate::core::effect::{Effect, Sink};
 use crate::core::event::{Event, EventType, Field};
 use crate::core::rules::RuleId;
 use crate::core::time::Millis;
+
+/// No instance, in [`Facts::open`].
+const NONE: u32 = u32::MAX;
 
 /// Index into [`Facts::groups`].
 pub type GroupId = u32;
@@ -104,9 +102,9 @@ pub struct Facts {
     /// The group last looked up: consecutive events are often of one seller.
     last_group: Option<GroupId>,
     pub instances: Vec<InstanceFact>,
-    /// The open instance of each (rule, key), by a 64-bit hash of the pair (as the
-    /// engine names a (rule, key) in its retained state), as an index into `instances`.
-    open: HashMap<u64, usize, BuildHasherDefault<PassThrough>>,
+    /// The open instances, by [`crate::core::effect::InstanceId`], as indices into `instances` (`NONE` for
+    /// a number not in use).
+    open: Vec<u32>,
     /// Every order event the metrics read, in input order, with a 64-bit hash of its
     /// order id: appended as read, grouped by order only at the end ([`Self::orders`]),
     /// so reading a history never looks an order up.
@@ -212,19 +210,17 @@ fn group_hash(seller: &str, market: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(market.as_bytes(), seed)
 }
 
-/// Names an open (rule, key) in [`Facts::open`].
-fn open_key(rule: RuleId, key: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), u64::from(rule))
-}
-
 /// The engine's effects feed the instance lifecycle; alerts are not needed.
 impl Sink for Facts {
     fn emit(&mut self, effect: Effect<'_>) {
         match effect {
-            Effect::Opened(o) => {
+            Effect::Opened(o, id) => {
                 let group = self.group(o.seller_id, o.marketplace);
-                self.open
-                    .insert(open_key(o.rule, o.key), self.instances.len());
+                let id = id as usize;
+                if self.open.len() <= id {
+                    self.open.resize(id + 1, NONE);
+                }
+                self.open[id] = self.instances.len() as u32;
                 self.instances.push(InstanceFact {
                     rule: o.rule,
                     group,
@@ -234,8 +230,11 @@ impl Sink for Facts {
                 });
             }
             Effect::Closed(c) => {
-                if let Some(i) = self.open.remove(&open_key(c.rule, c.key)) {
-                    self.instances[i].closed = Some((c.at, c.closed_by));
+                if let Some(i) = self.open.get_mut(c.instance as usize) {
+                    let i = std::mem::replace(i, NONE);
+                    if let Some(instance) = self.instances.get_mut(i as usize) {
+                        instance.closed = Some((c.at, c.closed_by));
+                    }
                 }
             }
             Effect::Alert(_) | Effect::Changed(_) => {}
