@@ -136,7 +136,11 @@ pub(crate) fn for_each_line<R: BufRead>(
 ) -> io::Result<()> {
     let mut spill = Vec::new();
     loop {
-        let buf = input.fill_buf()?;
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if buf.is_empty() {
             return match spill.is_empty() {
                 true => Ok(()),

@@ -51,17 +51,26 @@ enum OrderEvent {
     Scanned(Millis),
 }
 
+/// One entry of [`Facts`]' order log: the event, and its order id (a hash of it, and
+/// where its text is in the log's text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Logged {
+    hash: u64,
+    text: (u32, u32),
+    event: OrderEvent,
+}
+
 /// The events of one order that the metrics read, in input order: a run of the sorted
-/// log ([`Facts::orders`]), each event with its order's hash.
+/// log ([`Facts::orders`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderFacts<'a> {
-    events: &'a [(u64, OrderEvent)],
+    events: &'a [Logged],
 }
 
 impl OrderFacts<'_> {
     /// `order.placed` with `fulfillment_channel` MFN: time and group.
     pub fn placements(&self) -> impl Iterator<Item = (Millis, GroupId)> + '_ {
-        self.events.iter().filter_map(|(_, e)| match *e {
+        self.events.iter().filter_map(|e| match e.event {
             OrderEvent::Placed(t, g) => Some((t, g)),
             _ => None,
         })
@@ -69,7 +78,7 @@ impl OrderFacts<'_> {
 
     /// `order.cancelled`: time, and whether the buyer cancelled.
     pub fn cancels(&self) -> impl Iterator<Item = (Millis, bool)> + '_ {
-        self.events.iter().filter_map(|(_, e)| match *e {
+        self.events.iter().filter_map(|e| match e.event {
             OrderEvent::Cancelled(t, by_buyer) => Some((t, by_buyer)),
             _ => None,
         })
@@ -77,7 +86,7 @@ impl OrderFacts<'_> {
 
     /// `shipment.confirmed`, in input order: time, non-empty tracking number, group.
     pub fn confirms(&self) -> impl Iterator<Item = (Millis, bool, GroupId)> + '_ {
-        self.events.iter().filter_map(|(_, e)| match *e {
+        self.events.iter().filter_map(|e| match e.event {
             OrderEvent::Confirmed(t, tracked, g) => Some((t, tracked, g)),
             _ => None,
         })
@@ -85,7 +94,7 @@ impl OrderFacts<'_> {
 
     /// `shipment.carrier_scanned` and `shipment.delivered`: times.
     pub fn scans(&self) -> impl Iterator<Item = Millis> + '_ {
-        self.events.iter().filter_map(|(_, e)| match *e {
+        self.events.iter().filter_map(|e| match e.event {
             OrderEvent::Scanned(t) => Some(t),
             _ => None,
         })
@@ -105,21 +114,31 @@ pub struct Facts {
     /// The open instances, by [`crate::core::effect::InstanceId`], as indices into `instances` (`NONE` for
     /// a number not in use).
     open: Vec<u32>,
-    /// Every order event the metrics read, in input order, with a 64-bit hash of its
-    /// order id: appended as read, grouped by order only at the end ([`Self::orders`]),
-    /// so reading a history never looks an order up.
-    order_log: Vec<(u64, OrderEvent)>,
+    /// Every order event the metrics read, in input order: appended as read, grouped
+    /// by order only at the end ([`Self::orders`]), so reading a history never looks an
+    /// order up.
+    order_log: Vec<Logged>,
+    /// The order ids of `order_log`, one after the other.
+    order_text: String,
 }
 
 /// The order events of a history, grouped by order ([`Facts::orders`]).
-pub struct Orders(Vec<(u64, OrderEvent)>);
+pub struct Orders<'a> {
+    log: Vec<Logged>,
+    text: &'a str,
+}
 
-impl Orders {
+impl Orders<'_> {
     /// Each order's events, in input order; orders in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = OrderFacts<'_>> {
-        self.0
-            .chunk_by(|a, b| a.0 == b.0)
+        self.log
+            .chunk_by(|a, b| a.hash == b.hash && self.id(a) == self.id(b))
             .map(|events| OrderFacts { events })
+    }
+
+    fn id(&self, logged: &Logged) -> &str {
+        let (from, to) = logged.text;
+        &self.text[from as usize..to as usize]
     }
 }
 
@@ -191,16 +210,31 @@ impl Facts {
     }
 
     fn log(&mut self, order: &str, event: OrderEvent) {
-        let id = xxhash_rust::xxh3::xxh3_64(order.as_bytes());
-        self.order_log.push((id, event));
+        let from = self.order_text.len() as u32;
+        self.order_text.push_str(order);
+        self.order_log.push(Logged {
+            hash: xxhash_rust::xxh3::xxh3_64(order.as_bytes()),
+            text: (from, self.order_text.len() as u32),
+            event,
+        });
     }
 
-    /// The order events, grouped by order (a stable sort of the log, so each order's
-    /// events stay in input order).
-    pub fn orders(&self) -> Orders {
-        let mut log = self.order_log.clone();
-        log.sort_by_key(|&(id, _)| id);
-        Orders(log)
+    /// The order events, grouped by order: sorted by the hash of the order id, then the
+    /// id itself (two ids with one hash stay apart), and stably, so that each order's
+    /// events stay in input order.
+    pub fn orders(&self) -> Orders<'_> {
+        let mut orders = Orders {
+            log: self.order_log.clone(),
+            text: &self.order_text,
+        };
+        let mut log = std::mem::take(&mut orders.log);
+        log.sort_by(|a, b| {
+            a.hash
+                .cmp(&b.hash)
+                .then_with(|| orders.id(a).cmp(orders.id(b)))
+        });
+        orders.log = log;
+        orders
     }
 }
 
@@ -239,5 +273,41 @@ impl Sink for Facts {
             }
             Effect::Alert(_) | Effect::Changed(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(o: &OrderFacts<'_>) -> Vec<i64> {
+        o.scans().map(|t| t.0).collect()
+    }
+
+    #[test]
+    fn order_events_are_grouped_by_order_in_input_order() {
+        let mut facts = Facts::new();
+        for (i, order) in ["A", "B", "A", "C", "B", "A"].into_iter().enumerate() {
+            facts.log(order, OrderEvent::Scanned(Millis(i as i64)));
+        }
+        let orders = facts.orders();
+        let mut groups: Vec<Vec<i64>> = orders.iter().map(|o| times(&o)).collect();
+        groups.sort();
+        assert_eq!(groups, [vec![0, 2, 5], vec![1, 4], vec![3]]);
+    }
+
+    #[test]
+    fn two_orders_whose_ids_share_a_hash_stay_apart() {
+        let mut facts = Facts::new();
+        for (i, order) in ["X", "Y", "X"].into_iter().enumerate() {
+            facts.log(order, OrderEvent::Scanned(Millis(i as i64)));
+        }
+        for logged in &mut facts.order_log {
+            logged.hash = 42;
+        }
+        let orders = facts.orders();
+        let mut groups: Vec<Vec<i64>> = orders.iter().map(|o| times(&o)).collect();
+        groups.sort();
+        assert_eq!(groups, [vec![0, 2], vec![1]]);
     }
 }
