@@ -245,7 +245,8 @@ impl<'a> AlertRef<'a> {
     }
 
     /// Appends [`Self::to_json`]'s text to `out`: written field by field (alerts are the
-    /// output's bulk), in the order of contract section 8, absent fields left out.
+    /// output's bulk), in the order of contract section 8, absent (or empty) fields left
+    /// out, as an [`Alert`]'s are.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         let copied = [
             (&br#","order_id":"#[..], self.copied.order_id),
@@ -306,7 +307,7 @@ impl<'a> AlertRef<'a> {
                 json_time(out, started_at);
                 out.extend_from_slice(br#","opened_by":"#);
                 json_str(out, self.event);
-                if let Some(closed_by) = self.closed_by {
+                if let Some(closed_by) = self.closed_by.filter(|c| !c.is_empty()) {
                     out.extend_from_slice(br#","closed_by":"#);
                     json_str(out, closed_by);
                 }
@@ -317,7 +318,7 @@ impl<'a> AlertRef<'a> {
             }
         }
         for (name, value) in copied {
-            if let Some(value) = value {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
                 out.extend_from_slice(name);
                 json_str(out, value);
             }
@@ -622,6 +623,19 @@ mod tests {
         assert_eq!(v["data"]["severity"], "warning");
         assert_eq!(v["data"]["deadline"], "2026-11-20T18:00:00.000Z");
         assert!(v["data"].get("seller_id").is_none());
+    }
+
+    #[test]
+    fn an_empty_copied_value_is_left_out_as_an_owned_alert_leaves_it() {
+        let copied = Copied {
+            order_id: Some(""),
+            seller_id: None,
+            marketplace: Some("NL"),
+        };
+        let (check, texts) = (Arc::from("c"), texts());
+        let borrowed = AlertRef::violation("c:e", &check, "K", "e", Millis(0), copied, &texts);
+        assert_eq!(borrowed.to_json(), borrowed.to_alert().to_json());
+        assert!(!borrowed.to_json().contains("order_id"));
     }
 
     #[test]
