@@ -89,9 +89,7 @@ pub fn write_sla_id(out: &mut String, rule: &str, key: &str, opened_by: &str, st
     match stage {
         SlaStage::Warning(lead) => {
             out.push_str("warning-");
-            let mut digits = Vec::with_capacity(20);
-            json_int(&mut digits, lead.whole_secs());
-            out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+            out.push_str(decimal(lead.whole_secs(), &mut [0; 20]));
         }
         SlaStage::Breach => out.push_str("breach"),
         SlaStage::Resolved(_) => out.push_str("resolved"),
@@ -469,21 +467,26 @@ impl Alert {
 
 /// A JSON integer, written without a temporary string.
 fn json_int(out: &mut Vec<u8>, value: i64) {
-    if value < 0 {
-        out.push(b'-');
-    }
-    let mut digits = [0u8; 20];
+    out.extend_from_slice(decimal(value, &mut [0; 20]).as_bytes());
+}
+
+/// `value` in decimal, written at the end of `buf` (20 bytes hold any `i64`).
+fn decimal(value: i64, buf: &mut [u8; 20]) -> &str {
     let mut n = value.unsigned_abs();
-    let mut at = digits.len();
+    let mut at = buf.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    if value < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
 }
 
 /// A JSON string, escaped as serde_json does: `"` and `\` with a backslash, control
@@ -582,6 +585,13 @@ mod tests {
         Texts {
             severity: Arc::from("critical"),
             action: Arc::from("Ship it."),
+        }
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal_whatever_their_size() {
+        for v in [0, 7, -7, 14_400, i64::MAX, i64::MIN] {
+            assert_eq!(decimal(v, &mut [0; 20]), v.to_string());
         }
     }
 

@@ -60,6 +60,13 @@ struct Logged {
     event: OrderEvent,
 }
 
+impl Logged {
+    /// Its order id, in the log's `text`.
+    fn id<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.text.0 as usize..self.text.1 as usize]
+    }
+}
+
 /// The events of one order that the metrics read, in input order: a run of the sorted
 /// log ([`Facts::orders`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,13 +139,8 @@ impl Orders<'_> {
     /// Each order's events, in input order; orders in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = OrderFacts<'_>> {
         self.log
-            .chunk_by(|a, b| a.hash == b.hash && self.id(a) == self.id(b))
+            .chunk_by(|a, b| a.hash == b.hash && a.id(self.text) == b.id(self.text))
             .map(|events| OrderFacts { events })
-    }
-
-    fn id(&self, logged: &Logged) -> &str {
-        let (from, to) = logged.text;
-        &self.text[from as usize..to as usize]
     }
 }
 
@@ -223,18 +225,10 @@ impl Facts {
     /// id itself (two ids with one hash stay apart), and stably, so that each order's
     /// events stay in input order.
     pub fn orders(&self) -> Orders<'_> {
-        let mut orders = Orders {
-            log: self.order_log.clone(),
-            text: &self.order_text,
-        };
-        let mut log = std::mem::take(&mut orders.log);
-        log.sort_by(|a, b| {
-            a.hash
-                .cmp(&b.hash)
-                .then_with(|| orders.id(a).cmp(orders.id(b)))
-        });
-        orders.log = log;
-        orders
+        let text = self.order_text.as_str();
+        let mut log = self.order_log.clone();
+        log.sort_by(|a, b| a.hash.cmp(&b.hash).then_with(|| a.id(text).cmp(b.id(text))));
+        Orders { log, text }
     }
 }
 
