@@ -824,8 +824,10 @@ impl Daemon {
                 // partitions' new owner. Its transaction is aborted; the partitions it
                 // still believes it holds go back to their last commit, and the loss
                 // notice that follows drops them.
-                let member = is_group_member(&self.consumer);
-                let group = self.consumer.group_metadata().filter(|_| member);
+                // The metadata first, then the check: metadata taken while the member
+                // id was being cleared would carry no generation, and not be fenced.
+                let group = self.consumer.group_metadata();
+                let group = group.filter(|_| is_group_member(&self.consumer));
                 let Some(group) = group else {
                     self.log.problem(
                         "no group membership",
