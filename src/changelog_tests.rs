@@ -80,7 +80,8 @@ fn stream(seed: u64, n: usize) -> Vec<String> {
 
 /// What the query API reads of a state: every open instance's view, sorted.
 fn open_deadlines(state: &PartitionState) -> Vec<String> {
-    let mut all: Vec<String> = state.open_deadlines().map(|d| format!("{d:?}")).collect();
+    let mut all: Vec<String> = Vec::new();
+    state.each_open_deadline(|d| all.push(format!("{d:?}")));
     all.sort();
     all
 }

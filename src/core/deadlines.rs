@@ -15,6 +15,7 @@
 use super::PartitionState;
 use crate::core::effect::Opened;
 use crate::core::instances::{point_time, Slot, NO_POINT};
+use crate::core::packed::Room;
 use crate::core::rules::RuleId;
 use crate::core::time::{Millis, Span};
 
@@ -39,21 +40,34 @@ pub struct NextPoint {
 }
 
 impl PartitionState {
-    /// Every open instance, in no particular order.
-    pub fn open_deadlines(&self) -> impl Iterator<Item = OpenDeadline<'_>> {
-        self.slots
-            .iter_indexed()
-            .map(|(i, slot)| self.open_deadline_at(i, slot))
+    /// Calls `f` with every open instance, in no particular order. The view lives for the
+    /// call: an instance's texts may be stored packed, and are unpacked for it.
+    pub fn each_open_deadline(&self, mut f: impl FnMut(OpenDeadline<'_>)) {
+        let mut room = Room::new();
+        for (i, slot) in self.slots.iter_indexed() {
+            f(self.open_deadline_at(i, slot, &mut room));
+        }
     }
 
-    /// The open instance of (rule, key), if any.
-    pub fn open_deadline(&self, rule: RuleId, key: &str) -> Option<OpenDeadline<'_>> {
+    /// `f` of the open instance of (rule, key), if there is one.
+    pub fn open_deadline<R>(
+        &self,
+        rule: RuleId,
+        key: &str,
+        f: impl FnOnce(OpenDeadline<'_>) -> R,
+    ) -> Option<R> {
         let i = self.slots.find(rule, key)?;
-        Some(self.open_deadline_at(i, self.slots.get(i)))
+        let mut room = Room::new();
+        Some(f(self.open_deadline_at(i, self.slots.get(i), &mut room)))
     }
 
-    fn open_deadline_at(&self, i: u32, slot: &Slot) -> OpenDeadline<'_> {
-        let opened = self.opened_at(i, slot);
+    fn open_deadline_at<'a>(
+        &'a self,
+        i: u32,
+        slot: &Slot,
+        room: &'a mut Room<5>,
+    ) -> OpenDeadline<'a> {
+        let opened = self.opened_at(i, slot, room);
         let (leads, first) = (opened.leads, opened.first_point);
         let (next_point, passed) = if slot.next_point == NO_POINT {
             (None, leads.len() as u8 + 1 - first)
@@ -100,6 +114,15 @@ mod tests {
         )
     }
 
+    /// Where the open instance of (rule, key) stands: next point, alerts emitted, overdue.
+    fn stands(
+        state: &PartitionState,
+        rule: crate::core::rules::RuleId,
+        key: &str,
+    ) -> Option<(Option<super::NextPoint>, u8, bool)> {
+        state.open_deadline(rule, key, |d| (d.next_point, d.alerts_emitted, d.overdue))
+    }
+
     fn tick(time: &str) -> String {
         format!(
             r#"{{"specversion":"1.0","id":"tick-{time}","source":"s","type":"x.unknown","time":"{time}","data":{{}}}}"#
@@ -115,28 +138,31 @@ mod tests {
             &rules,
             &message("e-1", "T1", "2026-11-20T00:00:00Z"),
         );
-        let d = state.open_deadlines().next().expect("one open instance");
-        assert_eq!(rules.rule(d.opened.rule).name.as_ref(), "customer_reply");
-        assert_eq!((d.opened.key, d.opened.opened_by), ("T1", "e-1"));
-        assert_eq!(
-            (d.opened.order_id, d.opened.seller_id, d.opened.marketplace),
-            (Some("o-T1"), Some("S1"), Some("NL"))
-        );
-        assert_eq!(d.opened.deadline, t("2026-11-22T00:00:00Z"));
-        assert!(!d.overdue);
-        let next = d.next_point.unwrap();
-        assert_eq!(
-            (next.lead, next.at),
-            (Some(Span(24 * H)), t("2026-11-21T00:00:00Z"))
-        );
-        assert_eq!(d.alerts_emitted, 0);
-        let rule = d.opened.rule;
+        let mut rule = None;
+        state.each_open_deadline(|d| {
+            assert!(rule.replace(d.opened.rule).is_none(), "one open instance");
+            assert_eq!(rules.rule(d.opened.rule).name.as_ref(), "customer_reply");
+            assert_eq!((d.opened.key, d.opened.opened_by), ("T1", "e-1"));
+            assert_eq!(
+                (d.opened.order_id, d.opened.seller_id, d.opened.marketplace),
+                (Some("o-T1"), Some("S1"), Some("NL"))
+            );
+            assert_eq!(d.opened.deadline, t("2026-11-22T00:00:00Z"));
+            assert!(!d.overdue);
+            let next = d.next_point.unwrap();
+            assert_eq!(
+                (next.lead, next.at),
+                (Some(Span(24 * H)), t("2026-11-21T00:00:00Z"))
+            );
+            assert_eq!(d.alerts_emitted, 0);
+        });
+        let rule = rule.expect("one open instance");
 
         take(&mut state, &rules, &tick("2026-11-21T21:00:00Z"));
-        let d = state.open_deadline(rule, "T1").unwrap();
-        assert_eq!(d.next_point.unwrap().lead, None, "the breach is next");
-        assert_eq!(d.alerts_emitted, 2, "both warnings fired");
-        assert!(!d.overdue);
+        let (next, emitted, overdue) = stands(&state, rule, "T1").unwrap();
+        assert_eq!(next.unwrap().lead, None, "the breach is next");
+        assert_eq!(emitted, 2, "both warnings fired");
+        assert!(!overdue);
     }
 
     #[test]
@@ -149,17 +175,16 @@ mod tests {
             &message("e-1", "T1", "2026-11-20T00:00:00Z"),
         );
         take(&mut state, &rules, &tick("2026-11-22T00:00:00Z"));
-        let rule = state.open_deadlines().next().unwrap().opened.rule;
-        let at_deadline = state.open_deadline(rule, "T1").unwrap();
-        assert!(
-            !at_deadline.overdue,
-            "a reply at the deadline still meets it"
-        );
-        assert!(at_deadline.next_point.is_some());
+        let mut rule = None;
+        state.each_open_deadline(|d| rule = Some(d.opened.rule));
+        let rule = rule.expect("one open instance");
+        let (next, _, overdue) = stands(&state, rule, "T1").unwrap();
+        assert!(!overdue, "a reply at the deadline still meets it");
+        assert!(next.is_some());
         take(&mut state, &rules, &tick("2026-11-22T00:00:00.001Z"));
-        let after = state.open_deadline(rule, "T1").unwrap();
-        assert!(after.overdue);
-        assert_eq!((after.next_point, after.alerts_emitted), (None, 3));
-        assert_eq!(state.open_deadline(rule, "T2"), None);
+        let (next, emitted, overdue) = stands(&state, rule, "T1").unwrap();
+        assert!(overdue);
+        assert_eq!((next, emitted), (None, 3));
+        assert_eq!(stands(&state, rule, "T2"), None);
     }
 }

@@ -13,7 +13,10 @@
 //!   key is stored once.
 //! * An instance's texts are one block of the table's [`TextSlab`]; the seller id and
 //!   the marketplace, which few distinct values take, are numbers there, and their text
-//!   is stored once for all instances ([`Interner`]).
+//!   is stored once for all instances ([`Interner`]). Ids of digits and dashes are
+//!   stored in nibbles, so texts are read through a [`Room`] they are unpacked into, and
+//!   a key is found, and hashed, in its stored form ([`Probe`]): the index never unpacks
+//!   one.
 //! * A slot holds the one pending timer of its instance in the partition's wheel: the
 //!   next point, or none once the breach has fired.
 //! * An instance's points follow [`first_point`] and [`point_time`]: warnings by index
@@ -22,7 +25,7 @@
 use hashbrown::HashTable;
 
 use super::arena::Arena;
-use super::packed::{read_varint, write_varint, Interner, TextRef, TextSlab};
+use super::packed::{read_varint, write_varint, Interner, Probe, Room, TextRef, TextSlab};
 use super::rules::RuleId;
 use super::time::{Millis, Span};
 
@@ -39,6 +42,9 @@ pub const SELLER_ID: usize = 3;
 pub const MARKETPLACE: usize = 4;
 /// The texts stored once for all instances that have them, their number in the block.
 const SHARED: [usize; 2] = [SELLER_ID, MARKETPLACE];
+/// The order of the texts in a block: first what every close reads (the key, then the
+/// shared ones), so a close unpacks nothing else.
+const STORED: [usize; 5] = [KEY, SELLER_ID, MARKETPLACE, OPENED_BY, ORDER_ID];
 
 /// The slot holds an open instance (cleared when the slot is freed).
 const LIVE: u8 = 1;
@@ -136,18 +142,19 @@ pub struct SlotTable {
     shared: Interner,
 }
 
-fn hash(rule: RuleId, key: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64_with_seed(key, u64::from(rule))
+/// The hash of a stored slot's (rule, key), from the key as stored.
+fn hash_of(texts: &TextSlab, slot: &Slot) -> u64 {
+    texts.part_hash(slot.texts, KEY, u64::from(slot.rule))
 }
 
-fn key_bytes<'a>(texts: &'a TextSlab, slot: &Slot) -> &'a [u8] {
-    texts
-        .get(slot.texts, KEY)
-        .expect("every slot stores its key")
-}
-
+/// A key, opening event id or order id as stored, read back without validating it
+/// again: the slab gives back exactly the bytes of the `&str` it was given (stored as
+/// they are or in nibbles, property-tested in `packed`), and only [`SlotTable::insert`]
+/// writes blocks, from `&str`s. Checked in debug builds.
 fn utf8(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).expect("packed from &str, so valid UTF-8")
+    debug_assert!(std::str::from_utf8(bytes).is_ok(), "packed from &str");
+    // SAFETY: `bytes` are those of a `&str` given to `insert` (see above).
+    unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
 /// A shared text's number as stored in a block: a LEB128 varint, as the block's lengths.
@@ -163,12 +170,13 @@ fn decode_number(bytes: &[u8]) -> u32 {
 impl SlotTable {
     pub fn find(&self, rule: RuleId, key: &str) -> Option<u32> {
         let (slots, texts) = (&self.slots, &self.texts);
+        let probe = Probe::new(key.as_bytes());
         let matches = |&i: &u32| {
             let slot = slots.get(i);
-            slot.rule == rule && key_bytes(texts, slot) == key.as_bytes()
+            slot.rule == rule && texts.part_is(slot.texts, KEY, &probe)
         };
         self.index
-            .find(hash(rule, key.as_bytes()), matches)
+            .find(probe.hash(u64::from(rule)), matches)
             .copied()
     }
 
@@ -180,7 +188,6 @@ impl SlotTable {
             slot.is_live() && self.find(slot.rule, key).is_none(),
             "{slot:?} {key} is already open"
         );
-        let h = hash(slot.rule, key.as_bytes());
         let mut numbers = [[0u8; 5]; 2];
         let mut parts = texts.map(|t| t.map(str::as_bytes));
         for (&part, number) in SHARED.iter().zip(&mut numbers) {
@@ -188,7 +195,7 @@ impl SlotTable {
                 parts[part] = Some(encode_number(self.shared.acquire(text), number));
             }
         }
-        slot.texts = self.texts.insert(&parts);
+        slot.texts = self.texts.insert(&STORED.map(|part| parts[part]));
         let i = match self.free.pop() {
             Some(i) => {
                 *self.slots.get_mut(i) = slot;
@@ -197,9 +204,9 @@ impl SlotTable {
             None => self.slots.push(slot, u32::MAX),
         };
         let (slots, texts) = (&self.slots, &self.texts);
-        self.index.insert_unique(h, i, |&j| {
-            hash(slots.get(j).rule, key_bytes(texts, slots.get(j)))
-        });
+        let h = hash_of(texts, slots.get(i));
+        self.index
+            .insert_unique(h, i, |&j| hash_of(texts, slots.get(j)));
         i
     }
 
@@ -211,7 +218,7 @@ impl SlotTable {
             slot.timer, NO_TIMER,
             "removing a slot whose timer is pending: {slot:?}"
         );
-        let h = hash(slot.rule, key_bytes(&self.texts, slot));
+        let h = hash_of(&self.texts, slot);
         let found = self
             .index
             .find_entry(h, |&j| j == i)
@@ -219,11 +226,10 @@ impl SlotTable {
         found.remove();
         self.free.push(i);
         let slot = self.slots.get_mut(i);
-        let stored = self.texts.all::<5>(slot.texts);
-        for part in SHARED {
-            if let Some(number) = stored[part] {
-                self.shared.release(decode_number(number));
-            }
+        let mut room = Room::new();
+        let [_, shared @ ..] = self.texts.all::<3>(slot.texts, &mut room);
+        for number in shared.into_iter().flatten() {
+            self.shared.release(decode_number(number));
         }
         self.texts.remove(slot.texts);
         slot.texts = TextRef::NONE;
@@ -238,20 +244,33 @@ impl SlotTable {
         self.slots.get_mut(i)
     }
 
-    /// An open instance's key.
-    pub fn key(&self, i: u32) -> &str {
-        utf8(key_bytes(&self.texts, self.slots.get(i)))
+    /// An open instance's texts, indexed by [`KEY`] to [`MARKETPLACE`], those stored in
+    /// nibbles unpacked into `room`.
+    pub fn texts<'a>(&'a self, i: u32, room: &'a mut Room<5>) -> [Option<&'a str>; 5] {
+        let stored = self.texts.all::<5>(self.slots.get(i).texts, room);
+        let mut texts = [None; 5];
+        for (&part, bytes) in STORED.iter().zip(stored) {
+            texts[part] = bytes.map(|bytes| self.text(part, bytes));
+        }
+        texts
     }
 
-    /// An open instance's texts, indexed by [`KEY`] to [`MARKETPLACE`].
-    pub fn texts(&self, i: u32) -> [Option<&str>; 5] {
-        let stored = self.texts.all::<5>(self.slots.get(i).texts);
-        std::array::from_fn(|part| {
-            stored[part].map(|bytes| match SHARED.contains(&part) {
-                true => self.shared.get(decode_number(bytes)),
-                false => utf8(bytes),
-            })
-        })
+    /// An open instance's key, seller id and marketplace: what a close reads.
+    pub fn key_and_shared<'a>(&'a self, i: u32, room: &'a mut Room<3>) -> [Option<&'a str>; 3] {
+        let stored = self.texts.all::<3>(self.slots.get(i).texts, room);
+        let mut texts = [None; 3];
+        for ((text, &part), bytes) in texts.iter_mut().zip(&STORED).zip(stored) {
+            *text = bytes.map(|bytes| self.text(part, bytes));
+        }
+        texts
+    }
+
+    /// Text `part` from its stored bytes.
+    fn text<'a>(&'a self, part: usize, bytes: &'a [u8]) -> &'a str {
+        match SHARED.contains(&part) {
+            true => self.shared.get(decode_number(bytes)),
+            false => utf8(bytes),
+        }
     }
 
     /// Open instances.
@@ -323,7 +342,7 @@ mod tests {
             let seller = (k % 3 != 0).then_some("A1SELLER");
             let key = format!("T-{k}");
             assert_eq!(
-                table.texts(i),
+                table.texts(i, &mut Room::new()),
                 [
                     Some(key.as_str()),
                     Some("e-1"),
@@ -343,7 +362,10 @@ mod tests {
         }
         assert!(table.shared.is_empty(), "the last user frees a shared text");
         let i = open(&mut table, "T-new", Some("A2OTHER"), "DE");
-        assert_eq!(table.texts(i)[SELLER_ID..], [Some("A2OTHER"), Some("DE")]);
+        assert_eq!(
+            table.texts(i, &mut Room::new())[SELLER_ID..],
+            [Some("A2OTHER"), Some("DE")]
+        );
     }
 
     #[test]
@@ -406,7 +428,9 @@ mod tests {
         let mut t = SlotTable::default();
         let a = insert(&mut t, 0, "K");
         let b = insert(&mut t, 1, "K");
-        assert_eq!((t.key(b), t.texts(b)[OPENED_BY]), ("K", Some("e-1")));
+        let mut room = Room::new();
+        let texts = t.texts(b, &mut room);
+        assert_eq!((texts[KEY], texts[OPENED_BY]), (Some("K"), Some("e-1")));
         assert_ne!(a, b);
         assert_eq!(t.find(0, "K"), Some(a));
         t.remove(a);

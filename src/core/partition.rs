@@ -26,6 +26,7 @@ use super::alert::{
 use super::effect::{Change, Closed, Effect, Opened, Sink};
 use super::event::{Event, EventType, Field, Input, Money};
 use super::instances::{first_point, point_time, Slot, SlotTable, NO_POINT, NO_TIMER};
+use super::packed::Room;
 use super::retained::{fingerprint, Retained, RetainedSet};
 use super::rules::{Check, Profile, RuleId, RuleSet, BASE_PROFILE};
 use super::time::{Millis, Span};
@@ -230,7 +231,8 @@ impl PartitionState {
     ) {
         let slot = self.slots.get(i);
         let rule = rules.rule(slot.rule);
-        let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
+        let mut room = Room::new();
+        let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i, &mut room);
         let key = key.expect("every slot stores its key");
         let opened_by = opened_by.unwrap_or_default();
         let kind = AlertKind::Sla {
@@ -379,7 +381,8 @@ impl PartitionState {
         }
         let slot = self.slots.get(i);
         let rule = slot.rule;
-        let [key, _, _, seller_id, marketplace] = self.slots.texts(i);
+        let mut room = Room::new();
+        let [key, seller_id, marketplace] = self.slots.key_and_shared(i, &mut room);
         let key = key.expect("every slot stores its key");
         let (started, deadline, at, closed_by) =
             (slot.started, slot.deadline, event.time, event.event_type);
@@ -594,16 +597,15 @@ impl PartitionState {
         self.sweep(rules, clock);
     }
 
-    /// Every open instance, as it would be reported when opened (for a snapshot).
-    pub fn instances(&self) -> impl Iterator<Item = Opened<'_>> {
-        self.slots
-            .iter_indexed()
-            .map(|(i, slot)| self.opened_at(i, slot))
-    }
-
-    /// The open instance in slot `i`, as it was reported when opened.
-    pub(super) fn opened_at(&self, i: u32, slot: &Slot) -> Opened<'_> {
-        let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i);
+    /// The open instance in slot `i`, as it was reported when opened, its texts unpacked
+    /// into `room`.
+    pub(super) fn opened_at<'a>(
+        &'a self,
+        i: u32,
+        slot: &Slot,
+        room: &'a mut Room<5>,
+    ) -> Opened<'a> {
+        let [key, opened_by, order_id, seller_id, marketplace] = self.slots.texts(i, room);
         let leads = &self.schedules[slot.schedule as usize];
         Opened {
             rule: slot.rule,

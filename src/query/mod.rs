@@ -185,40 +185,38 @@ impl Entry {
 }
 
 /// A candidate of [`select`]'s heap, ordered by its sort key.
-struct Candidate<'a> {
-    key: SortKey<'a>,
-    view: OpenDeadline<'a>,
-}
+struct Candidate(Entry);
 
-impl PartialEq for Candidate<'_> {
+impl PartialEq for Candidate {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.0.sort_key() == other.0.sort_key()
     }
 }
-impl Eq for Candidate<'_> {}
-impl PartialOrd for Candidate<'_> {
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Candidate<'_> {
+impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
+        self.0.sort_key().cmp(&other.0.sort_key())
     }
 }
 
 /// The first `limit + 1` entries of the worker's partitions that match, after the
-/// cursor, sorted. `topics` names the worker's input topics by index.
+/// cursor, sorted. `topics` names the worker's input topics by index. Only an instance
+/// that makes the cut so far is copied out of its partition's state.
 pub fn select(worker: &Worker, topics: &[String], query: &Query) -> Vec<Entry> {
     let rules = worker.rules();
     let keep = query.limit.saturating_add(1);
     let after = query.after.as_ref().map(Cursor::sort_key);
-    let mut best: BinaryHeap<Candidate<'_>> = BinaryHeap::with_capacity(keep.min(1024) + 1);
+    let mut best: BinaryHeap<Candidate> = BinaryHeap::with_capacity(keep.min(1024) + 1);
     for (id, task) in worker.tasks().filter(|(_, t)| !t.is_restoring()) {
         let topic = topics[id.topic as usize].as_str();
-        for view in task.state().open_deadlines() {
+        task.state().each_open_deadline(|view| {
             if !query.filter.admits(&view) {
-                continue;
+                return;
             }
             let rule: &str = &rules.rule(view.opened.rule).name;
             let key = (
@@ -229,21 +227,18 @@ pub fn select(worker: &Worker, topics: &[String], query: &Query) -> Vec<Entry> {
                 id.partition,
             );
             if after.is_some_and(|a| key <= a) {
-                continue;
+                return;
             }
-            if best.len() == keep && best.peek().is_some_and(|worst| key >= worst.key) {
-                continue;
+            if best.len() == keep && best.peek().is_some_and(|worst| key >= worst.0.sort_key()) {
+                return;
             }
-            best.push(Candidate { key, view });
+            best.push(Candidate(Entry::new(rules, &view, topic, id.partition)));
             if best.len() > keep {
                 best.pop();
             }
-        }
+        });
     }
-    best.into_sorted_vec()
-        .iter()
-        .map(|c| Entry::new(rules, &c.view, c.key.3, c.key.4))
-        .collect()
+    best.into_sorted_vec().into_iter().map(|c| c.0).collect()
 }
 
 /// The open instances of (rule, key) on the worker's partitions (one, unless the key
@@ -254,13 +249,9 @@ pub fn find(worker: &Worker, topics: &[String], rule: RuleId, key: &str) -> Vec<
         .tasks()
         .filter(|(_, t)| !t.is_restoring())
         .filter_map(|(id, task)| {
-            let view = task.state().open_deadline(rule, key)?;
-            Some(Entry::new(
-                rules,
-                &view,
-                &topics[id.topic as usize],
-                id.partition,
-            ))
+            task.state().open_deadline(rule, key, |view| {
+                Entry::new(rules, &view, &topics[id.topic as usize], id.partition)
+            })
         })
         .collect();
     found.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
