@@ -288,14 +288,13 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
     // One UTF-8 check of the whole record, then the fast path, or else a serde parse that
     // trusts it (serde_json checks each string of a byte slice on its own, which costs
     // more). Bytes that are not UTF-8 take the byte-slice parse, whose error says where.
-    let env: Result<Raw, serde_json::Error> = match std::str::from_utf8(bytes) {
-        Ok(text) => match scan::scan(text) {
-            Some(raw) => Ok(raw),
-            None => serde_json::from_str::<RawEnvelope>(text).map(Raw::from),
-        },
-        Err(_) => serde_json::from_slice::<RawEnvelope>(bytes).map(Raw::from),
+    let mut env = Raw::default();
+    let read = match std::str::from_utf8(bytes) {
+        Ok(text) if scan::scan_into(text, &mut env) => Ok(()),
+        Ok(text) => serde_json::from_str::<RawEnvelope>(text).map(|e| env = Raw::from(e)),
+        Err(_) => serde_json::from_slice::<RawEnvelope>(bytes).map(|e| env = Raw::from(e)),
     };
-    let env = env.map_err(|e| DeadLetter::NotJson(e.to_string()))?;
+    read.map_err(|e| DeadLetter::NotJson(e.to_string()))?;
     let specversion = envelope_text(env.specversion, "specversion")?;
     if specversion != "1.0" {
         return Err(DeadLetter::BadSpecVersion(format!(
@@ -308,8 +307,12 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
     let type_name = envelope_text(env.event_type, "type")?;
     let time_text = envelope_text(env.time, "time")?;
     let time = Millis::parse_rfc3339(&time_text).map_err(|e| DeadLetter::BadTime(e.0))?;
-    let (raw, duplicate) = match env.data.ok_or(DeadLetter::MissingAttribute("data"))? {
-        RawData::Object { fields, duplicate } => (fields, duplicate),
+    let (raw, duplicate) = match env
+        .data
+        .as_ref()
+        .ok_or(DeadLetter::MissingAttribute("data"))?
+    {
+        RawData::Object { fields, duplicate } => (fields, *duplicate),
         RawData::Not(kind) => {
             return Err(DeadLetter::BadData(format!(
                 "is {kind}, expected an object"
@@ -330,7 +333,7 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
             field.as_str()
         )));
     }
-    let data = decode_data(event_type, &raw)?;
+    let data = decode_data(event_type, raw)?;
     Ok(Decoded::Known(Event {
         source,
         id,

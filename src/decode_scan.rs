@@ -24,21 +24,30 @@ use super::{Raw, RawData};
 const MAX_DEPTH: u32 = 32;
 
 /// The raw texts of a record, or `None` to say "ask serde".
-pub(super) fn scan(text: &str) -> Option<Raw<'_>> {
+pub(super) fn scan_into<'a>(text: &'a str, raw: &mut Raw<'a>) -> bool {
     // A control character is refused inside a string and allowed (`\t`, `\n`, `\r`)
     // between tokens; producers write neither, so any sends the record to serde, and the
     // scan of a string need only look for its closing quote or an escape.
     if text.bytes().fold(false, |control, b| control | (b < 0x20)) {
-        return None;
+        return false;
     }
     let mut s = Scanner {
         text,
         bytes: text.as_bytes(),
         at: 0,
     };
-    let raw = s.envelope()?;
+    if s.envelope(raw).is_none() {
+        return false;
+    }
     s.ws();
-    (s.at == s.bytes.len()).then_some(raw)
+    s.at == s.bytes.len()
+}
+
+/// [`scan_into`] a fresh [`Raw`].
+#[cfg(test)]
+pub(super) fn scan(text: &str) -> Option<Raw<'_>> {
+    let mut raw = Raw::default();
+    scan_into(text, &mut raw).then_some(raw)
 }
 
 struct Scanner<'a> {
@@ -188,12 +197,13 @@ impl<'a> Scanner<'a> {
         })
     }
 
-    fn envelope(&mut self) -> Option<Raw<'a>> {
+    /// Fills `raw` (fresh) in place: a record's attributes are hundreds of bytes, not
+    /// worth copying out of a return value.
+    fn envelope(&mut self, raw: &mut Raw<'a>) -> Option<()> {
         self.ws();
         if self.peek() != Some(b'{') {
             return None;
         }
-        let mut raw = Raw::default();
         self.object(1, |s, name| {
             let attribute = match name {
                 "specversion" => &mut raw.specversion,
@@ -205,8 +215,14 @@ impl<'a> Scanner<'a> {
                     if raw.data.is_some() {
                         return None;
                     }
-                    raw.data = Some(s.data()?);
-                    return Some(());
+                    let fresh = RawData::Object {
+                        fields: [None; FIELD_COUNT],
+                        duplicate: None,
+                    };
+                    let RawData::Object { fields, duplicate } = raw.data.insert(fresh) else {
+                        unreachable!("just inserted");
+                    };
+                    return s.data(fields, duplicate);
                 }
                 _ => return s.value(1).map(drop),
             };
@@ -215,17 +231,20 @@ impl<'a> Scanner<'a> {
             }
             *attribute = Some(s.value(1)?);
             Some(())
-        })?;
-        Some(raw)
+        })
     }
 
-    /// `data`, which must be an object here (serde names any other kind).
-    fn data(&mut self) -> Option<RawData<'a>> {
+    /// `data`, which must be an object here (serde names any other kind), into the
+    /// fields (fresh) and the first known field given twice.
+    fn data(
+        &mut self,
+        fields: &mut [Option<&'a str>; FIELD_COUNT],
+        duplicate: &mut Option<Field>,
+    ) -> Option<()> {
         self.ws();
         if self.peek() != Some(b'{') {
             return None;
         }
-        let (mut fields, mut duplicate) = ([None; FIELD_COUNT], None);
         self.object(2, |s, name| {
             let value = s.value(2)?;
             if let Some(field) = Field::from_name(name) {
@@ -236,7 +255,6 @@ impl<'a> Scanner<'a> {
                 *slot = Some(value);
             }
             Some(())
-        })?;
-        Some(RawData::Object { fields, duplicate })
+        })
     }
 }
