@@ -380,8 +380,39 @@ impl OwnBroker {
 }
 
 impl Drop for OwnBroker {
+    /// Stops the broker; when the test failed, first keeps its logs (the state
+    /// directory goes with the stop) beside the daemons' logs.
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.keep_logs();
+        }
         self.script("stop");
+    }
+}
+
+impl OwnBroker {
+    fn keep_logs(&self) {
+        let state = self
+            .env
+            .iter()
+            .find(|(k, _)| *k == "SLA_KAFKA_STATE")
+            .map(|(_, v)| PathBuf::from(v));
+        let Some(logs) = state.map(|s| s.join("logs")) else {
+            return;
+        };
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults");
+        let port = self.bootstrap.rsplit(':').next().unwrap_or("broker");
+        for name in [
+            "server.log",
+            "server.log.previous",
+            "stdout.log",
+            "stdout.log.previous",
+        ] {
+            let to = dir.join(format!("broker-{port}-{}-{name}", std::process::id()));
+            if std::fs::copy(logs.join(name), &to).is_ok() {
+                eprintln!("the broker's {name} is kept in {}", to.display());
+            }
+        }
     }
 }
 
