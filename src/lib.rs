@@ -27,6 +27,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod query;
+pub mod read_ahead;
 pub mod replay;
 pub mod report;
 pub mod sample;

@@ -185,8 +185,8 @@ fn run_report(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn open_input(path: Option<&Path>) -> Result<BufReader<Box<dyn Read>>> {
-    let reader: Box<dyn Read> = match path {
+fn open_input(path: Option<&Path>) -> Result<BufReader<Box<dyn Read + Send>>> {
+    let reader: Box<dyn Read + Send> = match path {
         None => Box::new(io::stdin()),
         Some(p) if p == Path::new("-") => Box::new(io::stdin()),
         Some(p) => Box::new(

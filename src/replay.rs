@@ -3,8 +3,9 @@
 //!
 //! # Ground rules
 //!
-//! * The input is streamed one line at a time into one reused buffer; it is never held
-//!   whole, so a replay's memory is the engine's state, whatever the file's size.
+//! * The input is streamed: read and decoded a batch ahead of the engine, on a second
+//!   thread when there is a second CPU ([`crate::read_ahead`]), and never held whole, so
+//!   a replay's memory is the engine's state and a few batches, whatever the file's size.
 //! * Every non-blank line is a record and ends as exactly one of applied, skipped
 //!   (unknown type, or a duplicate), or dead-lettered. Blank lines are not records.
 //! * Event times are the clock; at the end, points at or before `--until` (default: the
@@ -21,7 +22,8 @@ use crate::core::effect::{Effect, Sink};
 use crate::core::engine::{Engine, PartitionId};
 use crate::core::partition::Taken;
 use crate::core::time::Millis;
-use crate::decode::{decode, DeadLetter};
+use crate::decode::DeadLetter;
+use crate::read_ahead::for_each_record;
 
 /// What a replay read and wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,22 +78,16 @@ pub struct Sinks<A: Write, D: Write> {
 /// Replays `input` through `engine`, writing alerts and dead letters as they happen.
 pub fn replay<A: Write, D: Write>(
     engine: &mut Engine,
-    mut input: impl BufRead,
+    input: impl BufRead + Send,
     sinks: &mut Sinks<A, D>,
     until: Option<Millis>,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
     let mut alerts = AlertLines::default();
-    let mut number = 0u64;
-    for_each_line(&mut input, |line, _| {
-        number += 1;
-        let record = trim_line_end(line);
-        if record.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
+    for_each_record(input, |record| {
         summary.records += 1;
-        match decode(record).into_input() {
-            Ok(event) => match engine.take(PartitionId::REPLAY, &event, &mut alerts) {
+        match &record.input {
+            Ok(event) => match engine.take(PartitionId::REPLAY, event, &mut alerts) {
                 Taken::Applied => summary.applied += 1,
                 Taken::Skipped => summary.skipped_unknown += 1,
                 Taken::Duplicate => summary.skipped_duplicate += 1,
@@ -99,7 +95,7 @@ pub fn replay<A: Write, D: Write>(
             Err(dead) => {
                 summary.dead_lettered += 1;
                 if let Some(out) = sinks.dead_letters.as_mut() {
-                    write_dead_letter(out, number, &dead, record)?;
+                    write_dead_letter(out, record.number, dead, record.bytes)?;
                 }
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! # Ground rules
 //!
-//! * The history is read exactly as `replay` reads it (one line at a time, the same
+//! * The history is read exactly as `replay` reads it (a batch ahead, the same
 //!   decoder, the same engine and rules, duplicates and dead letters alike); instead of
 //!   alerts, the engine's instance lifecycle effects and the applied events go into
 //!   [`Facts`], and [`tally`] computes the numbers at the end `E`.
@@ -24,7 +24,6 @@ use crate::core::engine::{Engine, PartitionId};
 use crate::core::event::Input;
 use crate::core::partition::Taken;
 use crate::core::time::Millis;
-use crate::decode::decode;
 
 /// Records between two progress reports.
 pub const PROGRESS_EVERY: u64 = 1_000_000;
@@ -48,27 +47,23 @@ pub struct Progress {
 /// Reads the history through the engine and computes the report.
 pub fn report(
     engine: &mut Engine,
-    mut input: impl BufRead,
+    input: impl BufRead + Send,
     options: &Options,
     mut progress: impl FnMut(Progress),
 ) -> io::Result<Report> {
     let mut facts = Facts::new();
     let mut seen = Progress::default();
-    crate::replay::for_each_line(&mut input, |line, n| {
-        seen.bytes += n;
-        let record = crate::replay::trim_line_end(line);
-        if record.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
+    crate::read_ahead::for_each_record(input, |record| {
+        seen.bytes = record.consumed;
         seen.records += 1;
         if seen.records % PROGRESS_EVERY == 0 {
             progress(seen);
         }
-        let Ok(input) = decode(record).into_input() else {
+        let Ok(input) = &record.input else {
             return Ok(());
         };
-        let taken = engine.take(PartitionId::REPLAY, &input, &mut facts);
-        if let (Taken::Applied, Input::Known(event)) = (taken, &input) {
+        let taken = engine.take(PartitionId::REPLAY, input, &mut facts);
+        if let (Taken::Applied, Input::Known(event)) = (taken, input) {
             facts.observe(event);
         }
         Ok(())
