@@ -24,7 +24,7 @@ use crate::decode::{decode, DeadLetter};
 use crate::replay::{for_each_line, trim_line_end};
 
 /// Input bytes per batch (the last line may take it past).
-pub const BATCH_BYTES: usize = 1 << 17;
+pub const BATCH_BYTES: usize = 1 << 15;
 
 /// Batches decoded and waiting for the engine, at most.
 pub const BATCHES_AHEAD: usize = 2;
@@ -264,7 +264,7 @@ mod tests {
         }
         text.push_str(&line(3));
         let expected = sequential(text.as_bytes());
-        assert!(expected.len() > 2_000, "{} records", expected.len());
+        assert!(expected.len() > 100, "{} records", expected.len());
         assert_eq!(read_ahead(text.as_bytes()), expected);
     }
 
