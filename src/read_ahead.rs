@@ -129,10 +129,19 @@ impl Batcher {
 /// one CPU.
 pub fn for_each_record<R: BufRead + Send>(
     input: R,
+    f: impl FnMut(&Record<'_>) -> io::Result<()>,
+) -> io::Result<()> {
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+    records(input, parallel, f)
+}
+
+/// [`for_each_record`], with the reading on a thread of its own or not.
+fn records<R: BufRead + Send>(
+    input: R,
+    parallel: bool,
     mut f: impl FnMut(&Record<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut each = |batch: &Batch| batch.borrow_dependent().0.iter().try_for_each(&mut f);
-    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
     if !parallel {
         return read_batches(input, |batch| each(&batch));
     }
@@ -217,9 +226,16 @@ mod tests {
         out
     }
 
+    /// The records as both ways of reading give them (asserted equal).
     fn read_ahead(text: &[u8]) -> Vec<(u64, u64, Vec<u8>, String)> {
+        let [threaded, inline] = [true, false].map(|parallel| read_with(text, parallel));
+        assert_eq!(threaded, inline);
+        threaded
+    }
+
+    fn read_with(text: &[u8], parallel: bool) -> Vec<(u64, u64, Vec<u8>, String)> {
         let mut out = Vec::new();
-        for_each_record(io::BufReader::with_capacity(1000, text), |r| {
+        records(io::BufReader::with_capacity(1000, text), parallel, |r| {
             out.push((
                 r.number,
                 r.consumed,
@@ -294,29 +310,34 @@ mod tests {
     #[test]
     fn a_read_error_comes_after_the_records_read_before_it() {
         let text: String = (0..5_000).map(|i| line(i) + "\n").collect();
-        let mut seen = 0;
-        let err = for_each_record(io::BufReader::new(Broken(text.as_bytes())), |_| {
-            seen += 1;
-            Ok(())
-        })
-        .unwrap_err();
-        assert_eq!(err.to_string(), "disk on fire");
-        assert_eq!(seen, sequential(text.as_bytes()).len());
+        for parallel in [true, false] {
+            let mut seen = 0;
+            let input = io::BufReader::new(Broken(text.as_bytes()));
+            let err = records(input, parallel, |_| {
+                seen += 1;
+                Ok(())
+            })
+            .unwrap_err();
+            assert_eq!(err.to_string(), "disk on fire");
+            assert_eq!(seen, sequential(text.as_bytes()).len());
+        }
     }
 
     #[test]
     fn the_callers_error_stops_the_reading_and_is_returned() {
         let text: String = (0..50_000).map(|i| line(i) + "\n").collect();
-        let mut seen = 0;
-        let err = for_each_record(text.as_bytes(), |_| {
-            seen += 1;
-            match seen {
-                10 => Err(io::Error::other("output closed")),
-                _ => Ok(()),
-            }
-        })
-        .unwrap_err();
-        assert_eq!(err.to_string(), "output closed");
-        assert_eq!(seen, 10);
+        for parallel in [true, false] {
+            let mut seen = 0;
+            let err = records(text.as_bytes(), parallel, |_| {
+                seen += 1;
+                match seen {
+                    10 => Err(io::Error::other("output closed")),
+                    _ => Ok(()),
+                }
+            })
+            .unwrap_err();
+            assert_eq!(err.to_string(), "output closed");
+            assert_eq!(seen, 10);
+        }
     }
 }
