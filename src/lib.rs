@@ -9,10 +9,10 @@
 //!   property tests all drive it.
 //! * [`decode`] turns bytes into events or dead letters (pure).
 //! * The shell around them owns I/O: [`config`] (files, validation at start-up),
-//!   [`replay`] (a JSON Lines file through the core to stdout), [`report`] (the same
-//!   engine over a history, reporting fates and marketplace metrics), [`kafka`] (the live
-//!   daemon), [`http`] and [`metrics`], [`clock`] (the only reader of wall time),
-//!   [`cli`] and [`telemetry`].
+//!   [`replay`] (a JSON Lines file through the core to stdout; [`read_ahead`] reads and
+//!   decodes it a batch ahead), [`report`] (the same engine over a history, reporting
+//!   fates and marketplace metrics), [`kafka`] (the live daemon), [`http`] and
+//!   [`metrics`], [`clock`] (the only reader of wall time), [`cli`] and [`telemetry`].
 
 pub mod api;
 pub mod changelog;

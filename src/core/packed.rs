@@ -28,8 +28,8 @@ use std::collections::HashMap;
 use hashbrown::HashTable;
 
 /// The bytes that take one nibble each, by their nibble: `-` to `:` (a run of ASCII) and
-/// `_`; nibble [`ESCAPE`] introduces any other byte, in the two nibbles that follow (high
-/// half first).
+/// `_`; nibble 15 (`ESCAPE`) introduces any other byte, in the two nibbles that follow
+/// (high half first).
 pub const NIBBLES: &[u8; 15] = b"-./0123456789:_";
 const ESCAPE: u8 = 15;
 
