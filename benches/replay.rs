@@ -5,8 +5,9 @@
 //!
 //! One stream of `N` generated lines ([`sla_timerd::sample`], the default realistic mix
 //! with its duplicates, unknown types and dead letters) is built once, outside the timed
-//! part, as one buffer of JSON Lines. Three variants read it the same way (one reused
-//! line buffer filled by `BufRead::read_until`, as the replay command does):
+//! part, as one buffer of JSON Lines. Three variants read it: the first two through one
+//! reused line buffer filled by `BufRead::read_until`, the third as the replay command
+//! reads (a batch ahead, on a second thread when there is a second CPU):
 //!
 //! * `serde_envelope`: the baseline of the goal. What a consumer would write first: a
 //!   `#[derive(Deserialize)]` envelope per line, text borrowed where serde can, and
@@ -14,9 +15,9 @@
 //!   nothing and produces nothing, so it is the floor for "reading these events at all".
 //! * `decode`: our decoder ([`sla_timerd::decode::decode`]) alone: envelope, schema,
 //!   timestamps, amounts, dead-letter reasons; no engine.
-//! * `replay`: the replay command's path ([`sla_timerd::replay::replay`]): decode, engine
-//!   (a fresh one per iteration, built outside the timed part and dropped outside it),
-//!   alerts serialised to `io::sink()`.
+//! * `replay`: the replay command's path ([`sla_timerd::replay::replay`]): read-ahead,
+//!   decode, engine (a fresh one per iteration, built outside the timed part and dropped
+//!   outside it), alerts serialised to `io::sink()`.
 //!
 //! Goal: `replay` takes at most twice the time of `serde_envelope`. After criterion's
 //! report, the ratio is measured again in the same process (a few interleaved timed
