@@ -21,7 +21,6 @@ use std::sync::mpsc;
 
 use crate::core::event::Input;
 use crate::decode::{decode, DeadLetter};
-use crate::replay::{for_each_line, trim_line_end};
 
 /// Input bytes per batch (the last line may take it past).
 pub const BATCH_BYTES: usize = 1 << 15;
@@ -150,19 +149,13 @@ fn records<R: BufRead + Send>(
         let reader = std::thread::Builder::new()
             .name("read-ahead".into())
             .spawn_scoped(scope, move || {
-                // A send fails only when the caller has stopped: then stop reading too.
-                let mut caller_stopped = false;
-                let read = read_batches(input, |batch| {
-                    to_engine.send(batch).map_err(|_| {
-                        caller_stopped = true;
-                        io::Error::other("the caller stopped taking records")
-                    })
-                });
-                if caller_stopped {
-                    Ok(())
-                } else {
-                    read
-                }
+                // A send fails only once the caller has stopped on an error of its own,
+                // which is the one returned.
+                read_batches(input, |batch| {
+                    to_engine
+                        .send(batch)
+                        .map_err(|_| io::Error::other("the caller stopped taking records"))
+                })
             })?;
         let mut result = Ok(());
         for batch in &from_reader {
@@ -202,6 +195,57 @@ fn read_batches<R: BufRead>(
         f(batch)?;
     }
     read
+}
+
+/// Calls `f` on each line of `input` (without its `\n`) and the bytes it took (with
+/// the `\n`): straight from the reader's buffer when the line lies within it, from a
+/// copy when it spans two fills. The last line may lack its `\n`.
+fn for_each_line<R: BufRead>(
+    mut input: R,
+    mut f: impl FnMut(&[u8], u64) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut spill = Vec::new();
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return match spill.is_empty() {
+                true => Ok(()),
+                false => f(&spill, spill.len() as u64),
+            };
+        }
+        let mut from = 0;
+        if !spill.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', buf) else {
+                spill.extend_from_slice(buf);
+                let used = buf.len();
+                input.consume(used);
+                continue;
+            };
+            spill.extend_from_slice(&buf[..end]);
+            f(&spill, spill.len() as u64 + 1)?;
+            spill.clear();
+            from = end + 1;
+        }
+        let start = from;
+        for end in memchr::memchr_iter(b'\n', &buf[start..]) {
+            let line = &buf[from..start + end];
+            f(line, line.len() as u64 + 1)?;
+            from = start + end + 1;
+        }
+        spill.extend_from_slice(&buf[from..]);
+        let used = buf.len();
+        input.consume(used);
+    }
+}
+
+/// A line without its `\n` or `\r\n`.
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]
@@ -339,5 +383,36 @@ mod tests {
             assert_eq!(err.to_string(), "output closed");
             assert_eq!(seen, 10);
         }
+    }
+
+    proptest::proptest! {
+        /// Lines come out as `split` cuts them, whatever the buffer's size.
+        #[test]
+        fn lines_are_cut_as_split_cuts_them(
+            text in "[ab\\n]{0,60}",
+            capacity in 1usize..20,
+        ) {
+            let reader = io::BufReader::with_capacity(capacity, text.as_bytes());
+            let mut lines = Vec::new();
+            let mut taken = 0;
+            for_each_line(reader, |line, n| {
+                lines.push(String::from_utf8(line.to_vec()).unwrap());
+                taken += n;
+                Ok(())
+            })
+            .unwrap();
+            let mut expected: Vec<String> = text.split('\n').map(String::from).collect();
+            if text.is_empty() || text.ends_with('\n') {
+                expected.pop();
+            }
+            proptest::prop_assert_eq!(lines, expected);
+            proptest::prop_assert_eq!(taken, text.len() as u64);
+        }
+    }
+
+    #[test]
+    fn line_endings_are_trimmed() {
+        assert_eq!(trim_line_end(b"{}\r\n"), b"{}");
+        assert_eq!(trim_line_end(b"{}"), b"{}");
     }
 }

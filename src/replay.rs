@@ -123,57 +123,6 @@ pub fn replay<A: Write, D: Write>(
     Ok(summary)
 }
 
-/// Calls `f` on each line of `input` (without its `\n`) and the bytes it took (with
-/// the `\n`): straight from the reader's buffer when the line lies within it, from a
-/// copy when it spans two fills. The last line may lack its `\n`.
-pub(crate) fn for_each_line<R: BufRead>(
-    mut input: R,
-    mut f: impl FnMut(&[u8], u64) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut spill = Vec::new();
-    loop {
-        let buf = match input.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return match spill.is_empty() {
-                true => Ok(()),
-                false => f(&spill, spill.len() as u64),
-            };
-        }
-        let mut from = 0;
-        if !spill.is_empty() {
-            let Some(end) = memchr::memchr(b'\n', buf) else {
-                spill.extend_from_slice(buf);
-                let used = buf.len();
-                input.consume(used);
-                continue;
-            };
-            spill.extend_from_slice(&buf[..end]);
-            f(&spill, spill.len() as u64 + 1)?;
-            spill.clear();
-            from = end + 1;
-        }
-        let start = from;
-        for end in memchr::memchr_iter(b'\n', &buf[start..]) {
-            let line = &buf[from..start + end];
-            f(line, line.len() as u64 + 1)?;
-            from = start + end + 1;
-        }
-        spill.extend_from_slice(&buf[from..]);
-        let used = buf.len();
-        input.consume(used);
-    }
-}
-
-/// A line without its `\n` or `\r\n`.
-pub(crate) fn trim_line_end(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
 /// Alert lines are written into one buffer of about this size, then handed to the
 /// output in one call: each line is copied once, not once into a line and again into
 /// the output's buffer.
@@ -296,36 +245,5 @@ mod tests {
         ] {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
-    }
-
-    proptest::proptest! {
-        /// Lines come out as `split` cuts them, whatever the buffer's size.
-        #[test]
-        fn lines_are_cut_as_split_cuts_them(
-            text in "[ab\\n]{0,60}",
-            capacity in 1usize..20,
-        ) {
-            let reader = io::BufReader::with_capacity(capacity, text.as_bytes());
-            let mut lines = Vec::new();
-            let mut taken = 0;
-            for_each_line(reader, |line, n| {
-                lines.push(String::from_utf8(line.to_vec()).unwrap());
-                taken += n;
-                Ok(())
-            })
-            .unwrap();
-            let mut expected: Vec<String> = text.split('\n').map(String::from).collect();
-            if text.is_empty() || text.ends_with('\n') {
-                expected.pop();
-            }
-            proptest::prop_assert_eq!(lines, expected);
-            proptest::prop_assert_eq!(taken, text.len() as u64);
-        }
-    }
-
-    #[test]
-    fn line_endings_are_trimmed() {
-        assert_eq!(trim_line_end(b"{}\r\n"), b"{}");
-        assert_eq!(trim_line_end(b"{}"), b"{}");
     }
 }

@@ -247,18 +247,23 @@ impl SlotTable {
     /// An open instance's texts, indexed by [`KEY`] to [`MARKETPLACE`], those stored in
     /// nibbles unpacked into `room`.
     pub fn texts<'a>(&'a self, i: u32, room: &'a mut Room<5>) -> [Option<&'a str>; 5] {
-        let stored = self.texts.all::<5>(self.slots.get(i).texts, room);
+        let stored = self.stored(i, room);
         let mut texts = [None; 5];
-        for (&part, bytes) in STORED.iter().zip(stored) {
-            texts[part] = bytes.map(|bytes| self.text(part, bytes));
+        for (&part, text) in STORED.iter().zip(stored) {
+            texts[part] = text;
         }
         texts
     }
 
     /// An open instance's key, seller id and marketplace: what a close reads.
     pub fn key_and_shared<'a>(&'a self, i: u32, room: &'a mut Room<3>) -> [Option<&'a str>; 3] {
-        let stored = self.texts.all::<3>(self.slots.get(i).texts, room);
-        let mut texts = [None; 3];
+        self.stored(i, room)
+    }
+
+    /// The first `N` texts of an instance, in [`STORED`] order.
+    fn stored<'a, const N: usize>(&'a self, i: u32, room: &'a mut Room<N>) -> [Option<&'a str>; N] {
+        let stored = self.texts.all::<N>(self.slots.get(i).texts, room);
+        let mut texts = [None; N];
         for ((text, &part), bytes) in texts.iter_mut().zip(&STORED).zip(stored) {
             *text = bytes.map(|bytes| self.text(part, bytes));
         }

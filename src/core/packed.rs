@@ -143,23 +143,19 @@ impl TextSlab {
 
     /// Whether the `index`th part of a block is the text `probe` was made from.
     pub fn part_is(&self, at: TextRef, index: usize, probe: &Probe<'_>) -> bool {
-        match Parts(self.body(at)).nth(index).flatten() {
-            Some(Stored::Raw(bytes)) => probe.form == Form::Raw(bytes.len()) && bytes == probe.text,
-            Some(Stored::Nibbles(n, bytes)) => {
-                probe.form == Form::Nibbles(n) && bytes == probe.payload()
-            }
-            None => false,
-        }
+        Parts(self.body(at))
+            .nth(index)
+            .flatten()
+            .is_some_and(|(form, bytes)| form == probe.form && bytes == probe.payload())
     }
 
     /// The hash of the `index`th part as stored, seeded (0 when absent): what
     /// [`Probe::hash`] gives for its text, so an index hashes keys with no unpacking.
     pub fn part_hash(&self, at: TextRef, index: usize, seed: u64) -> u64 {
-        match Parts(self.body(at)).nth(index).flatten() {
-            Some(Stored::Raw(bytes)) => stored_hash(Form::Raw(bytes.len()).header(), bytes, seed),
-            Some(Stored::Nibbles(n, bytes)) => stored_hash(Form::Nibbles(n).header(), bytes, seed),
-            None => 0,
-        }
+        Parts(self.body(at))
+            .nth(index)
+            .flatten()
+            .map_or(0, |(form, bytes)| stored_hash(form.header(), bytes, seed))
     }
 
     /// The first `N` parts of a block in one pass, those stored in nibbles unpacked into
@@ -172,9 +168,9 @@ impl TextSlab {
         let mut parts = [None; N];
         let stored = Parts(self.body(at));
         for ((slot, part), space) in parts.iter_mut().zip(stored).zip(room.0.iter_mut()) {
-            *slot = part.map(|part| match part {
-                Stored::Raw(bytes) => bytes,
-                Stored::Nibbles(n, bytes) => {
+            *slot = part.map(|(form, bytes)| match form {
+                Form::Raw(_) => bytes,
+                Form::Nibbles(n) => {
                     let len = unpack_nibbles(bytes, n, space);
                     let space: &'a [u8] = space;
                     &space[..len]
@@ -530,20 +526,13 @@ fn unpack_nibbles(packed: &[u8], n: usize, out: &mut [u8]) -> usize {
     w
 }
 
-/// A part as stored: its bytes, or its number of nibbles and their bytes.
-#[derive(Clone, Copy, Debug)]
-enum Stored<'a> {
-    Raw(&'a [u8]),
-    Nibbles(usize, &'a [u8]),
-}
-
-/// The parts of a block's body, in order.
+/// The parts of a block's body, in order: each its form and its stored bytes.
 struct Parts<'a>(&'a [u8]);
 
 impl<'a> Iterator for Parts<'a> {
-    type Item = Option<Stored<'a>>;
+    type Item = Option<(Form, &'a [u8])>;
 
-    fn next(&mut self) -> Option<Option<Stored<'a>>> {
+    fn next(&mut self) -> Option<Option<(Form, &'a [u8])>> {
         if self.0.is_empty() {
             return None;
         }
@@ -554,10 +543,7 @@ impl<'a> Iterator for Parts<'a> {
         };
         let (part, rest) = self.0[used..].split_at(form.payload_len());
         self.0 = rest;
-        Some((header > 0).then_some(match form {
-            Form::Raw(_) => Stored::Raw(part),
-            Form::Nibbles(n) => Stored::Nibbles(n, part),
-        }))
+        Some((header > 0).then_some((form, part)))
     }
 }
 
