@@ -2,8 +2,8 @@
 # The whole test suite, as the README gives it and CI (.ci/run) runs it.
 #
 # Installs what it needs on a fresh machine (a Rust toolchain through rustup when cargo
-# is missing; Debian's chromium for the HTML report test; the Apache Kafka broker jars
-# through Maven), starts a single-node Kafka
+# is missing; Debian's C build tools and OpenSSL headers for librdkafka, and chromium
+# for the HTML report test; the Apache Kafka broker jars through Maven), starts a single-node Kafka
 # broker on loopback (scripts/kafka.sh) unless KAFKA_BOOTSTRAP_SERVERS points at one,
 # then runs: unit tests, the integration-test binary (spec examples, the engine against
 # its reference model, the live daemon against the broker), the query API against its
@@ -24,13 +24,25 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+apt_install() {
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# librdkafka is built from source by rdkafka-sys: a C compiler, make, and OpenSSL's
+# headers found through pkg-config.
+if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 \
+  || ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
+  log "installing Debian's build tools and OpenSSL headers for librdkafka"
+  apt_install build-essential pkg-config libssl-dev
+fi
+
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   # The HTML report is tested in a real headless browser (tests/it/report_cli.rs).
   log "installing Debian's chromium for the HTML report test"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  apt_install chromium
 fi
 
 log "formatting and lints"

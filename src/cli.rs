@@ -14,7 +14,7 @@ use crate::telemetry::LogFormat;
 /// emits alerts: warnings as a deadline nears, a breach when it lapses, a resolution
 /// when an obligation that alerted is met (on time or late), and policy violations.
 ///
-/// Every command that reads settings (run, replay, check-config) reads the --config file
+/// Every command that reads settings (run, replay, report, check-config) reads the --config file
 /// (default: the shipped one) layered with SLA_TIMERD__SECTION__KEY environment
 /// variables, and checks them all before it starts.
 #[derive(Debug, Parser)]

@@ -22,7 +22,7 @@ pub struct DeadlinesArgs {
     /// The daemon's HTTP address (http.listen), e.g. http://127.0.0.1:9464.
     #[arg(long, default_value = "http://127.0.0.1:9464")]
     pub url: String,
-    /// The daemon's http.api_token.
+    /// The daemon's http.api_token (or set SLA_TIMERD__HTTP__API_TOKEN, as the daemon reads it).
     #[arg(long, env = "SLA_TIMERD__HTTP__API_TOKEN", hide_env_values = true)]
     pub token: String,
     /// Only this rule's instances.
@@ -31,8 +31,10 @@ pub struct DeadlinesArgs {
     /// Only this key (order, thread or return id).
     #[arg(long)]
     pub key: Option<String>,
+    /// Only instances whose opening event had this seller_id.
     #[arg(long)]
     pub seller_id: Option<String>,
+    /// Only instances whose opening event had this marketplace (e.g. NL).
     #[arg(long)]
     pub marketplace: Option<String>,
     /// `open` (not past the deadline) or `overdue`; both when absent.

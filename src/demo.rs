@@ -35,15 +35,29 @@ use crate::service::{shutdown_on_signals, ChangelogTopics, Service};
 /// Demo options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
-    /// How many times faster than real time the demo clock runs.
-    #[arg(long, default_value_t = 3600.0)]
+    /// How many times faster than real time the demo clock runs (a positive number; 1 is
+    /// real time).
+    #[arg(long, default_value_t = 3600.0, value_parser = parse_speed, allow_negative_numbers = true)]
     pub speed: f64,
     /// How long the demo runs, in real seconds.
     #[arg(long, default_value_t = 60)]
     pub seconds: u64,
-    /// Where to serve /metrics, /healthz and /readyz.
+    /// Where to serve /metrics, /healthz, /readyz and the query API's /v1/ routes.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub listen: String,
+}
+
+/// A clock speed: a finite number above zero.
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        Ok(_) => Err(format!(
+            "{text} is not a speed; give a number above 0, like 3600 (an hour a second)"
+        )),
+        Err(_) => Err(format!(
+            "{text} is not a number; give one above 0, like 3600"
+        )),
+    }
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {

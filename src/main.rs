@@ -55,11 +55,36 @@ fn main() -> ExitCode {
     telemetry::init(cli.log_format, default_level);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`| head`): it has what it wanted.
+        Err(e) if e.downcast_ref::<StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sla-timerd: error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Standard output was closed by its reader.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+struct StdoutClosed;
+
+/// A failed write to standard output: [`StdoutClosed`] when its reader went away, else
+/// the error, saying where it was writing.
+fn stdout_error(e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        anyhow::Error::new(e).context("cannot write to standard output")
+    }
+}
+
+/// Writes `text` to standard output.
+fn print_out(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
 }
 
 fn run(command: Command) -> Result<()> {
@@ -78,12 +103,10 @@ fn run(command: Command) -> Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             let out = runtime.block_on(sla_timerd::deadlines::run(&args, SystemClock.now()))?;
-            print!("{out}");
-            Ok(())
+            print_out(&out)
         }
         Command::CheckConfig { config } => {
-            print!("{}", config::load(config.as_deref())?.describe());
-            Ok(())
+            print_out(&config::load(config.as_deref())?.describe().to_string())
         }
     }
 }
@@ -102,29 +125,69 @@ fn run_service(config: Option<&Path>) -> Result<()> {
 
 fn serve(settings: Settings) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let shutdown = service::shutdown_on_signals();
-        let service = service::Service::build(settings, Arc::new(SystemClock)).await?;
+    let result = runtime.block_on(async {
+        let mut shutdown = service::shutdown_on_signals();
+        let service = tokio::select! {
+            built = service::Service::build(settings, Arc::new(SystemClock)) => built?,
+            _ = shutdown.wait_for(|&stop| stop) => {
+                tracing::info!("stopped during start-up");
+                return Ok(());
+            }
+        };
         service.run(shutdown).await
-    })
+    });
+    // A start-up stopped by a signal may leave librdkafka's blocking call running on its
+    // thread (it gives up by itself within its timeout); the process does not wait.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn run_replay(args: ReplayArgs) -> Result<()> {
     let rules = Arc::new(config::load(args.config.as_deref())?.rules);
     let input = open_input(args.input.as_deref())?;
     let dead_letters = match &args.dead_letter {
-        Some(p) => Some(BufWriter::new(File::create(p).with_context(|| {
-            format!("cannot create the dead-letter file {}", p.display())
-        })?)),
+        Some(p) => {
+            if let Some(input) = args.input.as_deref() {
+                anyhow::ensure!(
+                    !same_file(input, p),
+                    "--dead-letter {} is the input file itself; writing it would erase the input: name another file",
+                    p.display()
+                );
+            }
+            Some(BufWriter::new(Watched::new(File::create(p).with_context(
+                || format!("cannot create the dead-letter file {}", p.display()),
+            )?)))
+        }
         None => None,
     };
     let mut sinks = Sinks {
-        alerts: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        alerts: BufWriter::with_capacity(1 << 16, Watched::new(io::stdout().lock())),
         dead_letters,
     };
     let mut engine = Engine::new(rules);
-    let summary = replay(&mut engine, input, &mut sinks, args.until).context("replay failed")?;
-    sinks.alerts.flush()?;
+    let summary = match replay(&mut engine, input, &mut sinks, args.until) {
+        Ok(summary) => summary,
+        Err(e) => {
+            let dead_letters_failed = sinks
+                .dead_letters
+                .as_ref()
+                .is_some_and(|d| d.get_ref().failed.is_some());
+            return Err(match sinks.alerts.get_ref().failed {
+                Some(io::ErrorKind::BrokenPipe) => StdoutClosed.into(),
+                Some(_) => stdout_error(e),
+                None if dead_letters_failed => anyhow::Error::new(e).context(format!(
+                    "cannot write the dead-letter file {}",
+                    args.dead_letter
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .display()
+                )),
+                None => anyhow::Error::new(e)
+                    .context(format!("cannot read {}", input_name(args.input.as_deref()))),
+            });
+        }
+    };
+    sinks.alerts.flush().map_err(stdout_error)?;
     eprintln!("{summary}");
     if summary.alert_ids_suppressed > 0 {
         eprintln!(
@@ -138,6 +201,16 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
 fn run_report(args: ReportArgs) -> Result<()> {
     use std::io::IsTerminal;
     let rules = Arc::new(config::load(args.config.as_deref())?.rules);
+    let (end, end_flag) = match (args.to, args.until) {
+        (Some(to), _) => (Some(to), "--to"),
+        (None, until) => (until, "--until"),
+    };
+    if let (Some(from), Some(end)) = (args.from, end) {
+        anyhow::ensure!(
+            from < end,
+            "--from {from} is not before {end_flag} {end}: the window [--from, --to) would be empty; give --from the earlier instant"
+        );
+    }
     let size = args
         .input
         .as_deref()
@@ -160,7 +233,8 @@ fn run_report(args: ReportArgs) -> Result<()> {
         ),
         _ => eprintln!("report: {} records read", p.records),
     };
-    let r = report::report(&mut engine, input, &options, progress).context("report failed")?;
+    let r = report::report(&mut engine, input, &options, progress)
+        .with_context(|| format!("report of {} failed", input_name(args.input.as_deref())))?;
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
     let format = args.format.unwrap_or(if to_terminal {
         ReportFormat::Table
@@ -176,22 +250,81 @@ fn run_report(args: ReportArgs) -> Result<()> {
     match &args.output {
         Some(p) => std::fs::write(p, text)
             .with_context(|| format!("cannot write the report to {}", p.display()))?,
-        None => {
-            let mut out = io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
+        None => print_out(&text)?,
     }
     Ok(())
+}
+
+/// How messages name the input.
+fn input_name(path: Option<&Path>) -> String {
+    match path {
+        Some(p) if p != Path::new("-") => p.display().to_string(),
+        _ => "standard input".into(),
+    }
+}
+
+/// True if both paths name one existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+/// An output that remembers how a write to it failed, so that replay's error can say
+/// which output it was (or that standard output's reader went away).
+struct Watched<W> {
+    out: W,
+    failed: Option<io::ErrorKind>,
+}
+
+impl<W: Write> Watched<W> {
+    fn new(out: W) -> Self {
+        Watched { out, failed: None }
+    }
+
+    fn note<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            self.failed.get_or_insert(e.kind());
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for Watched<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.out.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.out.flush();
+        self.note(result)
+    }
 }
 
 fn open_input(path: Option<&Path>) -> Result<BufReader<Box<dyn Read + Send>>> {
     let reader: Box<dyn Read + Send> = match path {
         None => Box::new(io::stdin()),
         Some(p) if p == Path::new("-") => Box::new(io::stdin()),
-        Some(p) => Box::new(
-            File::open(p).with_context(|| format!("cannot read the input file {}", p.display()))?,
-        ),
+        Some(p) => {
+            let file = File::open(p)
+                .with_context(|| format!("cannot read the input file {}", p.display()))?;
+            anyhow::ensure!(
+                !file.metadata().is_ok_and(|m| m.is_dir()),
+                "the input {} is a directory; pass a JSON Lines file, or - for standard input",
+                p.display()
+            );
+            Box::new(file)
+        }
     };
     Ok(BufReader::with_capacity(1 << 16, reader))
 }

@@ -165,7 +165,8 @@ pub fn parse(
     let raw = match deserialize(table) {
         Ok(raw) => raw,
         Err(problem) => {
-            return Err(blame_stage_one(text, &overrides).unwrap_or_else(|| in_file(problem)))
+            return Err(blame_stage_one(text, &overrides)
+                .unwrap_or_else(|| in_file(stage_one_in_file(text).unwrap_or(problem))))
         }
     };
     let blame = |(place, problem): Problem| match overrides.iter().find(|o| o.covers(&place)) {
@@ -180,6 +181,12 @@ pub fn parse(
     let rules = rules::compile(&raw.engine, &calendars, &raw.rules, &raw.checks).map_err(blame)?;
     let kafka = service::compile_kafka(&raw.kafka).map_err(blame)?;
     let http = service::compile_http(&raw.http).map_err(blame)?;
+    if raw.rules.is_empty() && raw.checks.is_empty() {
+        return Err(in_file((
+            "rules".into(),
+            "the configuration has no [[rules]] and no [[checks]], so nothing would ever alert; a file given with --config replaces the shipped defaults whole: start from config/default.toml".into(),
+        )));
+    }
     let environment = overrides.into_iter().map(|o| o.var).collect();
     Ok(Settings {
         rules,
@@ -194,9 +201,7 @@ pub fn parse(
 /// line's text (it may hold a secret).
 fn file_table(text: &str) -> Result<toml::Table, Problem> {
     toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let line = e.span().map(|s| line_of(text, s.start));
         let place = line.map_or_else(|| "syntax".to_string(), |l| format!("line {l}"));
         (place, one_line(&e.message()))
     })
@@ -207,7 +212,7 @@ fn deserialize(table: toml::Table) -> Result<RawConfig, Problem> {
     toml::Value::Table(table)
         .try_into()
         .map_err(|e: toml::de::Error| {
-            let message = one_line(&e.message());
+            let message = plain(&one_line(&e.message()));
             match message.rsplit_once(" in `") {
                 Some((problem, place)) if place.ends_with('`') => {
                     (place.trim_end_matches('`').to_string(), problem.to_string())
@@ -215,6 +220,48 @@ fn deserialize(table: toml::Table) -> Result<RawConfig, Problem> {
                 _ => ("settings".to_string(), message),
             }
         })
+}
+
+/// Stage one's problem in the file, read straight from its text so that toml knows the
+/// line (a table built from it has no lines, and names no place inside an array).
+fn stage_one_in_file(text: &str) -> Option<Problem> {
+    let e = toml::from_str::<RawConfig>(text).err()?;
+    let line = line_of(text, e.span()?.start);
+    Some((format!("line {line}"), plain(&one_line(&e.message()))))
+}
+
+/// serde's message in a person's words: the offending value left out (errors never quote
+/// the file, which may hold a secret) and Rust's type names said plainly.
+fn plain(message: &str) -> String {
+    let mut text = message.to_string();
+    for lead in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = text.strip_prefix(lead) {
+            if let Some((what, expected)) = rest.split_once(", expected ") {
+                let kind = what.split([' ', '`', '"']).next().unwrap_or(what);
+                let kind = if what.starts_with("floating point") {
+                    "floating point number"
+                } else {
+                    kind
+                };
+                text = format!("{lead}{kind}, expected {expected}");
+            }
+        }
+    }
+    for (rust, words) in [
+        ("i64", "a whole number"),
+        ("u64", "a whole number"),
+        ("i32", "a whole number"),
+        ("u32", "a whole number"),
+        ("u16", "a whole number"),
+        ("u8", "a whole number"),
+        ("usize", "a whole number"),
+        ("f64", "a number"),
+    ] {
+        if let Some(head) = text.strip_suffix(&format!("expected {rust}")) {
+            text = format!("{head}expected {words}");
+        }
+    }
+    text
 }
 
 /// When stage one fails with the overrides but not without them, the first override
@@ -235,6 +282,12 @@ fn blame_stage_one(text: &str, overrides: &[Override]) -> Option<ConfigError> {
         }
     }
     None
+}
+
+/// The line (from 1) that holds byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let before = text.get(..offset).unwrap_or(text);
+    before.bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 fn one_line(e: &dyn fmt::Display) -> String {

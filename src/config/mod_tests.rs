@@ -10,6 +10,9 @@ fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
         .into_iter()
 }
 
+/// A check, so that a file of other settings still alerts on something.
+const ONE_CHECK: &str = "[[checks]]\nname = \"c\"\non = \"shipment.confirmed\"\nwhen = [{ field = \"tracking_number\", present = false }]\nseverity = \"high\"\naction = \"Add it.\"\n";
+
 fn refused(pairs: &[(&str, &str)]) -> ConfigError {
     parse(DEFAULT_CONFIG, "ok.toml", env(pairs)).expect_err("the settings should be refused")
 }
@@ -142,7 +145,7 @@ fn an_error_in_the_file_still_names_the_file() {
 #[test]
 fn the_environment_may_mend_the_file() {
     let s = parse(
-        "[kafka]\nworkers = \"many\"\n",
+        &format!("[kafka]\nworkers = \"many\"\n{ONE_CHECK}"),
         "k.toml",
         env(&[("SLA_TIMERD__KAFKA__WORKERS", "2")]),
     )
@@ -219,4 +222,33 @@ fn an_environment_variable_reaches_a_calendar_named_in_upper_case_and_is_blamed_
         Origin::Environment("SLA_TIMERD__CALENDARS__NL__TIME_ZONE".into())
     );
     assert_eq!(e.place, "calendars.NL.time_zone");
+}
+
+#[test]
+fn a_mistake_in_the_file_is_placed_by_its_line_and_quotes_no_value() {
+    let text = "[engine]\nretention = \"7d\"\n\n[[rules]]\nname = \"r\"\nwarn_befor = [\"1h\"]\n";
+    let e = parse(text, "f.toml", env(&[])).expect_err("a misspelt key");
+    assert_eq!(e.place, "line 6", "{e}");
+    assert!(e.problem.starts_with("unknown field `warn_befor`"), "{e}");
+    let e = parse(
+        "[engine]\nretention = \"hunter2\"\n[http]\nlisten = 5\n",
+        "f.toml",
+        env(&[]),
+    )
+    .expect_err("a number where text belongs");
+    assert_eq!(e.place, "line 4", "{e}");
+    assert_eq!(e.problem, "invalid type: integer, expected a string", "{e}");
+}
+
+#[test]
+fn serde_messages_are_said_plainly() {
+    assert_eq!(
+        plain("invalid type: string \"s3cr3t\", expected i64"),
+        "invalid type: string, expected a whole number"
+    );
+    assert_eq!(
+        plain("invalid type: floating point `1.5`, expected u32"),
+        "invalid type: floating point number, expected a whole number"
+    );
+    assert_eq!(plain("unknown field `x`"), "unknown field `x`");
 }

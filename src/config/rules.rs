@@ -287,6 +287,12 @@ fn threshold(currency: &str, amount: &toml::Value, at: &str) -> Result<Money, Pr
             format!("`{text}` is not a decimal amount such as \"750.00\""),
         )
     })?;
+    if amount.0 < 0 {
+        return Err((
+            at.to_string(),
+            format!("`{text}` is below zero; an order total is never negative, so give an amount of zero or more such as \"750.00\""),
+        ));
+    }
     Ok(Money { amount, currency })
 }
 

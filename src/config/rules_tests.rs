@@ -171,3 +171,23 @@ fn rule_names_must_be_simple_and_unique() {
     let twice = format!("{RULE}{RULE}");
     assert!(problem(&twice).problem.contains("used twice"));
 }
+
+#[test]
+fn a_configuration_that_could_never_alert_is_refused() {
+    let e = crate::config::parse(
+        "[kafka]\nbootstrap_servers = \"b:9092\"\n",
+        "k.toml",
+        std::iter::empty(),
+    )
+    .expect_err("no rules, no checks");
+    assert_eq!(e.place, "rules", "{e}");
+    assert!(e.problem.contains("config/default.toml"), "{e}");
+}
+
+#[test]
+fn a_negative_order_total_threshold_is_refused() {
+    let text = DEFAULT_CONFIG.to_string()
+        + "\n[[checks]]\nname = \"neg\"\non = \"shipment.confirmed\"\nwhen = [{ field = \"signature_confirmation\", not_equals = true }]\norder_total_at_least = { EUR = \"-5\" }\nseverity = \"low\"\naction = \"x\"\n";
+    let e = parse_rules(&text, "n.toml").expect_err("below zero");
+    assert!(e.problem.contains("below zero"), "{e}");
+}

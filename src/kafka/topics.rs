@@ -46,11 +46,15 @@ pub async fn ensure_changelogs(
         .unwrap_or_default()
         .to_string();
     tracing::info!(bootstrap_servers = %bootstrap, "reading the cluster's topics (up to 30 s)");
-    let metadata = admin
-        .inner()
-        .fetch_metadata(None, timeout)
-        .with_context(|| {
-            format!("cannot read the cluster's topics from kafka.bootstrap_servers {bootstrap} within 30 s; is the broker up and reachable?")
+    // librdkafka's call blocks; on a thread of its own, a shutdown need not wait for it.
+    let admin = Arc::new(admin);
+    let fetching = Arc::clone(&admin);
+    let metadata = tokio::task::spawn_blocking(move || fetching.inner().fetch_metadata(None, timeout))
+        .await
+        .context("the cluster's topics were being read when the task stopped")?
+        // The error's own text only: its source repeats it.
+        .map_err(|e| {
+            anyhow::anyhow!("cannot read the cluster's topics from kafka.bootstrap_servers {bootstrap} within 30 s ({e}); is the broker up and reachable?")
         })?;
     let partitions_of = |name: &str| {
         metadata

@@ -293,3 +293,31 @@ fn check_config_prints_the_amazon_pack_in_words() {
         "internal forms leak:\n{text}"
     );
 }
+
+#[test]
+fn a_signal_during_start_up_stops_the_daemon_at_once() {
+    // No broker answers on port 1: start-up waits for the cluster's topics (up to 30 s).
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+        .arg("run")
+        .env("SLA_TIMERD__KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .env("SLA_TIMERD__HTTP__LISTEN", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let signalled = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(10),
+        "stopped {:?} after the signal: {stderr}",
+        signalled.elapsed()
+    );
+    assert!(stderr.contains("stopped during start-up"), "{stderr}");
+}

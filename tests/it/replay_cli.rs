@@ -149,3 +149,98 @@ fn a_bad_config_fails_at_start_up_naming_the_place() {
 fn sla_timerd_default_config() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml")).unwrap()
 }
+
+#[test]
+fn a_dead_letter_file_that_is_the_input_is_refused_and_the_input_kept() {
+    let input = scratch("replay-into-itself").join("in.jsonl");
+    std::fs::copy(data("basic.jsonl"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let path = input.to_str().unwrap();
+    let out = sla_timerd(&["replay", "--dead-letter", path, path]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is the input file itself"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input is untouched"
+    );
+}
+
+#[test]
+fn a_directory_as_input_is_named_and_creates_no_dead_letter_file() {
+    let scratch = scratch("replay-a-directory");
+    let dir = scratch.join("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dead = scratch.join("dead.jsonl");
+    let out = sla_timerd(&[
+        "replay",
+        "--dead-letter",
+        dead.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    assert!(stderr.contains(dir.to_str().unwrap()), "{stderr}");
+    assert!(!dead.exists());
+}
+
+/// Runs sla-timerd with its standard output a pipe that is closed at once, as `| head`
+/// closes it once it has its lines.
+fn with_stdout_closed(args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_reader_that_closes_standard_output_ends_the_command_quietly() {
+    let mixed = data("mixed.jsonl");
+    for args in [
+        vec!["replay", mixed.to_str().unwrap()],
+        vec!["report", "--format", "table", mixed.to_str().unwrap()],
+        vec!["check-config"],
+    ] {
+        let out = with_stdout_closed(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("error"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_report_window_that_ends_before_it_starts_is_refused() {
+    let out = sla_timerd(&[
+        "report",
+        "--from",
+        "2026-11-10T00:00:00Z",
+        "--to",
+        "2026-11-01T00:00:00Z",
+        data("basic.jsonl").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--from") && stderr.contains("not before --to"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_demo_speed_that_is_not_a_positive_number_is_an_argument_error() {
+    for speed in ["0", "-5", "inf", "nan", "fast"] {
+        let out = sla_timerd(&["demo", "--speed", speed]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{speed}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{speed}: {stderr}");
+    }
+}
