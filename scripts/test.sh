@@ -28,7 +28,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 apt_install() {
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 # librdkafka is built from source by rdkafka-sys: a C compiler, make, and OpenSSL's

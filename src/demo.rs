@@ -35,8 +35,8 @@ use crate::service::{shutdown_on_signals, ChangelogTopics, Service};
 /// Demo options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
-    /// How many times faster than real time the demo clock runs (a positive number; 1 is
-    /// real time).
+    /// How many times faster than real time the demo clock runs (0.001 or more; 1 is real
+    /// time).
     #[arg(long, default_value_t = 3600.0, value_parser = parse_speed, allow_negative_numbers = true)]
     pub speed: f64,
     /// How long the demo runs, in real seconds.
@@ -47,15 +47,18 @@ pub struct DemoArgs {
     pub listen: String,
 }
 
-/// A clock speed: a finite number above zero.
+/// The slowest demo clock: a demo minute in under 17 real hours.
+const MIN_SPEED: f64 = 0.001;
+
+/// A clock speed: a finite number, at least [`MIN_SPEED`].
 fn parse_speed(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        Ok(speed) if speed.is_finite() && speed >= MIN_SPEED => Ok(speed),
         Ok(_) => Err(format!(
-            "{text} is not a speed; give a number above 0, like 3600 (an hour a second)"
+            "{text} is not a speed; give a number from {MIN_SPEED} up, like 3600 (an hour a second)"
         )),
         Err(_) => Err(format!(
-            "{text} is not a number; give one above 0, like 3600"
+            "{text} is not a number; give one from {MIN_SPEED} up, like 3600"
         )),
     }
 }

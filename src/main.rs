@@ -129,7 +129,7 @@ fn serve(settings: Settings) -> Result<()> {
         let mut shutdown = service::shutdown_on_signals();
         let service = tokio::select! {
             built = service::Service::build(settings, Arc::new(SystemClock)) => built?,
-            _ = shutdown.wait_for(|&stop| stop) => {
+            Ok(_) = shutdown.wait_for(|&stop| stop) => {
                 tracing::info!("stopped during start-up");
                 return Ok(());
             }
@@ -147,10 +147,15 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
     let input = open_input(args.input.as_deref())?;
     let dead_letters = match &args.dead_letter {
         Some(p) => {
-            if let Some(input) = args.input.as_deref() {
+            anyhow::ensure!(
+                !is_input(p, args.input.as_deref()),
+                "--dead-letter {} is the input file itself; writing it would erase the input: name another file",
+                p.display()
+            );
+            if let Some(config) = args.config.as_deref() {
                 anyhow::ensure!(
-                    !same_file(input, p),
-                    "--dead-letter {} is the input file itself; writing it would erase the input: name another file",
+                    !same_file(config, p),
+                    "--dead-letter {} is the --config file; writing it would erase the settings: name another file",
                     p.display()
                 );
             }
@@ -173,7 +178,15 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
                 .as_ref()
                 .is_some_and(|d| d.get_ref().failed.is_some());
             return Err(match sinks.alerts.get_ref().failed {
-                Some(io::ErrorKind::BrokenPipe) => StdoutClosed.into(),
+                Some(io::ErrorKind::BrokenPipe) => {
+                    if let Some(p) = &args.dead_letter {
+                        eprintln!(
+                            "replay stopped early: standard output was closed; {} holds the dead letters of the records read before",
+                            p.display()
+                        );
+                    }
+                    StdoutClosed.into()
+                }
                 Some(_) => stdout_error(e),
                 None if dead_letters_failed => anyhow::Error::new(e).context(format!(
                     "cannot write the dead-letter file {}",
@@ -208,7 +221,8 @@ fn run_report(args: ReportArgs) -> Result<()> {
     if let (Some(from), Some(end)) = (args.from, end) {
         anyhow::ensure!(
             from < end,
-            "--from {from} is not before {end_flag} {end}: the window [--from, --to) would be empty; give --from the earlier instant"
+            "--from {from} is not before {end_flag} {end}: the window [--from, --to) would be empty{}; give --from the earlier instant",
+            if args.to.is_none() { " (--to defaults to --until)" } else { "" }
         );
     }
     let size = args
@@ -226,6 +240,14 @@ fn run_report(args: ReportArgs) -> Result<()> {
     };
     let mut engine = Engine::new(rules);
     let progress = |p: report::Progress| match size {
+        _ if p.done => {
+            if p.dead_lettered > 0 {
+                eprintln!(
+                    "report: {} records read, {} of them left out as not well-formed events (`sla-timerd replay --dead-letter FILE` lists them with their reasons)",
+                    p.records, p.dead_lettered
+                );
+            }
+        }
         Some(total) if total > 0 => eprintln!(
             "report: {} records read, {}% of the input",
             p.records,
@@ -263,19 +285,47 @@ fn input_name(path: Option<&Path>) -> String {
     }
 }
 
-/// True if both paths name one existing file.
+/// True if `path` names the regular file the input is read from: the input file, or
+/// the file standard input was redirected from (`< events.jsonl`).
+fn is_input(path: &Path, input: Option<&Path>) -> bool {
+    match input {
+        Some(input) if input != Path::new("-") => same_file(input, path),
+        _ => stdin_metadata().is_some_and(|stdin| {
+            std::fs::metadata(path).is_ok_and(|m| same_regular_file(&stdin, &m))
+        }),
+    }
+}
+
+/// True if both paths name one existing regular file.
 fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => same_regular_file(&a, &b),
+        _ => false,
+    }
+}
+
+#[cfg(unix)]
+fn same_regular_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.is_file() && b.is_file() && a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_regular_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// What standard input is, when the platform says.
+fn stdin_metadata() -> Option<std::fs::Metadata> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::MetadataExt;
-        match (std::fs::metadata(a), std::fs::metadata(b)) {
-            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-            _ => false,
-        }
+        use std::os::fd::AsFd;
+        let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+        File::from(fd).metadata().ok()
     }
     #[cfg(not(unix))]
     {
-        matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        None
     }
 }
 
@@ -292,8 +342,13 @@ impl<W: Write> Watched<W> {
     }
 
     fn note<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
-        if let Err(e) = &result {
-            self.failed.get_or_insert(e.kind());
+        match &result {
+            // Tried again by the writer above.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.failed.get_or_insert(e.kind());
+            }
+            Ok(_) => {}
         }
         result
     }

@@ -996,7 +996,7 @@ fn type_name(step: Step) -> &'static str {
 /// (`+01:00`) a quarter of the time.
 fn render(p: &Pending, id: &str, source: &str, sellers: &[String]) -> String {
     let s = &p.subject;
-    let local = source == "wms" && mix(p.seq) % 4 == 0;
+    let local = source == "wms" && mix(p.seq).is_multiple_of(4);
     let time = rfc3339_at(p.time, if local { 60 } else { 0 });
     let mut j = Json::envelope(id, source, type_name(p.step), &time);
     let order_id = s.order.id();

@@ -165,8 +165,11 @@ pub fn parse(
     let raw = match deserialize(table) {
         Ok(raw) => raw,
         Err(problem) => {
-            return Err(blame_stage_one(text, &overrides)
-                .unwrap_or_else(|| in_file(stage_one_in_file(text).unwrap_or(problem))))
+            // The file's own line when reading the file alone fails the same way (an
+            // override may have mended the file's mistake and made this one).
+            let placed = stage_one_in_file(text).filter(|(_, why)| *why == problem.1);
+            return Err(blame_stage_one(text, &overrides, &problem)
+                .unwrap_or_else(|| in_file(placed.unwrap_or(problem))));
         }
     };
     let blame = |(place, problem): Problem| match overrides.iter().find(|o| o.covers(&place)) {
@@ -182,7 +185,7 @@ pub fn parse(
     let kafka = service::compile_kafka(&raw.kafka).map_err(blame)?;
     let http = service::compile_http(&raw.http).map_err(blame)?;
     if raw.rules.is_empty() && raw.checks.is_empty() {
-        return Err(in_file((
+        return Err(blame((
             "rules".into(),
             "the configuration has no [[rules]] and no [[checks]], so nothing would ever alert; a file given with --config replaces the shipped defaults whole: start from config/default.toml".into(),
         )));
@@ -236,7 +239,7 @@ fn plain(message: &str) -> String {
     let mut text = message.to_string();
     for lead in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(lead) {
-            if let Some((what, expected)) = rest.split_once(", expected ") {
+            if let Some((what, expected)) = rest.rsplit_once(", expected ") {
                 let kind = what.split([' ', '`', '"']).next().unwrap_or(what);
                 let kind = if what.starts_with("floating point") {
                     "floating point number"
@@ -264,21 +267,27 @@ fn plain(message: &str) -> String {
     text
 }
 
-/// When stage one fails with the overrides but not without them, the first override
-/// (in name order) with which it fails is to blame; `None` blames the file.
-fn blame_stage_one(text: &str, overrides: &[Override]) -> Option<ConfigError> {
+/// Who is to blame for stage one's `problem` (found with the overrides applied); `None`
+/// blames the file. When the file alone passes, the first override (in name order) with
+/// which it fails. When the file alone fails differently (an override mended its mistake
+/// and another made this one), the first override after which the problem appears.
+fn blame_stage_one(text: &str, overrides: &[Override], problem: &Problem) -> Option<ConfigError> {
     let mut table = file_table(text).ok()?;
-    if deserialize(table.clone()).is_err() {
+    let alone = deserialize(table.clone()).err();
+    if alone.as_ref().is_some_and(|(_, why)| *why == problem.1) {
         return None;
     }
     for o in overrides {
         o.apply(&mut table).ok()?;
-        if let Err((_, why)) = deserialize(table.clone()) {
-            return Some(ConfigError {
-                origin: Origin::Environment(o.var.clone()),
-                place: o.place.clone(),
-                problem: why,
-            });
+        match deserialize(table.clone()) {
+            Err((_, why)) if alone.is_none() || why == problem.1 => {
+                return Some(ConfigError {
+                    origin: Origin::Environment(o.var.clone()),
+                    place: o.place.clone(),
+                    problem: why,
+                })
+            }
+            _ => {}
         }
     }
     None

@@ -252,3 +252,34 @@ fn serde_messages_are_said_plainly() {
     );
     assert_eq!(plain("unknown field `x`"), "unknown field `x`");
 }
+
+#[test]
+fn an_override_that_mends_the_file_does_not_hide_another_that_breaks_it() {
+    let e = parse(
+        &format!("[http]\nlisten = 5\n{ONE_CHECK}"),
+        "f.toml",
+        env(&[
+            ("SLA_TIMERD__HTTP__LISTEN", "127.0.0.1:0"),
+            ("SLA_TIMERD__KAFKA__GROUPID", "x"),
+        ]),
+    )
+    .expect_err("a misspelt variable");
+    assert_eq!(
+        e.origin,
+        Origin::Environment("SLA_TIMERD__KAFKA__GROUPID".into()),
+        "{e}"
+    );
+    assert!(e.problem.contains("groupid"), "{e}");
+}
+
+#[test]
+fn a_setting_mistyped_in_the_file_is_placed_even_with_an_override_elsewhere() {
+    let e = parse(
+        &format!("[http]\nlisten = 5\n{ONE_CHECK}"),
+        "f.toml",
+        env(&[("SLA_TIMERD__KAFKA__GROUP_ID", "g")]),
+    )
+    .expect_err("a number where an address belongs");
+    assert_eq!(e.origin, Origin::File("f.toml".into()), "{e}");
+    assert_eq!(e.place, "line 2", "{e}");
+}

@@ -416,7 +416,16 @@ fn event_type_named(name: &str, place: &str) -> Result<EventType, Problem> {
 }
 
 pub(super) fn field_named(name: &str, place: &str) -> Result<Field, Problem> {
-    Field::from_name(name).ok_or_else(|| (place.to_string(), format!("unknown field `{name}`")))
+    Field::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Field::ALL.iter().map(|f| f.as_str()).collect();
+        (
+            place.to_string(),
+            format!(
+                "unknown field `{name}`; the event fields are {}",
+                known.join(", ")
+            ),
+        )
+    })
 }
 
 fn require_field(t: EventType, f: Field, place: &str) -> Result<(), Problem> {

@@ -191,3 +191,10 @@ fn a_negative_order_total_threshold_is_refused() {
     let e = parse_rules(&text, "n.toml").expect_err("below zero");
     assert!(e.problem.contains("below zero"), "{e}");
 }
+
+#[test]
+fn an_unknown_field_name_is_answered_with_the_known_ones() {
+    let e = problem(&RULE.replace("key = \"thread_id\"", "key = \"threadid\""));
+    assert!(e.problem.starts_with("unknown field `threadid`"), "{e}");
+    assert!(e.problem.contains("thread_id, message_id"), "{e}");
+}

@@ -72,7 +72,7 @@ impl TextRef {
     pub const NONE: TextRef = TextRef(u32::MAX);
 
     fn new(chunk: usize, offset: usize) -> TextRef {
-        debug_assert!(offset % (1 << ALIGN_BITS) == 0 && offset < CHUNK);
+        debug_assert!(offset.is_multiple_of(1 << ALIGN_BITS) && offset < CHUNK);
         let chunk = u32::try_from(chunk)
             .ok()
             .filter(|&c| c < (1 << (32 - OFFSET_BITS)) - 1);
@@ -444,7 +444,7 @@ const PLAIN: [bool; 256] = {
 /// Writes `text` in nibbles into `out`, exactly as long as they need (module doc).
 fn pack_nibbles(text: &[u8], out: &mut [u8]) {
     fn put(out: &mut [u8], k: &mut usize, v: u8) {
-        if *k % 2 == 0 {
+        if k.is_multiple_of(2) {
             out[*k / 2] = v << 4;
         } else {
             out[*k / 2] |= v;

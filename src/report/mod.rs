@@ -37,11 +37,15 @@ pub struct Options {
     pub by: Vec<GroupField>,
 }
 
-/// Records read so far and input bytes consumed, for a progress line.
+/// Records read so far and input bytes consumed, for a progress line; `done` on the
+/// last call, at the end of the input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     pub records: u64,
     pub bytes: u64,
+    /// Records that were not well-formed events (the report leaves them out).
+    pub dead_lettered: u64,
+    pub done: bool,
 }
 
 /// Reads the history through the engine and computes the report.
@@ -60,6 +64,7 @@ pub fn report(
             progress(seen);
         }
         let Ok(input) = &record.input else {
+            seen.dead_lettered += 1;
             return Ok(());
         };
         let taken = engine.take(PartitionId::REPLAY, input, &mut facts);
@@ -68,6 +73,8 @@ pub fn report(
         }
         Ok(())
     })?;
+    seen.done = true;
+    progress(seen);
     let clock = engine
         .partition(PartitionId::REPLAY)
         .and_then(|p| p.clock());

@@ -498,3 +498,30 @@ fn daily_series_place_each_item_on_its_day() {
         }
     );
 }
+
+#[test]
+fn the_last_progress_call_says_how_many_records_were_left_out() {
+    let lines = [
+        ev(
+            "m1",
+            "customer_message.received",
+            "2026-11-02T09:00:00Z",
+            r#""thread_id":"T1","message_id":"M1""#,
+        ),
+        "not json".to_string(),
+        r#"{"specversion":"1.0"}"#.to_string(),
+    ];
+    let mut engine = Engine::new(Arc::new(load_rules(None).unwrap()));
+    let mut calls = Vec::new();
+    report(
+        &mut engine,
+        lines.join("\n").as_bytes(),
+        &Options::default(),
+        |p| calls.push(p),
+    )
+    .unwrap();
+    let last = calls.last().copied().expect("a call at the end");
+    assert!(last.done, "{calls:?}");
+    assert_eq!((last.records, last.dead_lettered), (3, 2), "{calls:?}");
+    assert_eq!(calls.iter().filter(|p| p.done).count(), 1, "{calls:?}");
+}

@@ -186,17 +186,16 @@ fn a_directory_as_input_is_named_and_creates_no_dead_letter_file() {
     assert!(!dead.exists());
 }
 
-/// Runs sla-timerd with its standard output a pipe that is closed at once, as `| head`
-/// closes it once it has its lines.
+/// Runs sla-timerd with its standard output a pipe whose reader is gone before it
+/// starts, as `| head` leaves it once it has its lines: every write fails.
 fn with_stdout_closed(args: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
         .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    child.wait_with_output().unwrap()
+        .stdout(writer)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -215,6 +214,58 @@ fn a_reader_that_closes_standard_output_ends_the_command_quietly() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn a_dead_letter_file_that_is_the_redirected_standard_input_is_refused() {
+    let input = scratch("replay-stdin-into-itself").join("in.jsonl");
+    std::fs::copy(data("basic.jsonl"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+        .args(["replay", "--dead-letter", input.to_str().unwrap()])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is the input file itself"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input is untouched"
+    );
+}
+
+#[test]
+fn a_failed_write_names_the_output() {
+    let basic = data("basic.jsonl");
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+        .args(["replay", basic.to_str().unwrap()])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cannot write to standard output"),
+        "{stderr}"
+    );
+    let out = sla_timerd(&[
+        "replay",
+        "--dead-letter",
+        "/dev/full",
+        data("mixed.jsonl").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cannot write the dead-letter file /dev/full"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -237,7 +288,7 @@ fn a_report_window_that_ends_before_it_starts_is_refused() {
 
 #[test]
 fn a_demo_speed_that_is_not_a_positive_number_is_an_argument_error() {
-    for speed in ["0", "-5", "inf", "nan", "fast"] {
+    for speed in ["0", "-5", "1e-20", "inf", "nan", "fast"] {
         let out = sla_timerd(&["demo", "--speed", speed]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{speed}: {stderr}");
