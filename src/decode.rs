@@ -282,6 +282,9 @@ fn decode_inner(bytes: &[u8]) -> Result<Decoded<'_>, DeadLetter> {
         let whole: Result<&RawValue, _> = serde_json::from_slice(bytes);
         return Err(match whole {
             Ok(raw) => DeadLetter::NotAnObject(json_kind(raw.get())),
+            Err(_) if bytes.starts_with(b"\xEF\xBB\xBF") => DeadLetter::NotJson(
+                "the record starts with a byte order mark (EF BB BF), which JSON does not allow; write the file as UTF-8 without one".into(),
+            ),
             Err(e) => DeadLetter::NotJson(e.to_string()),
         });
     }

@@ -418,3 +418,17 @@ mod fast_path {
         }
     }
 }
+
+#[test]
+fn a_byte_order_mark_is_named_as_the_reason() {
+    let line = format!(
+        "\u{feff}{}",
+        event(
+            "customer_message.received",
+            r#"{"thread_id":"T","message_id":"M"}"#
+        )
+    );
+    let reason = dead(&line).to_string();
+    assert!(reason.contains("byte order mark"), "{reason}");
+    assert_eq!(dead(&line).class(), "not_json_object");
+}

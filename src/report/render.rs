@@ -85,11 +85,19 @@ fn json_group(out: &mut String, r: &Report, g: &GroupReport) {
     out.push_str("}}");
 }
 
+/// One CSV field: quoted when it holds a separator, a quote or a line break; a text a
+/// spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return) is written after an apostrophe, which spreadsheets show as text.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -220,5 +228,20 @@ fn aligned(out: &mut String, rows: &[Vec<String>]) {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn a_csv_field_is_quoted_when_it_must_be_and_never_runs_as_a_formula() {
+        assert_eq!(csv_field("NL"), "NL");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
     }
 }
