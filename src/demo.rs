@@ -134,7 +134,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         std::io::stdout(),
         "\ndemo finished; alerts read back: {}",
         if summary.is_empty() {
-            "none".into()
+            format!(
+                "none in {} s (the consumer group takes a few seconds to assign its partitions; give --seconds 15 or more)",
+                args.seconds
+            )
         } else {
             summary.join(", ")
         }

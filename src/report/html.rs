@@ -106,7 +106,7 @@ fn metric_row(out: &mut String, m: Metric, ratio: Ratio) {
         ratio.denominator,
         m.name(),
         percent(ratio.value()),
-        m.target().map_or("-", |t| t.text()),
+        m.target().map_or("-", |t| t.percent_text()),
         verdict(ratio, m),
         ratio.numerator,
         ratio.denominator
@@ -185,7 +185,7 @@ fn chart(out: &mut String, r: &Report, g: &GroupReport, m: Metric) {
             W - 4.0,
             W - 4.0,
             ty - 3.0,
-            esc(t.text())
+            esc(t.percent_text())
         );
     }
     let points: Vec<Option<(f64, f64)>> = g

@@ -57,6 +57,18 @@ impl Target {
         }
     }
 
+    /// [`Self::text`] in percent, as the table shows values: `< 4%`.
+    pub fn percent_text(self) -> &'static str {
+        match self {
+            Target::Below(4, 100) => "< 4%",
+            Target::Below(25, 1000) => "< 2.5%",
+            Target::AtLeast(95, 100) => ">= 95%",
+            Target::AtLeast(97, 100) => ">= 97%",
+            Target::AtLeast(90, 100) => ">= 90%",
+            _ => unreachable!("only the contract's targets exist"),
+        }
+    }
+
     /// Whether `n / d` meets the target, exactly (`d > 0`).
     pub fn met_by(self, n: u64, d: u64) -> bool {
         let (n, d) = (u128::from(n), u128::from(d));

@@ -184,7 +184,7 @@ pub fn table(r: &Report) -> String {
             rows.push(vec![
                 m.name().to_string(),
                 percent(ratio.value()),
-                m.target().map_or("-", |t| t.text()).to_string(),
+                m.target().map_or("-", |t| t.percent_text()).to_string(),
                 verdict(*ratio, *m).to_string(),
                 format!("{} / {}", ratio.numerator, ratio.denominator),
             ]);
