@@ -100,12 +100,21 @@ impl Override {
 
 /// The overrides among `env`, sorted by variable name.
 pub(super) fn overrides(
-    env: impl Iterator<Item = (String, String)>,
+    env_vars: impl Iterator<Item = (String, String)>,
 ) -> Result<Vec<Override>, ConfigError> {
     let mut found: Vec<Override> = Vec::new();
-    let mut env: Vec<(String, String)> = env
-        .filter(|(name, _)| name.starts_with(ENV_PREFIX))
-        .collect();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (name, value) in env_vars {
+        if name.starts_with(ENV_PREFIX) {
+            env.push((name, value));
+        } else if let Some(fixed) = misspelt_prefix(&name) {
+            return Err(ConfigError {
+                origin: Origin::Environment(name),
+                place: "environment".into(),
+                problem: format!("looks like a setting but is not read: a setting's variable starts with {ENV_PREFIX}, two underscores after SLA_TIMERD; rename it {fixed}"),
+            });
+        }
+    }
     env.sort();
     for (var, value) in env {
         let o = override_for(var, &value)?;
@@ -115,6 +124,17 @@ pub(super) fn overrides(
         found.push(o);
     }
     Ok(found)
+}
+
+/// `SLA_TIMERD_KAFKA__WORKERS` (one underscore after the name, then a section and a key)
+/// is a setting's variable misspelt: its right name. Other `SLA_TIMERD_` variables
+/// (`SLA_TIMERD_LOG_FORMAT`) are not settings.
+fn misspelt_prefix(name: &str) -> Option<String> {
+    let rest = name
+        .strip_prefix("SLA_TIMERD_")
+        .or_else(|| name.strip_prefix("SLA_TIMERD"))?;
+    let rest = rest.trim_start_matches('_');
+    (rest.contains("__") && !name.starts_with(ENV_PREFIX)).then(|| format!("{ENV_PREFIX}{rest}"))
 }
 
 fn override_for(var: String, value: &str) -> Result<Override, ConfigError> {

@@ -362,9 +362,40 @@ fn properties(raw: &BTreeMap<String, toml::Value>) -> Result<Properties, Problem
                 ))
             }
         };
+        librdkafka_accepts(name, &text).map_err(|problem| (place, problem))?;
         out.insert(name.clone(), text);
     }
     Ok(out)
+}
+
+/// Whether librdkafka knows the property and takes its value, asked of its configuration
+/// alone (no client is made), so that `check-config` and start-up refuse the same
+/// settings `run` would fail on. An unknown name's value is never shown (a misspelt
+/// secret's name does not look secret), nor a secret property's.
+fn librdkafka_accepts(name: &str, value: &str) -> Result<(), String> {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaConfRes;
+    let Err(e) = rdkafka::ClientConfig::new()
+        .set(name, value)
+        .create_native_config()
+    else {
+        return Ok(());
+    };
+    Err(match e {
+        KafkaError::ClientConfig(RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, ..) => {
+            "is not a librdkafka property: check its name against librdkafka's CONFIGURATION.md (https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md)".to_string()
+        }
+        KafkaError::ClientConfig(_, description, ..) => {
+            // A property known to be secret keeps its value to itself.
+            let description = if super::secret::is_secret(name) && !value.is_empty() {
+                description.replace(value, REDACTED)
+            } else {
+                description
+            };
+            format!("has a value librdkafka refuses ({description}); see its CONFIGURATION.md for the values it takes")
+        }
+        other => format!("cannot be given to librdkafka ({other})"),
+    })
 }
 
 pub(super) fn compile_http(raw: &RawHttp) -> Result<HttpSettings, Problem> {

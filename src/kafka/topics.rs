@@ -54,7 +54,7 @@ pub async fn ensure_changelogs(
         .context("the cluster's topics were being read when the task stopped")?
         // The error's own text only: its source repeats it.
         .map_err(|e| {
-            anyhow::anyhow!("cannot read the cluster's topics from kafka.bootstrap_servers {bootstrap} within 30 s ({e}); is the broker up and reachable?")
+            anyhow::anyhow!("cannot read the cluster's topics from kafka.bootstrap_servers {bootstrap} within 30 s ({e}); is the broker up and reachable, and do kafka.properties' security.protocol and SASL settings match its listener?")
         })?;
     let partitions_of = |name: &str| {
         metadata
