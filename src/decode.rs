@@ -100,6 +100,17 @@ pub enum DeadLetter {
 
 impl DeadLetter {
     /// A label from a small fixed set, for metrics.
+    /// Every [`Self::class`], for metrics that show each at zero before the first.
+    pub const CLASSES: [&'static str; 7] = [
+        "not_json_object",
+        "bad_envelope",
+        "bad_time",
+        "bad_data",
+        "missing_field",
+        "bad_field",
+        "from_the_future",
+    ];
+
     pub fn class(&self) -> &'static str {
         match self {
             DeadLetter::NotJson(_) | DeadLetter::NotAnObject(_) => "not_json_object",

@@ -432,3 +432,25 @@ fn a_byte_order_mark_is_named_as_the_reason() {
     assert!(reason.contains("byte order mark"), "{reason}");
     assert_eq!(dead(&line).class(), "not_json_object");
 }
+
+#[test]
+fn every_dead_letter_class_is_listed() {
+    let samples = [
+        "not json".to_string(),
+        r#"{"specversion":"0.3","id":"e","source":"s","type":"t","time":"2026-11-02T10:00:00Z","data":{}}"#.to_string(),
+        r#"{"specversion":"1.0","id":"e","source":"s","type":"t","time":"yesterday","data":{}}"#.to_string(),
+        r#"{"specversion":"1.0","id":"e","source":"s","type":"t","time":"2026-11-02T10:00:00Z","data":7}"#.to_string(),
+        event("customer_message.received", r#"{"message_id":"M"}"#),
+        event("customer_message.received", r#"{"thread_id":7,"message_id":"M"}"#),
+    ];
+    for line in &samples {
+        let class = dead(line).class();
+        assert!(DeadLetter::CLASSES.contains(&class), "{class} for {line}");
+    }
+    let future = DeadLetter::FromTheFuture {
+        time: "2030-01-01T00:00:00Z".into(),
+        ahead_secs: 1,
+        skew_secs: 0,
+    };
+    assert!(DeadLetter::CLASSES.contains(&future.class()));
+}

@@ -127,6 +127,20 @@ impl Metrics {
     }
 
     fn registered(self) -> Metrics {
+        // Each known label value at zero from the start, so that a rate over it is 0
+        // rather than absent until the first event.
+        for class in crate::decode::DeadLetter::CLASSES
+            .iter()
+            .chain(&["by_reference"])
+        {
+            self.dead_letters.with_label_values(&[class]);
+        }
+        for outcome in ["ok", "error"] {
+            self.commits.with_label_values(&[outcome]);
+        }
+        for outcome in ["committed", "aborted"] {
+            self.transactions.with_label_values(&[outcome]);
+        }
         for c in [
             &self.alerts_reemitted,
             &self.alert_ids_suppressed,
