@@ -150,13 +150,16 @@ fn sla_timerd_default_config() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml")).unwrap()
 }
 
-#[test]
-fn a_dead_letter_file_that_is_the_input_is_refused_and_the_input_kept() {
-    let input = scratch("replay-into-itself").join("in.jsonl");
+/// Copies `basic.jsonl` to a scratch file, runs `run` on its path, and checks that replay
+/// refused to write its dead letters there and left the file as it was.
+fn refuses_to_write_dead_letters_over(
+    name: &str,
+    run: impl FnOnce(&std::path::Path) -> std::process::Output,
+) {
+    let input = scratch(name).join("in.jsonl");
     std::fs::copy(data("basic.jsonl"), &input).unwrap();
     let before = std::fs::read(&input).unwrap();
-    let path = input.to_str().unwrap();
-    let out = sla_timerd(&["replay", "--dead-letter", path, path]);
+    let out = run(&input);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is the input file itself"), "{stderr}");
@@ -165,6 +168,14 @@ fn a_dead_letter_file_that_is_the_input_is_refused_and_the_input_kept() {
         before,
         "the input is untouched"
     );
+}
+
+#[test]
+fn a_dead_letter_file_that_is_the_input_is_refused_and_the_input_kept() {
+    refuses_to_write_dead_letters_over("replay-into-itself", |input| {
+        let path = input.to_str().unwrap();
+        sla_timerd(&["replay", "--dead-letter", path, path])
+    });
 }
 
 #[test]
@@ -218,22 +229,13 @@ fn a_reader_that_closes_standard_output_ends_the_command_quietly() {
 
 #[test]
 fn a_dead_letter_file_that_is_the_redirected_standard_input_is_refused() {
-    let input = scratch("replay-stdin-into-itself").join("in.jsonl");
-    std::fs::copy(data("basic.jsonl"), &input).unwrap();
-    let before = std::fs::read(&input).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
-        .args(["replay", "--dead-letter", input.to_str().unwrap()])
-        .stdin(std::fs::File::open(&input).unwrap())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("is the input file itself"), "{stderr}");
-    assert_eq!(
-        std::fs::read(&input).unwrap(),
-        before,
-        "the input is untouched"
-    );
+    refuses_to_write_dead_letters_over("replay-stdin-into-itself", |input| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sla-timerd"))
+            .args(["replay", "--dead-letter", input.to_str().unwrap()])
+            .stdin(std::fs::File::open(input).unwrap())
+            .output()
+            .unwrap()
+    });
 }
 
 #[test]
