@@ -130,10 +130,7 @@ pub(super) fn overrides(
 /// is a setting's variable misspelt: its right name. Other `SLA_TIMERD_` variables
 /// (`SLA_TIMERD_LOG_FORMAT`) are not settings.
 fn misspelt_prefix(name: &str) -> Option<String> {
-    let rest = name
-        .strip_prefix("SLA_TIMERD_")
-        .or_else(|| name.strip_prefix("SLA_TIMERD"))?;
-    let rest = rest.trim_start_matches('_');
+    let rest = name.strip_prefix("SLA_TIMERD")?.trim_start_matches('_');
     (rest.contains("__") && !name.starts_with(ENV_PREFIX)).then(|| format!("{ENV_PREFIX}{rest}"))
 }
 
